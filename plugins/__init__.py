@@ -1,0 +1,1 @@
+"""V6 built-in plugins, installed as the ``v6_plugins`` package."""

@@ -1,0 +1,176 @@
+"""TradingConfig: one YAML file, structured into attrs classes with cattrs.
+
+The classes below are the whole schema. Defaults are the embedded defaults a bare
+``v6 run`` uses. Plugin blocks keep their ``settings`` as a raw mapping here; the plugin
+manager structures each into the plugin's own attrs settings class, so a plugin
+validates its own settings (errors still name the full key path).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from attrs import Factory, field, frozen, validators
+
+gt0 = validators.gt(0)
+ge0 = validators.ge(0)
+
+
+class Mode(StrEnum):
+    SIM = "sim"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+@frozen(slots=True)
+class IBSettings:
+    """Connection to TWS / IB Gateway (paper and live only)."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=7497, validator=[gt0, validators.le(65535)])
+    client_id: int = field(default=1, validator=ge0)
+    account: str = ""
+    timeout_seconds: float = field(default=10.0, validator=gt0)
+    market_data_type: str = field(
+        default="live", validator=validators.in_(["live", "frozen", "delayed", "delayed_frozen"])
+    )
+
+
+@frozen(slots=True)
+class StoreSettings:
+    """Delta Lake tables. In sim, rows are buffered and flushed every N cycles."""
+
+    path: str = "data"
+    flush_every_cycles: int = field(default=20, validator=gt0)
+    compact_every_flushes: int = field(default=50, validator=gt0)
+    chain_snapshot_every_cycles: int = field(default=1, validator=gt0)
+
+
+@frozen(slots=True)
+class CycleSettings:
+    """How often the engine cycles and how old a quote may be."""
+
+    interval_seconds: int = field(default=900, validator=gt0)
+    max_quote_age_seconds: float = field(default=120.0, validator=gt0)
+
+
+@frozen(slots=True)
+class LimitSettings:
+    """Hard trading limits checked before every entry."""
+
+    max_open_positions: int = field(default=12, validator=gt0)
+    max_positions_per_underlying: int = field(default=4, validator=gt0)
+    max_entries_per_cycle: int = field(default=3, validator=gt0)
+    max_loss_per_trade: float = field(default=1500.0, validator=gt0)
+    max_total_max_loss: float = field(default=20000.0, validator=gt0)
+    min_buying_power_reserve: float = field(default=10000.0, validator=ge0)
+
+
+@frozen(slots=True)
+class ExecutionSettings:
+    """How a combo order is worked: start at mid, step toward natural, then give up."""
+
+    tick_size: float = field(default=0.01, validator=gt0)
+    price_step: float = field(default=0.01, validator=gt0)
+    max_price_steps: int = field(default=3, validator=ge0)
+    order_timeout_cycles: int = field(default=2, validator=gt0)
+
+
+@frozen(slots=True)
+class PluginBlock:
+    """One selected plugin: its settings and, for exit rules, an optional priority."""
+
+    settings: dict[str, Any] = Factory(dict)
+    priority: int | None = field(default=None, validator=validators.optional(gt0))
+
+
+def _default_strategies() -> dict[str, PluginBlock]:
+    return {
+        "iron_condor": PluginBlock(),
+        "bull_put_spread": PluginBlock(),
+        "bear_call_spread": PluginBlock(),
+    }
+
+
+def _default_exit_rules() -> dict[str, PluginBlock]:
+    return {"stop_loss": PluginBlock(), "days_to_expiry": PluginBlock(), "take_profit": PluginBlock()}
+
+
+@frozen(slots=True)
+class PluginsConfig:
+    """Which plugins run, by entry-point name, each with its own settings."""
+
+    strategies: dict[str, PluginBlock] = Factory(_default_strategies)
+    strike_selector: dict[str, PluginBlock] = Factory(lambda: {"delta_target": PluginBlock()})
+    exit_rules: dict[str, PluginBlock] = Factory(_default_exit_rules)
+    regime: dict[str, PluginBlock] = Factory(lambda: {"volatility_regime": PluginBlock()})
+
+
+@frozen(slots=True)
+class SimUnderlyingSettings:
+    """Starting point of one simulated underlying."""
+
+    spot: float = field(validator=gt0)
+    vol: float = field(default=0.18, validator=gt0)  # base annualised volatility (calm regime)
+    beta: float = 1.0  # sensitivity to the common market factor
+    strike_step: float = field(default=1.0, validator=gt0)
+    dividend_yield: float = field(default=0.013, validator=ge0)
+
+
+def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
+    return {
+        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.15, beta=1.0, strike_step=1.0),
+        "QQQ": SimUnderlyingSettings(spot=510.0, vol=0.20, beta=1.2, strike_step=1.0),
+        "IWM": SimUnderlyingSettings(spot=225.0, vol=0.22, beta=1.1, strike_step=1.0),
+    }
+
+
+@frozen(slots=True)
+class SimBrokerSettings:
+    """Simulated broker behaviour, including faults tests can inject."""
+
+    commission_per_contract: float = field(default=0.65, validator=ge0)
+    latency_seconds: float = field(default=0.0, validator=ge0)
+    # A combo limit fills when it is at least this share of the half-spread beyond mid.
+    fill_threshold_half_spreads: float = field(default=0.0, validator=ge0)
+    partial_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
+    reject_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
+
+
+@frozen(slots=True)
+class SimSettings:
+    """The simulated market and broker used by ``sim`` mode."""
+
+    seed: int = 7
+    start: date = date(2026, 1, 5)
+    days: int = field(default=5, validator=gt0)
+    speed: float = field(default=0.0, validator=ge0)  # 0 = as fast as possible; 1 = real time
+    initial_cash: float = field(default=100_000.0, validator=gt0)
+    risk_free_rate: float = 0.04
+    max_dte: int = field(default=60, validator=gt0)
+    strikes_per_side: int = field(default=40, validator=gt0)
+    force_regime: str | None = field(
+        default=None,
+        validator=validators.optional(
+            validators.in_(["calm", "trending", "high_vol", "crash"])
+        ),
+    )
+    underlyings: dict[str, SimUnderlyingSettings] = Factory(_default_sim_underlyings)
+    broker: SimBrokerSettings = Factory(SimBrokerSettings)
+
+
+@frozen(slots=True)
+class TradingConfig:
+    """The whole configuration of a V6 run."""
+
+    mode: Mode = Mode.SIM
+    underlyings: list[str] = Factory(lambda: ["SPY", "QQQ", "IWM"])
+    ib: IBSettings = Factory(IBSettings)
+    store: StoreSettings = Factory(StoreSettings)
+    cycle: CycleSettings = Factory(CycleSettings)
+    limits: LimitSettings = Factory(LimitSettings)
+    execution: ExecutionSettings = Factory(ExecutionSettings)
+    plugins: PluginsConfig = Factory(PluginsConfig)
+    sim: SimSettings = Factory(SimSettings)

@@ -1,0 +1,177 @@
+"""Market views: underlying quotes and whole option chains as NumPy arrays.
+
+A chain is a struct of arrays, one element per option, so pricing, validation and
+strike selection run vectorised over the whole chain instead of looping in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+
+import numpy as np
+from attrs import field, frozen
+
+from v6.domain.contracts import OptionContract, Right
+
+
+@frozen(slots=True)
+class UnderlyingQuote:
+    """Top of book for an underlying (stock, ETF or index)."""
+
+    symbol: str
+    bid: float
+    ask: float
+    last: float
+    time: datetime
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2.0
+
+
+def _f64(values: object) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+@frozen(slots=True, eq=False)
+class OptionChain:
+    """Every listed option of one underlying at one instant.
+
+    ``valid`` marks quotes that passed data-quality checks; consumers must ignore the
+    rest (a NaN Greek or a crossed quote is never a number to trade on). Greeks are per
+    share, theta per calendar day, vega per 1.00 of volatility.
+    """
+
+    underlying: str
+    as_of: datetime
+    spot: float
+    expiry: np.ndarray = field(converter=lambda v: np.asarray(v, dtype="datetime64[D]"))
+    strike: np.ndarray = field(converter=_f64)
+    is_call: np.ndarray = field(converter=lambda v: np.asarray(v, dtype=bool))
+    bid: np.ndarray = field(converter=_f64)
+    ask: np.ndarray = field(converter=_f64)
+    iv: np.ndarray = field(converter=_f64)
+    delta: np.ndarray = field(converter=_f64)
+    gamma: np.ndarray = field(converter=_f64)
+    vega: np.ndarray = field(converter=_f64)
+    theta: np.ndarray = field(converter=_f64)
+    quote_time: np.ndarray = field(converter=lambda v: np.asarray(v, dtype="datetime64[us]"))
+    valid: np.ndarray = field(
+        default=None, converter=lambda v: None if v is None else np.asarray(v, dtype=bool)
+    )
+    multiplier: int = 100
+
+    def __attrs_post_init__(self) -> None:
+        n = self.strike.shape[0]
+        for name in ("expiry", "is_call", "bid", "ask", "iv", "delta", "gamma", "vega", "theta",
+                     "quote_time"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"OptionChain.{name} must have shape ({n},)")
+        if self.valid is None:
+            object.__setattr__(self, "valid", np.ones(n, dtype=bool))
+        elif self.valid.shape != (n,):
+            raise ValueError(f"OptionChain.valid must have shape ({n},)")
+
+    def __len__(self) -> int:
+        return int(self.strike.shape[0])
+
+    @property
+    def mid(self) -> np.ndarray:
+        return (self.bid + self.ask) / 2.0
+
+    def dte(self, today: date | None = None) -> np.ndarray:
+        """Calendar days to expiry for every option."""
+        day = np.datetime64(today or self.as_of.date(), "D")
+        return (self.expiry - day).astype(np.int64)
+
+    def expiries(self) -> np.ndarray:
+        """The distinct expiries, ascending."""
+        return np.unique(self.expiry)
+
+    def contract(self, i: int) -> OptionContract:
+        """The contract at row ``i``."""
+        return OptionContract(
+            underlying=self.underlying,
+            expiry=self.expiry[i].astype(object),
+            strike=float(self.strike[i]),
+            right=Right.CALL if self.is_call[i] else Right.PUT,
+            multiplier=self.multiplier,
+        )
+
+    def index_of(self, contract: OptionContract) -> int | None:
+        """Row of ``contract`` in this chain, or None when it is not listed."""
+        hits = np.flatnonzero(
+            (self.expiry == np.datetime64(contract.expiry, "D"))
+            & (self.strike == contract.strike)
+            & (self.is_call == contract.is_call)
+        )
+        return int(hits[0]) if hits.size else None
+
+    def select(self, mask: np.ndarray) -> OptionChain:
+        """A new chain holding only the rows where ``mask`` is true."""
+        mask = np.asarray(mask)
+        return OptionChain(
+            underlying=self.underlying,
+            as_of=self.as_of,
+            spot=self.spot,
+            expiry=self.expiry[mask],
+            strike=self.strike[mask],
+            is_call=self.is_call[mask],
+            bid=self.bid[mask],
+            ask=self.ask[mask],
+            iv=self.iv[mask],
+            delta=self.delta[mask],
+            gamma=self.gamma[mask],
+            vega=self.vega[mask],
+            theta=self.theta[mask],
+            quote_time=self.quote_time[mask],
+            valid=self.valid[mask],
+            multiplier=self.multiplier,
+        )
+
+    def with_validity(self, valid: np.ndarray) -> OptionChain:
+        """The same chain with a new validity mask (used by the data-quality gate)."""
+        return OptionChain(
+            underlying=self.underlying,
+            as_of=self.as_of,
+            spot=self.spot,
+            expiry=self.expiry,
+            strike=self.strike,
+            is_call=self.is_call,
+            bid=self.bid,
+            ask=self.ask,
+            iv=self.iv,
+            delta=self.delta,
+            gamma=self.gamma,
+            vega=self.vega,
+            theta=self.theta,
+            quote_time=self.quote_time,
+            valid=np.asarray(valid, dtype=bool),
+            multiplier=self.multiplier,
+        )
+
+
+@frozen(slots=True, eq=False)
+class MarketView:
+    """Everything the engine knows about the market at one instant."""
+
+    time: datetime
+    underlyings: Mapping[str, UnderlyingQuote]
+    chains: Mapping[str, OptionChain]
+    vix: float
+    market_open: bool = True
+
+
+@frozen(slots=True, eq=False)
+class MarketHistory:
+    """Recent per-cycle closes the engine keeps for regime detectors (oldest first).
+
+    ``spots[symbol]`` and ``vix`` are aligned with ``times``; ``atm_iv[symbol]`` is the
+    near-month at-the-money implied volatility (NaN where it could not be measured).
+    """
+
+    times: np.ndarray
+    spots: Mapping[str, np.ndarray]
+    atm_iv: Mapping[str, np.ndarray]
+    vix: np.ndarray

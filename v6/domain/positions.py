@@ -1,0 +1,78 @@
+"""Strategy positions: a combo owned by one strategy, and its marks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from attrs import frozen
+
+from v6.domain.contracts import Leg
+
+
+class PositionStatus(StrEnum):
+    OPENING = "opening"  # entry order working
+    OPEN = "open"
+    CLOSING = "closing"  # exit order working
+    CLOSED = "closed"
+
+
+@frozen(slots=True)
+class Position:
+    """A combo position owned by one strategy.
+
+    ``entry_price`` is the net debit per unit per share actually filled (negative for a
+    credit); ``max_profit``/``max_loss`` are in dollars for the whole position, both
+    positive numbers, computed from the expiry payoff.
+    """
+
+    position_id: str
+    strategy: str
+    underlying: str
+    structure: str
+    legs: tuple[Leg, ...]
+    quantity: int
+    entry_price: float
+    opened_at: datetime
+    status: PositionStatus
+    max_profit: float
+    max_loss: float
+    closed_at: datetime | None = None
+    exit_price: float | None = None
+    realized_pnl: float = 0.0
+    commissions: float = 0.0
+
+    @property
+    def expiry(self) -> date:
+        return min(leg.contract.expiry for leg in self.legs)
+
+    @property
+    def multiplier(self) -> int:
+        return self.legs[0].contract.multiplier
+
+    @property
+    def entry_credit(self) -> float:
+        """Credit received per unit per share (negative when the entry was a debit)."""
+        return -self.entry_price
+
+
+@frozen(slots=True)
+class PositionMark:
+    """A position valued against the current market, as exit rules see it.
+
+    ``close_mid`` and ``close_natural`` are the net debit per unit per share to close
+    (buy back) the position at mid and at the far side of each quote. ``unrealized_pnl``
+    is in dollars at mid. ``quotes_valid`` is False when any leg's quote failed the
+    data-quality gate: rules must not act on such a mark.
+    """
+
+    position: Position
+    time: datetime
+    spot: float
+    close_mid: float
+    close_natural: float
+    unrealized_pnl: float
+    pnl_fraction_of_max_profit: float
+    dte: int
+    quotes_valid: bool
+    short_deltas: tuple[float, ...] = ()

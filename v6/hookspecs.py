@@ -1,0 +1,137 @@
+"""The whole plugin contract of V6, in one module.
+
+Every V6 plugin is a module (or object) that implements some of these hooks, marked
+with ``@hookimpl``, and is declared in the ``v6`` entry-point group of its package::
+
+    [project.entry-points.v6]
+    my_strategy = "my_package.my_strategy"
+
+A plugin implements ``v6_plugin_info`` plus the hook of its kind:
+
+=================  ===========================
+kind               hook
+=================  ===========================
+strategy           ``v6_propose_entries``
+strike_selector    ``v6_select_strikes``
+exit_rule          ``v6_evaluate_exit``
+regime             ``v6_detect_regime``
+=================  ===========================
+
+The engine calls each selected plugin *individually* (exit rules in their declared
+priority order) and passes the plugin its own validated settings as ``settings``, so
+two plugins never see each other's results. As with pluggy everywhere, an
+implementation may accept only the arguments it needs: adding an argument to a spec
+never breaks an existing plugin. A plugin that raises is isolated: the error is logged
+with the plugin's name, an alert is stored, and the cycle goes on without it.
+
+Values passed in are immutable domain records (``v6.domain``); values returned must be
+the records named below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from v6.domain.decisions import ExitDecision, RegimeReading
+from v6.domain.entries import EntryCandidate, StrikeSelection
+from v6.domain.market import MarketHistory, MarketView, OptionChain
+from v6.domain.plugins import PluginInfo
+from v6.domain.positions import Position, PositionMark
+
+PROJECT = "v6"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def v6_plugin_info() -> PluginInfo:
+    """Describe the plugin: name, kind, summary, settings class and (exit rules) priority.
+
+    Called once when the plugin is loaded. Every plugin must implement it. The
+    ``settings`` class must be an attrs class; the plugin's block of the config is
+    structured into it, and the instance is passed to every later call as ``settings``.
+    An exit rule must declare an integer ``priority`` >= 1 (1 = most urgent).
+
+    Returns a :class:`~v6.domain.plugins.PluginInfo`. First result wins (each plugin is
+    asked on its own).
+    """
+
+
+@hookspec
+def v6_propose_entries(
+    market: MarketView,
+    regimes: Mapping[str, RegimeReading],
+    positions: Sequence[Position],
+    underlyings: Sequence[str],
+    settings: Any,
+) -> Sequence[EntryCandidate]:
+    """Propose structures to open this cycle (strategies).
+
+    Called once per cycle, after exits, while the market is open and no circuit
+    breaker holds entries.
+
+    :param market: the validated market view (chains carry a ``valid`` mask).
+    :param regimes: the current regime per underlying.
+    :param positions: this strategy's own open (and opening) positions.
+    :param underlyings: the underlyings this strategy may trade, from the config.
+    :param settings: this plugin's validated settings.
+    :return: zero or more :class:`~v6.domain.entries.EntryCandidate`; strikes are not
+        chosen here. Portfolio limits are applied afterwards by the engine.
+    """
+
+
+@hookspec(firstresult=True)
+def v6_select_strikes(
+    candidate: EntryCandidate,
+    chain: OptionChain,
+    settings: Any,
+) -> StrikeSelection | None:
+    """Choose concrete strikes and an expiry for a candidate (strike selectors).
+
+    Called for each candidate with the underlying's validated chain. Only rows with
+    ``chain.valid`` set may be chosen. Implementations must be vectorised over the chain.
+
+    :return: a :class:`~v6.domain.entries.StrikeSelection`, or None when no acceptable
+        strikes exist (too little credit, missing strikes, bad quotes). First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def v6_evaluate_exit(
+    mark: PositionMark,
+    market: MarketView,
+    regime: RegimeReading | None,
+    settings: Any,
+) -> ExitDecision | None:
+    """Judge one open position (exit rules).
+
+    Called for every open position every cycle, rule by rule in ascending declared
+    priority; the first rule that returns a decision wins and later rules are not asked
+    for that position. ``mark.quotes_valid`` is False when a leg's quote failed the
+    data-quality gate: a rule must not close on such a mark unless it exists to handle
+    exactly that.
+
+    :return: an :class:`~v6.domain.decisions.ExitDecision` (``close`` or ``hold``) with a
+        reason and the inputs it used, or None for "no opinion". First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def v6_detect_regime(
+    market: MarketView,
+    history: MarketHistory,
+    previous: Mapping[str, RegimeReading],
+    settings: Any,
+) -> Mapping[str, RegimeReading]:
+    """Classify the market regime of every underlying (regime detectors).
+
+    Called once per cycle, before exits and entries.
+
+    :param history: recent per-cycle closes, oldest first.
+    :param previous: the readings of the previous cycle (for hysteresis).
+    :return: a mapping of underlying symbol to
+        :class:`~v6.domain.decisions.RegimeReading`. First result wins.
+    """

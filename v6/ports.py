@@ -1,0 +1,70 @@
+"""The small protocols the engine depends on. ``sim``, ``replay`` and ``ib`` adapters
+implement them; the engine never knows which one it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from v6.domain.account import AccountSnapshot, BrokerPosition
+from v6.domain.market import MarketView
+from v6.domain.orders import BrokerUpdate, ComboOrder, OrderState
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Engine time. A simulated clock jumps; a wall clock sleeps."""
+
+    def now(self) -> datetime:
+        """The current time (timezone-aware, UTC)."""
+        ...
+
+    def next_cycle(self) -> datetime | None:
+        """Advance to the next cycle time while the market is open; None when done."""
+        ...
+
+
+@runtime_checkable
+class MarketData(Protocol):
+    """Source of underlying quotes, option chains and VIX."""
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
+
+    def snapshot(self, time: datetime) -> MarketView:
+        """The market as of ``time``; raw quotes, not yet validated."""
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Where orders go and positions live."""
+
+    def place(self, order: ComboOrder) -> OrderState:
+        """Send a combo order. Placing the same ``order_ref`` twice must not duplicate it."""
+        ...
+
+    def modify(self, order_ref: str, limit_price: float) -> OrderState:
+        """Move a working order's limit price (price improvement)."""
+        ...
+
+    def cancel(self, order_ref: str) -> OrderState:
+        """Cancel what remains of a working order."""
+        ...
+
+    def poll(self, market: MarketView) -> BrokerUpdate:
+        """Order states and fills since the previous poll (a simulator matches here)."""
+        ...
+
+    def open_orders(self) -> Sequence[OrderState]:
+        """Orders still working at the broker."""
+        ...
+
+    def positions(self) -> Sequence[BrokerPosition]:
+        """The broker's net position per contract."""
+        ...
+
+    def account(self, market: MarketView) -> AccountSnapshot:
+        """Account values, marked to ``market``."""
+        ...
