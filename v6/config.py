@@ -149,6 +149,9 @@ class SimSettings:
     speed: float = field(default=0.0, validator=ge0)  # 0 = as fast as possible; 1 = real time
     initial_cash: float = field(default=100_000.0, validator=gt0)
     risk_free_rate: float = 0.04
+    # Close every open position at the natural price after the last cycle, so a run's P&L
+    # is fully realised (useful for comparing runs); off by default, like a real account.
+    flatten_at_end: bool = False
     max_dte: int = field(default=60, validator=gt0)
     strikes_per_side: int = field(default=40, validator=gt0)
     force_regime: str | None = field(

@@ -23,7 +23,9 @@ class Position:
 
     ``entry_price`` is the net debit per unit per share actually filled (negative for a
     credit); ``max_profit``/``max_loss`` are in dollars for the whole position, both
-    positive numbers, computed from the expiry payoff.
+    positive numbers, computed from the expiry payoff. ``exit_price`` is the net debit per
+    unit per share of the closing combo (buying back a condor for 0.40 is +0.40), so the
+    captured profit per share is ``-(entry_price + exit_price)``.
     """
 
     position_id: str

@@ -1,0 +1,184 @@
+"""Assemble adapters for the configured mode and run a trading session.
+
+This is the only place that knows which adapters exist; the engine is handed ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import uuid
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TextIO
+
+from v6.config import Mode, TradingConfig
+from v6.engine.cycle import CycleReport, Engine
+from v6.engine.recorder import Recorder
+from v6.errors import V6Error
+from v6.plugin_manager import discover, select
+from v6.store.delta_store import DeltaStore
+
+log = logging.getLogger(__name__)
+
+
+class StopRequest:
+    """Ctrl-C finishes the current cycle, flushes and exits; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this cycle (Ctrl-C again to abort)", file=sys.stderr)
+
+
+class StatusLine:
+    """One live line per cycle: rewritten in place on a terminal, appended otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def show(self, report: CycleReport) -> None:
+        regimes = " ".join(f"{s}:{r}" for s, r in sorted(report.regimes.items())) or "-"
+        line = (
+            f"{report.time:%Y-%m-%d %H:%M}Z  cycle {report.cycle:4d}  regime {regimes}  "
+            f"open {report.open_positions:2d}  P&L {report.pnl:+10.2f}  "
+            f"orders {report.orders_sent}  fills {report.fills}  alerts {report.alerts}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(120))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def build_engine(config: TradingConfig, run_id: str) -> tuple[Engine, object]:
+    """Engine and clock for ``config.mode``."""
+    discovery = discover()
+    for error in discovery.errors:
+        log.warning("%s", error)
+    plugins = select(discovery, config.plugins)
+    store = DeltaStore(config.store.path)
+    recorder = Recorder(store, config.store, run_id)
+    if config.mode is not Mode.SIM:
+        raise V6Error(
+            f"mode '{config.mode.value}' needs the Interactive Brokers adapter, which this "
+            "version does not include yet; use mode: sim"
+        )
+    from v6.brokers.sim import SimBroker
+    from v6.market.calendar import ExchangeCalendar
+    from v6.market.sim_clock import SimClock
+    from v6.market.sim_market import SimMarket
+
+    calendar = ExchangeCalendar()
+    clock = SimClock(
+        calendar,
+        config.sim.start,
+        config.sim.days,
+        config.cycle.interval_seconds,
+        config.sim.speed,
+    )
+    market = SimMarket(config.sim, list(config.underlyings), calendar)
+    broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed)
+    return Engine(config, plugins, market, broker, recorder), clock
+
+
+def run_session(
+    config: TradingConfig,
+    *,
+    cycles: int | None = None,
+    live: bool = False,
+    verbose: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """Run cycles until the clock ends, ``cycles`` are done, or Ctrl-C; returns 0."""
+    del live, verbose  # checked by the CLI before we get here
+    out = out or sys.stdout
+    run_id = uuid.uuid4().hex[:12]
+    engine, clock = build_engine(config, run_id)
+    import yaml
+
+    from v6.conversion import unstructure
+
+    config_yaml = yaml.safe_dump(unstructure(config), sort_keys=False)
+    engine.recorder.run_event(
+        datetime.now(UTC), "start", config.mode.value, config_yaml, config.sim.seed
+    )
+    status = StatusLine(out)
+    reports: list[CycleReport] = []
+    last_time = None
+    try:
+        with StopRequest() as stop:
+            while not stop.requested and (cycles is None or len(reports) < cycles):
+                now = clock.next_cycle()
+                if now is None:
+                    break
+                report = engine.run_cycle(now)
+                reports.append(report)
+                last_time = now
+                status.show(report)
+            if config.sim.flatten_at_end and last_time is not None:
+                status.show(engine.flatten(last_time))
+    finally:
+        status.done()
+        engine.close()
+        engine.recorder.run_event(
+            datetime.now(UTC),
+            "stop",
+            config.mode.value,
+            config_yaml,
+            config.sim.seed,
+            f"{len(reports)} cycles",
+        )
+    print_summary(engine, reports, config, run_id, out)
+    return 0
+
+
+def print_summary(
+    engine: Engine, reports: list[CycleReport], config: TradingConfig, run_id: str, out: TextIO
+) -> None:
+    """The end-of-session summary a trader reads first."""
+    from v6.domain.positions import PositionStatus
+
+    positions = engine.book.positions()
+    opened = [p for p in positions if p.quantity > 0 or p.status is PositionStatus.CLOSED]
+    closed = [p for p in positions if p.status is PositionStatus.CLOSED]
+    still_open = [p for p in positions if p.status is not PositionStatus.CLOSED]
+    realized = sum(p.realized_pnl for p in closed)
+    commissions = sum(p.commissions for p in positions)
+    account = engine.last_account
+    lines = [
+        "",
+        f"V6 {config.mode.value} session {run_id}: {len(reports)} cycles",
+        f"  positions opened {len(opened)}, closed {len(closed)}, still open {len(still_open)}",
+        "  by strategy: "
+        + ", ".join(
+            f"{s} {sum(1 for p in opened if p.strategy == s)}"
+            for s in sorted({p.strategy for p in opened})
+        ),
+        f"  realized P&L {realized:+.2f} (commissions {commissions:.2f})",
+    ]
+    if account is not None and engine.initial_net_liquidation is not None:
+        lines.append(
+            f"  net liquidation {account.net_liquidation:,.2f} "
+            f"({account.net_liquidation - engine.initial_net_liquidation:+.2f})"
+        )
+    lines.append(f"  tables: {config.store.path}/ (run_id {run_id})")
+    out.write("\n".join(lines) + "\n")

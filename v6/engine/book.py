@@ -1,0 +1,269 @@
+"""The position book: which strategy owns which contracts, built only from fills.
+
+Every fill is attributed through its ``order_ref`` to exactly one position (V6 never
+guesses ownership from a contract), so several strategies can trade the same account
+and even the same contracts and still know what each owns. Expiration settlements,
+which carry no order of ours, are shared out to the positions holding the contract.
+
+A position's leg holdings are tracked contract by contract. When an order ends with the
+legs out of proportion (a combo that was filled leg by leg and then stopped), the book
+reports the imbalance so the engine can unwind it: a short leg is never left without
+its protection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from attrs import define, field
+
+from v6.domain.contracts import Leg
+from v6.domain.orders import ComboOrder, Fill, OrderIntent
+from v6.domain.positions import Position, PositionStatus
+from v6.pricing.payoff import risk_profile
+
+EXPIRATION_REF = "expiration"
+
+
+@define
+class _Book:
+    """Mutable accounting state of one position (the engine's private ledger)."""
+
+    position_id: str
+    strategy: str
+    underlying: str
+    structure: str
+    legs: tuple[Leg, ...]
+    opened_at: datetime
+    status: PositionStatus = PositionStatus.OPENING
+    holdings: dict[str, int] = field(factory=dict)  # contract key -> signed contracts
+    open_debit: float = 0.0  # dollars paid to open (negative for a credit), no commissions
+    close_debit: float = 0.0  # dollars paid to close
+    opened_units: int = 0
+    closed_units: int = 0
+    open_commission: float = 0.0
+    close_commission: float = 0.0
+    cash: float = 0.0  # sum of fill cash flows, commissions included
+    closed_at: datetime | None = None
+    open_orders: set[str] = field(factory=set)
+
+    def units_per_leg(self) -> np.ndarray:
+        return np.array([self.holdings.get(leg.contract.key, 0) / leg.ratio for leg in self.legs])
+
+
+class PositionBook:
+    """All positions V6 opened, and the orders that belong to them."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, _Book] = {}
+        self._orders: dict[str, ComboOrder] = {}
+        self._changed: set[str] = set()
+
+    # -- orders ---------------------------------------------------------------------
+
+    def open_position(
+        self,
+        position_id: str,
+        strategy: str,
+        underlying: str,
+        structure: str,
+        legs: tuple[Leg, ...],
+        time: datetime,
+    ) -> None:
+        """Register a position whose entry order is about to be sent."""
+        if position_id in self._books:
+            raise ValueError(f"position {position_id} already exists")
+        self._books[position_id] = _Book(
+            position_id=position_id,
+            strategy=strategy,
+            underlying=underlying,
+            structure=structure,
+            legs=legs,
+            opened_at=time,
+        )
+        self._changed.add(position_id)
+
+    def track_order(self, order: ComboOrder) -> None:
+        """Remember which position an order belongs to (before it is sent)."""
+        self._orders[order.order_ref] = order
+        book = self._books[order.position_id]
+        book.open_orders.add(order.order_ref)
+        if order.intent is OrderIntent.CLOSE and book.status is PositionStatus.OPEN:
+            book.status = PositionStatus.CLOSING
+            self._changed.add(book.position_id)
+
+    def order(self, order_ref: str) -> ComboOrder | None:
+        return self._orders.get(order_ref)
+
+    def order_done(self, order_ref: str, time: datetime) -> None:
+        """An order reached a final state: settle the position's status."""
+        order = self._orders.get(order_ref)
+        if order is None:
+            return
+        book = self._books[order.position_id]
+        book.open_orders.discard(order_ref)
+        if book.open_orders:
+            return
+        self._settle(book, time)
+
+    # -- fills ----------------------------------------------------------------------
+
+    def apply_fill(self, fill: Fill) -> list[tuple[str, Fill]]:
+        """Book a fill; returns (position_id, fill) pairs it was attributed to."""
+        if fill.order_ref == EXPIRATION_REF:
+            return self._apply_expiration(fill)
+        order = self._orders.get(fill.order_ref)
+        if order is None:
+            return []  # not ours: reported by reconciliation, never booked
+        book = self._books[order.position_id]
+        self._book_fill(book, fill, order.intent)
+        return [(book.position_id, fill)]
+
+    def _book_fill(self, book: _Book, fill: Fill, intent: OrderIntent) -> None:
+        key = fill.contract.key
+        book.holdings[key] = book.holdings.get(key, 0) + fill.quantity
+        if book.holdings[key] == 0:
+            del book.holdings[key]
+        dollars = fill.quantity * fill.price * fill.contract.multiplier
+        if intent is OrderIntent.OPEN:
+            book.open_debit += dollars
+            book.open_commission += fill.commission
+            book.opened_units = max(book.opened_units, self._complete_units(book))
+        else:
+            book.close_debit += dollars
+            book.close_commission += fill.commission
+        book.cash += fill.cash_flow
+        self._changed.add(book.position_id)
+
+    def _apply_expiration(self, fill: Fill) -> list[tuple[str, Fill]]:
+        """Share an expiration settlement among the positions holding the contract."""
+        key = fill.contract.key
+        remaining = fill.quantity
+        attributed: list[tuple[str, Fill]] = []
+        for book in self._books.values():
+            held = book.holdings.get(key, 0)
+            if held == 0 or remaining == 0 or np.sign(held) == np.sign(remaining):
+                continue
+            qty = -held if abs(held) <= abs(remaining) else remaining
+            part = Fill(
+                exec_id=f"{fill.exec_id}:{book.position_id}",
+                order_ref=fill.order_ref,
+                contract=fill.contract,
+                quantity=qty,
+                price=fill.price,
+                commission=0.0,
+                time=fill.time,
+                kind=fill.kind,
+            )
+            self._book_fill(book, part, OrderIntent.CLOSE)
+            remaining -= qty
+            attributed.append((book.position_id, part))
+            if not book.open_orders:
+                self._settle(book, fill.time)
+        return attributed
+
+    # -- state ----------------------------------------------------------------------
+
+    def _settle(self, book: _Book, time: datetime) -> None:
+        book.status = PositionStatus.OPEN if book.holdings else PositionStatus.CLOSED
+        if book.status is PositionStatus.CLOSED:
+            book.closed_at = time
+        self._changed.add(book.position_id)
+
+    def imbalance(self, position_id: str) -> tuple[Leg, ...]:
+        """Legs (signed contracts) that must be traded to make the position whole again.
+
+        Every leg is brought down to the smallest complete number of units, so the fix
+        only ever closes exposure: an unprotected short is bought back, never left.
+        """
+        book = self._books[position_id]
+        units = book.units_per_leg()
+        if units.size == 0 or np.all(units == units[0]):
+            return ()
+        target = max(float(units.min()), 0.0)
+        fixes = []
+        for leg, u in zip(book.legs, units, strict=True):
+            excess = round(float((u - target) * leg.ratio))
+            if excess:
+                fixes.append(Leg(contract=leg.contract, ratio=-excess))
+        return tuple(fixes)
+
+    @staticmethod
+    def _complete_units(book: _Book) -> int:
+        units = book.units_per_leg()
+        return int(max(units.min(), 0)) if units.size else 0
+
+    def quantity(self, position_id: str) -> int:
+        """Complete combo units currently held."""
+        return self._complete_units(self._books[position_id])
+
+    def position(self, position_id: str) -> Position:
+        """An immutable snapshot of a position."""
+        book = self._books[position_id]
+        mult = book.legs[0].contract.multiplier
+        held = self.quantity(position_id)
+        opened = book.opened_units
+        entry_price = book.open_debit / (opened * mult) if opened else 0.0
+        closed_units = opened - held
+        exit_price = book.close_debit / (closed_units * mult) if closed_units > 0 else None
+        profile = risk_profile(
+            np.array([leg.contract.strike for leg in book.legs]),
+            np.array([leg.contract.is_call for leg in book.legs]),
+            np.array([leg.ratio for leg in book.legs]),
+            entry_price,
+        )
+        size = max(held, 1) * mult
+        if book.status is PositionStatus.CLOSED:
+            realized = book.cash
+        elif opened and closed_units > 0:
+            share = closed_units / opened
+            realized = -(book.open_debit + book.open_commission) * share - (
+                book.close_debit + book.close_commission
+            )
+        else:
+            realized = 0.0
+        commissions = book.open_commission + book.close_commission
+        return Position(
+            position_id=book.position_id,
+            strategy=book.strategy,
+            underlying=book.underlying,
+            structure=book.structure,
+            legs=book.legs,
+            quantity=held,
+            entry_price=round(entry_price, 6),
+            opened_at=book.opened_at,
+            status=book.status,
+            max_profit=profile.max_profit * size,
+            max_loss=profile.max_loss * size,
+            closed_at=book.closed_at,
+            exit_price=None if exit_price is None else round(exit_price, 6),
+            realized_pnl=round(realized, 2),
+            commissions=round(commissions, 2),
+        )
+
+    def positions(self, statuses: Iterable[PositionStatus] | None = None) -> list[Position]:
+        """Snapshots of positions, optionally only those in ``statuses``."""
+        wanted = set(statuses) if statuses is not None else None
+        return [
+            self.position(pid)
+            for pid, book in self._books.items()
+            if wanted is None or book.status in wanted
+        ]
+
+    def has_working_order(self, position_id: str) -> bool:
+        return bool(self._books[position_id].open_orders)
+
+    def net_contracts(self) -> dict[str, int]:
+        """V6's net holding per contract across all positions (to compare with the broker)."""
+        net: dict[str, int] = {}
+        for book in self._books.values():
+            for key, qty in book.holdings.items():
+                net[key] = net.get(key, 0) + qty
+        return {k: v for k, v in net.items() if v}
+
+    def drain_changed(self) -> list[str]:
+        """Position ids whose state changed since the last call (to persist them)."""
+        changed, self._changed = sorted(self._changed), set()
+        return changed

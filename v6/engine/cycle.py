@@ -1,0 +1,537 @@
+"""The engine cycle: one pass of observe → sync → classify → exit → enter → persist.
+
+The engine holds ports (market data, broker, store) and plugins, and does not know
+whether it trades a simulation, a replay or Interactive Brokers. Each step is a method
+so the order of the cycle is readable in :meth:`Engine.run_cycle` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import define, field
+
+from v6.config import TradingConfig
+from v6.domain.account import AccountSnapshot
+from v6.domain.alerts import Alert, Severity
+from v6.domain.contracts import Leg
+from v6.domain.decisions import DecisionRecord, ExitAction, ExitDecision, RegimeReading
+from v6.domain.market import MarketView
+from v6.domain.orders import BrokerUpdate, ComboOrder, OrderIntent, OrderState, OrderStatus
+from v6.domain.positions import Position, PositionStatus
+from v6.engine.book import PositionBook
+from v6.engine.entries import check_limits
+from v6.engine.history import HistoryRecorder
+from v6.engine.marks import mark_positions
+from v6.engine.recorder import Recorder
+from v6.execution.combo_executor import ComboExecutor, round_to_tick
+from v6.execution.pre_trade import combo_quotes
+from v6.market.quality import validate_market
+from v6.plugin_manager import ActivePlugin, ActivePlugins, PluginCallError
+from v6.ports import Broker, MarketData
+
+log = logging.getLogger(__name__)
+
+LIVE = (PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING)
+
+
+@define
+class CycleReport:
+    """What one cycle did, for the status line and for tests."""
+
+    cycle: int
+    time: datetime
+    regimes: dict[str, str]
+    open_positions: int
+    net_liquidation: float
+    pnl: float
+    orders_sent: int = 0
+    fills: int = 0
+    alerts: int = 0
+    rejected_quotes: int = 0
+    decisions: dict[str, int] = field(factory=dict)
+
+
+def legs_text(legs: tuple[Leg, ...]) -> str:
+    """``SPY 20260220 580P x-1, ...`` for logs and alerts."""
+    return ", ".join(f"{leg.contract.key} x{leg.ratio}" for leg in legs)
+
+
+class Engine:
+    """Runs cycles against whatever adapters it is given."""
+
+    def __init__(
+        self,
+        config: TradingConfig,
+        plugins: ActivePlugins,
+        market: MarketData,
+        broker: Broker,
+        recorder: Recorder,
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.market = market
+        self.broker = broker
+        self.recorder = recorder
+        self.book = PositionBook()
+        self.executor = ComboExecutor(broker, config.execution)
+        self.history = HistoryRecorder(list(market.symbols))
+        self.regimes: dict[str, RegimeReading] = {}
+        self.blocked_underlyings: set[str] = set()
+        self.cycle = 0
+        self.initial_net_liquidation: float | None = None
+        self.last_account: AccountSnapshot | None = None
+        self._sequence = 0
+        self._report: CycleReport | None = None
+
+    # -- the cycle ------------------------------------------------------------------
+
+    def run_cycle(self, now: datetime, *, entries_allowed: bool = True) -> CycleReport:
+        """Run one full cycle at ``now`` and persist what happened."""
+        self.cycle += 1
+        view = self._observe(now)
+        if self.initial_net_liquidation is None:
+            self.initial_net_liquidation = self.broker.account(view).net_liquidation
+        self._report = CycleReport(
+            cycle=self.cycle,
+            time=now,
+            regimes={},
+            open_positions=0,
+            net_liquidation=0.0,
+            pnl=0.0,
+        )
+        self._apply(self.broker.poll(view), view)
+        self._reconcile(view)
+        self._detect_regimes(view)
+        self._exits(view)
+        if entries_allowed and view.market_open:
+            self._entries(view)
+        for state in self.executor.work(view, self.cycle, now):
+            self._record_state(state, view)
+        self._apply(self.broker.poll(view), view)
+        self._unwind_legged(view)
+        self._persist(view)
+        return self._report
+
+    def flatten(self, now: datetime) -> CycleReport:
+        """Close every open position at the natural price (end of a simulation)."""
+        self.cycle += 1
+        view = self._observe(now)
+        self._report = CycleReport(
+            cycle=self.cycle,
+            time=now,
+            regimes={},
+            open_positions=0,
+            net_liquidation=0.0,
+            pnl=0.0,
+        )
+        self._apply(self.broker.poll(view), view)
+        for position in self.book.positions([PositionStatus.OPEN]):
+            if self.book.has_working_order(position.position_id):
+                continue
+            decision = ExitDecision(
+                action=ExitAction.CLOSE,
+                reason="flatten at end of session",
+                rule="flatten",
+                priority=0,
+            )
+            self._record_decision(position, decision, now)
+            self._close(position, view, decision, at_natural=True)
+        self._apply(self.broker.poll(view), view)
+        self._persist(view)
+        return self._report
+
+    def close(self) -> None:
+        """Flush everything still buffered."""
+        self.recorder.flush()
+
+    # -- steps ----------------------------------------------------------------------
+
+    def _observe(self, now: datetime) -> MarketView:
+        raw = self.market.snapshot(now)
+        view, reports = validate_market(raw, self.config.cycle.max_quote_age_seconds)
+        rejected = 0
+        for report in reports:
+            if report.rejected:
+                rejected += report.rejected_total
+                log.warning(
+                    "%s: rejected %d of %d quotes %s",
+                    report.underlying,
+                    report.rejected_total,
+                    report.total,
+                    dict(report.rejected),
+                )
+        self.recorder.data_quality(now, reports)
+        if self.cycle % self.config.store.chain_snapshot_every_cycles == 0:
+            self.recorder.chains(view)
+        if self._report is not None:
+            self._report.rejected_quotes = rejected
+        return view
+
+    def _apply(self, update: BrokerUpdate, view: MarketView) -> None:
+        """Book fills (before states, so a finished order sees its fills) and states."""
+        for fill in update.fills:
+            attributed = self.book.apply_fill(fill)
+            if not attributed:
+                self.alert(
+                    Severity.WARNING,
+                    "book",
+                    "unattributed_fill",
+                    f"fill {fill.exec_id} ({fill.contract.key} x{fill.quantity}) belongs to no "
+                    "V6 order: left alone",
+                    view.time,
+                )
+                self.recorder.fill(fill, position_id="", strategy="")
+            for position_id, part in attributed:
+                position = self.book.position(position_id)
+                self.recorder.fill(part, position_id=position_id, strategy=position.strategy)
+                self._report.fills += 1
+        for state in update.states:
+            self._record_state(state, view)
+
+    def _record_state(self, state: OrderState, view: MarketView) -> None:
+        order = self.book.order(state.order_ref)
+        if order is None:
+            return
+        self.recorder.order(order, state)
+        self.executor.on_state(state)
+        if state.status is OrderStatus.REJECTED:
+            self.alert(
+                Severity.WARNING,
+                "execution",
+                "order_rejected",
+                f"order {state.order_ref} rejected: {state.message}",
+                view.time,
+            )
+        if state.status.is_done:
+            self.book.order_done(state.order_ref, state.time)
+
+    def _reconcile(self, view: MarketView) -> None:
+        """Compare V6's book with the broker; block entries where they disagree."""
+        ours = self.book.net_contracts()
+        theirs = {p.contract_key: p.quantity for p in self.broker.positions() if p.quantity}
+        mismatched: set[str] = set()
+        for key in set(ours) | set(theirs):
+            if ours.get(key, 0) != theirs.get(key, 0):
+                mismatched.add(key.split(" ", 1)[0])
+                log.warning(
+                    "position mismatch %s: V6 %s broker %s",
+                    key,
+                    ours.get(key, 0),
+                    theirs.get(key, 0),
+                )
+        for underlying in sorted(mismatched - self.blocked_underlyings):
+            self.alert(
+                Severity.ERROR,
+                "sync",
+                "position_mismatch",
+                f"V6 and the broker disagree on {underlying} positions: entries blocked",
+                view.time,
+            )
+        for underlying in sorted(self.blocked_underlyings - mismatched):
+            self.alert(
+                Severity.INFO,
+                "sync",
+                "position_reconciled",
+                f"{underlying} positions agree again: entries resume",
+                view.time,
+            )
+        self.blocked_underlyings = mismatched
+
+    def _detect_regimes(self, view: MarketView) -> None:
+        history = self.history.record(view)
+        regime = self.plugins.regime
+        readings = self._call(
+            regime,
+            "v6_detect_regime",
+            view.time,
+            market=view,
+            history=history,
+            previous=dict(self.regimes),
+        )
+        if readings:
+            self.regimes = dict(readings)
+            self.recorder.regimes(view.time, self.regimes.values())
+        self._report.regimes = {s: r.regime.value for s, r in self.regimes.items()}
+
+    def _exits(self, view: MarketView) -> None:
+        candidates = [
+            p
+            for p in self.book.positions([PositionStatus.OPEN])
+            if not self.book.has_working_order(p.position_id)
+            and not self.book.imbalance(p.position_id)
+        ]
+        for mark in mark_positions(candidates, view):
+            position = mark.position
+            decision = self._decide(mark, view)
+            self._record_decision(position, decision, view.time)
+            self._report.decisions[decision.rule or "none"] = (
+                self._report.decisions.get(decision.rule or "none", 0) + 1
+            )
+            if decision.action is ExitAction.CLOSE:
+                self._close(position, view, decision)
+
+    def _decide(self, mark: Any, view: MarketView) -> ExitDecision:
+        """Ask the exit rules in priority order; the first that decides wins."""
+        regime = self.regimes.get(mark.position.underlying)
+        for active in self.plugins.exit_rules:
+            decision = self._call(
+                active,
+                "v6_evaluate_exit",
+                view.time,
+                mark=mark,
+                market=view,
+                regime=regime,
+            )
+            if decision is not None:
+                return ExitDecision(
+                    action=decision.action,
+                    reason=decision.reason,
+                    inputs=decision.inputs,
+                    rule=active.plugin.name,
+                    priority=active.priority,
+                )
+        return ExitDecision(action=ExitAction.HOLD, reason="no rule decided", rule="", priority=0)
+
+    def _entries(self, view: MarketView) -> None:
+        entered = 0
+        account = self.broker.account(view)
+        for strategy in self.plugins.strategies:
+            name = strategy.plugin.name
+            own = [p for p in self.book.positions(LIVE) if p.strategy == name]
+            candidates = (
+                self._call(
+                    strategy,
+                    "v6_propose_entries",
+                    view.time,
+                    market=view,
+                    regimes=dict(self.regimes),
+                    positions=own,
+                    underlyings=list(self.config.underlyings),
+                )
+                or []
+            )
+            for candidate in candidates:
+                chain = view.chains.get(candidate.underlying)
+                if candidate.underlying not in self.config.underlyings or chain is None:
+                    self.recorder.entry(
+                        view.time, candidate, "rejected", "underlying not configured"
+                    )
+                    continue
+                selection = self._call(
+                    self.plugins.strike_selector,
+                    "v6_select_strikes",
+                    view.time,
+                    candidate=candidate,
+                    chain=chain,
+                )
+                if selection is None:
+                    self.recorder.entry(view.time, candidate, "rejected", "no acceptable strikes")
+                    continue
+                verdict = check_limits(
+                    selection,
+                    self.book.positions(LIVE),
+                    entered,
+                    account,
+                    self.config.limits,
+                    self.blocked_underlyings,
+                )
+                if not verdict.accepted:
+                    self.recorder.entry(
+                        view.time,
+                        candidate,
+                        "rejected",
+                        verdict.reason,
+                        net_price=selection.net_mid,
+                        max_loss=verdict.max_loss,
+                    )
+                    continue
+                state = self._open(selection, view)
+                outcome = "rejected" if state.status is OrderStatus.REJECTED else "accepted"
+                self.recorder.entry(
+                    view.time,
+                    candidate,
+                    outcome,
+                    state.message or verdict.reason,
+                    order_ref=state.order_ref,
+                    net_price=selection.net_mid,
+                    max_loss=verdict.max_loss,
+                )
+                if outcome == "accepted":
+                    entered += 1
+
+    # -- orders ---------------------------------------------------------------------
+
+    def _next_id(self, strategy: str, underlying: str, now: datetime) -> str:
+        self._sequence += 1
+        return f"{strategy}-{underlying}-{now:%Y%m%dT%H%M}-{self._sequence:04d}"
+
+    def _open(self, selection: Any, view: MarketView) -> OrderState:
+        candidate = selection.candidate
+        position_id = self._next_id(candidate.strategy, candidate.underlying, view.time)
+        self.book.open_position(
+            position_id,
+            candidate.strategy,
+            candidate.underlying,
+            candidate.structure,
+            selection.legs,
+            view.time,
+        )
+        order = ComboOrder(
+            order_ref=f"{position_id}:open",
+            position_id=position_id,
+            strategy=candidate.strategy,
+            underlying=candidate.underlying,
+            intent=OrderIntent.OPEN,
+            legs=selection.legs,
+            quantity=candidate.quantity,
+            limit_price=round_to_tick(selection.net_mid, self.config.execution.tick_size, up=True),
+            created_at=view.time,
+        )
+        return self._send(order, view)
+
+    def _close(
+        self,
+        position: Position,
+        view: MarketView,
+        decision: ExitDecision,
+        *,
+        at_natural: bool = False,
+    ) -> OrderState | None:
+        quantity = self.book.quantity(position.position_id)
+        if quantity <= 0:
+            return None
+        legs = tuple(Leg(contract=leg.contract, ratio=-leg.ratio) for leg in position.legs)
+        self._sequence += 1
+        order = ComboOrder(
+            order_ref=f"{position.position_id}:close:{self._sequence:04d}",
+            position_id=position.position_id,
+            strategy=position.strategy,
+            underlying=position.underlying,
+            intent=OrderIntent.CLOSE,
+            legs=legs,
+            quantity=quantity,
+            limit_price=0.0,
+            created_at=view.time,
+        )
+        quotes = combo_quotes(order, view)
+        if quotes is None:
+            self.alert(
+                Severity.ERROR,
+                "execution",
+                "close_impossible",
+                f"cannot price close of {position.position_id}: contract missing",
+                view.time,
+            )
+            return None
+        price = quotes[1] if at_natural else self.executor.initial_limit(order, view)
+        order = order.with_limit(round_to_tick(price, self.config.execution.tick_size, up=True))
+        log.info("closing %s (%s): %s", position.position_id, decision.rule, decision.reason)
+        return self._send(order, view)
+
+    def _unwind_legged(self, view: MarketView) -> None:
+        """Trade away any leg imbalance left after an order ended (never leave a naked short)."""
+        for position in self.book.positions(LIVE):
+            pid = position.position_id
+            if self.book.has_working_order(pid):
+                continue
+            fixes = self.book.imbalance(pid)
+            if not fixes:
+                continue
+            self.alert(
+                Severity.ERROR,
+                "execution",
+                "legged_position",
+                f"{pid} is legged: unwinding {legs_text(fixes)}",
+                view.time,
+            )
+            self._sequence += 1
+            order = ComboOrder(
+                order_ref=f"{pid}:unwind:{self._sequence:04d}",
+                position_id=pid,
+                strategy=position.strategy,
+                underlying=position.underlying,
+                intent=OrderIntent.UNWIND,
+                legs=fixes,
+                quantity=1,
+                limit_price=0.0,
+                created_at=view.time,
+            )
+            price = self.executor.initial_limit(order, view)
+            if price is None:
+                continue
+            self._send(order.with_limit(price), view)
+
+    def _send(self, order: ComboOrder, view: MarketView) -> OrderState:
+        self.book.track_order(order)
+        state = self.executor.submit(order, view, self.cycle)
+        self._report.orders_sent += 1
+        self._record_state(state, view)
+        self.recorder.flush_orders()
+        return state
+
+    # -- plugins, alerts, persistence -------------------------------------------------
+
+    def _call(self, active: ActivePlugin, hook: str, now: datetime, **kwargs: Any) -> Any:
+        """Call one plugin; a plugin that raises is isolated and reported, never fatal."""
+        try:
+            return self.plugins.call(active, hook, **kwargs)
+        except PluginCallError as exc:
+            log.error(
+                "plugin %s failed in %s: %r",
+                active.plugin.name,
+                hook,
+                exc.original,
+                exc_info=exc.original,
+            )
+            self.alert(
+                Severity.ERROR,
+                active.plugin.name,
+                "plugin_error",
+                f"{hook} raised {type(exc.original).__name__}: {exc.original}",
+                now,
+            )
+            return None
+
+    def alert(
+        self, severity: Severity, source: str, code: str, message: str, time: datetime
+    ) -> None:
+        """Log and store an alert."""
+        level = logging.WARNING if severity in (Severity.INFO, Severity.WARNING) else logging.ERROR
+        log.log(level, "[%s] %s: %s", source, code, message)
+        self.recorder.alert(
+            Alert(time=time, severity=severity, source=source, code=code, message=message)
+        )
+        if self._report is not None:
+            self._report.alerts += 1
+
+    def _record_decision(self, position: Position, decision: ExitDecision, now: datetime) -> None:
+        self.recorder.decision(
+            DecisionRecord(
+                time=now,
+                position_id=position.position_id,
+                rule=decision.rule or "none",
+                priority=decision.priority,
+                action=decision.action,
+                reason=decision.reason,
+                inputs=dict(decision.inputs),
+            )
+        )
+
+    def _persist(self, view: MarketView) -> None:
+        for position_id in self.book.drain_changed():
+            self.recorder.position(self.book.position(position_id), view.time)
+        account = self.broker.account(view)
+        self.last_account = account
+        self.recorder.account(account)
+        self._report.open_positions = len(self.book.positions(LIVE))
+        self._report.net_liquidation = account.net_liquidation
+        self._report.pnl = account.net_liquidation - (self.initial_net_liquidation or 0.0)
+        self.recorder.end_cycle(self.cycle)
+
+    @property
+    def regime_summary(self) -> Mapping[str, str]:
+        return {s: r.regime.value for s, r in self.regimes.items()}
