@@ -1,0 +1,258 @@
+"""Domain records to table rows and back.
+
+One function per record type turns a domain value into a row for its table (see
+``v6.store.schemas``); nested values (legs, rule inputs) become JSON strings. The reverse
+readers rebuild domain values from what analysis reads, so a restart can recover its book
+from the ``positions`` table. Rows carry no ``run_id``: the engine's recorder stamps it.
+
+Chains are the one bulk record: ``chain_table`` builds an Arrow table straight from the
+chain's arrays, with no Python loop over options.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+
+import attrs
+import cattrs
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from v6.domain.account import AccountSnapshot
+from v6.domain.alerts import Alert
+from v6.domain.contracts import Leg, OptionContract
+from v6.domain.decisions import DecisionRecord, RegimeReading
+from v6.domain.market import OptionChain
+from v6.domain.orders import ComboOrder, Fill, OrderState
+from v6.domain.positions import Position
+from v6.store.schemas import CHAIN_SNAPSHOTS, TIME
+
+Row = dict[str, Any]
+
+# The chain_snapshots columns a chain provides; the recorder adds run_id.
+CHAIN_COLUMNS = CHAIN_SNAPSHOTS.remove(CHAIN_SNAPSHOTS.get_field_index("run_id"))
+
+_CONTRACT_FIELDS = tuple(f.name for f in attrs.fields(OptionContract))
+_POSITION_FIELDS = tuple(f.name for f in attrs.fields(Position))
+
+
+def _structure_date(value: Any, _type: type) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _structure_datetime(value: Any, _type: type) -> datetime:
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    elif not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {value!r}")
+    return value.astimezone(UTC)
+
+
+def _make_converter() -> cattrs.Converter:
+    # Local until the shared v6.conversion converter exists; same hooks, same results.
+    converter = cattrs.Converter()
+    converter.register_structure_hook(date, _structure_date)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    return converter
+
+
+converter = _make_converter()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset | np.ndarray):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
+
+
+def to_json(value: Any) -> str:
+    """JSON for a nested value stored in a string column (keys sorted, stable)."""
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+# -- legs ----------------------------------------------------------------------------
+
+
+def legs_json(legs: tuple[Leg, ...]) -> str:
+    """A combo's legs as a JSON list of flat objects an analyst can read without V6.
+
+    Each leg is ``{key, underlying, expiry, strike, right, multiplier, ratio}``.
+    """
+    return to_json(
+        [
+            {"key": leg.contract.key, **converter.unstructure(leg.contract), "ratio": leg.ratio}
+            for leg in legs
+        ]
+    )
+
+
+def _nested_legs(text: str) -> list[Row]:
+    # The flat stored form -> the shape cattrs structures into Leg(contract, ratio).
+    return [
+        {"contract": {name: item[name] for name in _CONTRACT_FIELDS}, "ratio": item["ratio"]}
+        for item in json.loads(text)
+    ]
+
+
+def legs_from_json(text: str) -> tuple[Leg, ...]:
+    """The legs ``legs_json`` stored, as domain values (validated by their classes)."""
+    return converter.structure(_nested_legs(text), tuple[Leg, ...])
+
+
+# -- one row per record --------------------------------------------------------------
+
+
+def order_row(order: ComboOrder, state: OrderState) -> Row:
+    """One order event: the order as sent and what the broker last said about it.
+
+    The limit is the state's when the broker reports one (price improvement moves it),
+    else the order's.
+    """
+    return {
+        "time": state.time,
+        "order_ref": order.order_ref,
+        "broker_order_id": state.broker_order_id,
+        "position_id": order.position_id,
+        "strategy": order.strategy,
+        "underlying": order.underlying,
+        "intent": order.intent.value,
+        "legs": legs_json(order.legs),
+        "quantity": order.quantity,
+        "limit_price": order.limit_price if state.limit_price is None else state.limit_price,
+        "status": state.status.value,
+        "filled_quantity": state.filled_quantity,
+        "remaining_quantity": state.remaining_quantity,
+        "avg_fill_price": state.avg_fill_price,
+        "message": state.message,
+    }
+
+
+def fill_row(fill: Fill, position_id: str, strategy: str) -> Row:
+    """One execution of one leg, with the position and strategy it belongs to."""
+    contract = fill.contract
+    return {
+        "time": fill.time,
+        "exec_id": fill.exec_id,
+        "order_ref": fill.order_ref,
+        "position_id": position_id,
+        "strategy": strategy,
+        "contract_key": contract.key,
+        "underlying": contract.underlying,
+        "expiry": contract.expiry,
+        "strike": contract.strike,
+        "right": contract.right.value,
+        "multiplier": contract.multiplier,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "commission": fill.commission,
+        "cash_flow": fill.cash_flow,
+        "kind": fill.kind,
+    }
+
+
+def position_row(position: Position, time: datetime) -> Row:
+    """A position's whole state at ``time``; the latest row per position is its state."""
+    row = converter.unstructure(position)
+    row["legs"] = legs_json(position.legs)
+    row["status"] = position.status.value
+    return {"time": time, **row}
+
+
+def decision_row(record: DecisionRecord) -> Row:
+    """An exit decision with the rule that made it and the inputs it saw."""
+    row = converter.unstructure(record)
+    row["action"] = record.action.value
+    row["inputs"] = to_json(record.inputs)
+    return row
+
+
+def account_row(snapshot: AccountSnapshot) -> Row:
+    """The account at one instant."""
+    return converter.unstructure(snapshot)
+
+
+def alert_row(alert: Alert) -> Row:
+    """An alert as the dashboard lists it."""
+    row = converter.unstructure(alert)
+    row["severity"] = alert.severity.value
+    return row
+
+
+def regime_row(time: datetime, reading: RegimeReading) -> Row:
+    """A regime reading for one underlying, with the evidence the detector used."""
+    row = converter.unstructure(reading)
+    row["regime"] = reading.regime.value
+    row["inputs"] = to_json(reading.inputs)
+    return {"time": time, **row}
+
+
+# -- chains --------------------------------------------------------------------------
+
+
+def chain_table(chain: OptionChain) -> pa.Table:
+    """A whole chain as chain_snapshots columns (all but run_id), built from its arrays.
+
+    ``date`` is the UTC calendar date of ``as_of``: the partition a day's replay reads.
+    """
+    n = len(chain)
+    as_of = chain.as_of.astimezone(UTC)
+    arrays = [
+        pa.repeat(pa.scalar(as_of, type=TIME), n),
+        pa.repeat(pa.scalar(chain.underlying, type=pa.string()), n),
+        pa.repeat(pa.scalar(as_of.strftime("%Y-%m-%d"), type=pa.string()), n),
+        pa.repeat(pa.scalar(float(chain.spot), type=pa.float64()), n),
+        pa.array(chain.expiry, type=pa.date32()),
+        pa.array(chain.strike, type=pa.float64()),
+        pc.if_else(pa.array(chain.is_call, type=pa.bool_()), "C", "P"),
+        pa.array(chain.bid, type=pa.float64()),
+        pa.array(chain.ask, type=pa.float64()),
+        pa.array(chain.iv, type=pa.float64()),
+        pa.array(chain.delta, type=pa.float64()),
+        pa.array(chain.gamma, type=pa.float64()),
+        pa.array(chain.vega, type=pa.float64()),
+        pa.array(chain.theta, type=pa.float64()),
+        pa.array(chain.valid, type=pa.bool_()),
+    ]
+    return pa.Table.from_arrays(arrays, schema=CHAIN_COLUMNS)
+
+
+# -- readers -------------------------------------------------------------------------
+
+
+def positions_from_frame(frame: pd.DataFrame) -> list[Position]:
+    """The latest state of every position in a ``positions`` frame, as domain values.
+
+    The row with the greatest ``time`` wins (the later row on a tie, as written). The
+    list is ordered by ``opened_at`` then ``position_id`` so a rebuilt book is
+    deterministic. Nulls (a position not yet closed) come back as None.
+    """
+    if frame.empty:
+        return []
+    latest = frame.sort_values("time", kind="stable").drop_duplicates("position_id", keep="last")
+    latest = latest.sort_values(["opened_at", "position_id"], kind="stable")
+    # Through Arrow so nulls arrive as None (not NaN/NaT) and times as aware datetimes.
+    records = pa.Table.from_pandas(latest[list(_POSITION_FIELDS)], preserve_index=False)
+    return [
+        converter.structure(record | {"legs": _nested_legs(record["legs"])}, Position)
+        for record in records.to_pylist()
+    ]

@@ -1,0 +1,241 @@
+"""The Delta tables V6 writes: every schema declared once, here.
+
+The dashboard and the analysis tools read these tables and nothing else, so a column's
+name, type and nullability are part of V6's contract. Timestamps are microseconds in
+UTC. Nested values (a combo's legs, a rule's inputs) are JSON strings: they stay
+readable from any Delta client and never force a schema change when a plugin adds an
+input. Every table carries ``run_id`` so runs that share a store stay separable (the
+engine's recorder stamps it on every row).
+
+Adding a nullable column here is safe: the store appends with schema merging, so older
+files read back with nulls in the new column.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from attrs import field, frozen
+
+TIME = pa.timestamp("us", tz="UTC")
+
+
+def _required(name: str, kind: pa.DataType) -> pa.Field:
+    return pa.field(name, kind, nullable=False)
+
+
+def _optional(name: str, kind: pa.DataType) -> pa.Field:
+    return pa.field(name, kind, nullable=True)
+
+
+_TIME = _required("time", TIME)
+_RUN_ID = _required("run_id", pa.string())
+
+CHAIN_SNAPSHOTS = pa.schema(
+    [
+        _TIME,
+        _required("underlying", pa.string()),
+        _required("date", pa.string()),  # YYYY-MM-DD of ``time`` in UTC; the partition
+        _required("spot", pa.float64()),
+        _required("expiry", pa.date32()),
+        _required("strike", pa.float64()),
+        _required("right", pa.string()),  # "C" or "P"
+        # Quotes and Greeks may be NaN (IB sends NaN Greeks); ``valid`` says which to trust.
+        _required("bid", pa.float64()),
+        _required("ask", pa.float64()),
+        _required("iv", pa.float64()),
+        _required("delta", pa.float64()),
+        _required("gamma", pa.float64()),
+        _required("vega", pa.float64()),
+        _required("theta", pa.float64()),
+        _required("valid", pa.bool_()),
+        _RUN_ID,
+    ]
+)
+
+ORDERS = pa.schema(
+    [
+        _TIME,
+        _required("order_ref", pa.string()),
+        _required("broker_order_id", pa.string()),
+        _required("position_id", pa.string()),
+        _required("strategy", pa.string()),
+        _required("underlying", pa.string()),
+        _required("intent", pa.string()),
+        _required("legs", pa.string()),  # JSON list of {key, underlying, expiry, ...}
+        _required("quantity", pa.int64()),
+        _required("limit_price", pa.float64()),
+        _required("status", pa.string()),
+        _required("filled_quantity", pa.int64()),
+        _required("remaining_quantity", pa.int64()),
+        _optional("avg_fill_price", pa.float64()),
+        _required("message", pa.string()),
+        _RUN_ID,
+    ]
+)
+
+FILLS = pa.schema(
+    [
+        _TIME,
+        _required("exec_id", pa.string()),
+        _required("order_ref", pa.string()),
+        _required("position_id", pa.string()),
+        _required("strategy", pa.string()),
+        _required("contract_key", pa.string()),
+        _required("underlying", pa.string()),
+        _required("expiry", pa.date32()),
+        _required("strike", pa.float64()),
+        _required("right", pa.string()),
+        _required("multiplier", pa.int64()),
+        _required("quantity", pa.int64()),  # signed: + bought, - sold
+        _required("price", pa.float64()),
+        _required("commission", pa.float64()),
+        _required("cash_flow", pa.float64()),  # dollars, commission included
+        _required("kind", pa.string()),  # "trade" or "expiration"
+        _RUN_ID,
+    ]
+)
+
+POSITIONS = pa.schema(
+    [
+        _TIME,
+        _required("position_id", pa.string()),
+        _required("strategy", pa.string()),
+        _required("underlying", pa.string()),
+        _required("structure", pa.string()),
+        _required("legs", pa.string()),
+        _required("quantity", pa.int64()),
+        _required("entry_price", pa.float64()),
+        _required("status", pa.string()),
+        _required("max_profit", pa.float64()),
+        _required("max_loss", pa.float64()),
+        _required("opened_at", TIME),
+        _optional("closed_at", TIME),
+        _optional("exit_price", pa.float64()),
+        _required("realized_pnl", pa.float64()),
+        _required("commissions", pa.float64()),
+        _RUN_ID,
+    ]
+)
+
+DECISIONS = pa.schema(
+    [
+        _TIME,
+        _required("position_id", pa.string()),
+        _required("rule", pa.string()),
+        _required("priority", pa.int64()),
+        _required("action", pa.string()),
+        _required("reason", pa.string()),
+        _required("inputs", pa.string()),  # JSON object
+        _RUN_ID,
+    ]
+)
+
+ACCOUNT_SNAPSHOTS = pa.schema(
+    [
+        _TIME,
+        _required("cash", pa.float64()),
+        _required("net_liquidation", pa.float64()),
+        _required("buying_power", pa.float64()),
+        _required("maintenance_margin", pa.float64()),
+        _required("realized_pnl", pa.float64()),
+        _required("unrealized_pnl", pa.float64()),
+        _required("commissions", pa.float64()),
+        _RUN_ID,
+    ]
+)
+
+ALERTS = pa.schema(
+    [
+        _TIME,
+        _required("severity", pa.string()),
+        _required("source", pa.string()),
+        _required("code", pa.string()),
+        _required("message", pa.string()),
+        _RUN_ID,
+    ]
+)
+
+REGIMES = pa.schema(
+    [
+        _TIME,
+        _required("underlying", pa.string()),
+        _required("regime", pa.string()),
+        _required("reason", pa.string()),
+        _required("inputs", pa.string()),  # JSON object
+        _RUN_ID,
+    ]
+)
+
+DATA_QUALITY = pa.schema(
+    [
+        _TIME,
+        _required("underlying", pa.string()),
+        _required("reason", pa.string()),  # nan, crossed, zero_bid, stale, ...
+        _required("count", pa.int64()),
+        _required("sample", pa.string()),  # a few contract keys
+        _RUN_ID,
+    ]
+)
+
+ENTRIES = pa.schema(
+    [
+        _TIME,
+        _required("strategy", pa.string()),
+        _required("underlying", pa.string()),
+        _required("structure", pa.string()),
+        _required("outcome", pa.string()),  # accepted or rejected
+        _required("reason", pa.string()),
+        _optional("order_ref", pa.string()),
+        _optional("net_price", pa.float64()),
+        _optional("max_loss", pa.float64()),
+        _RUN_ID,
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        _TIME,
+        _RUN_ID,
+        _required("mode", pa.string()),
+        _required("config", pa.string()),  # the effective config as YAML
+        _optional("seed", pa.int64()),
+        _required("event", pa.string()),  # start or stop
+        _required("message", pa.string()),
+    ]
+)
+
+
+@frozen(slots=True)
+class TableSpec:
+    """A table's name, its schema and the columns its files are partitioned by."""
+
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        missing = [c for c in self.partition_by if c not in self.schema.names]
+        if missing:
+            raise ValueError(f"table {self.name}: partition columns {missing} not in schema")
+
+
+def _specs(*specs: TableSpec) -> dict[str, TableSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+TABLES: dict[str, TableSpec] = _specs(
+    # Chains are the bulk of the data: partitions let replay and analysis read one
+    # underlying on one day without opening the rest.
+    TableSpec("chain_snapshots", CHAIN_SNAPSHOTS, ("underlying", "date")),
+    TableSpec("orders", ORDERS),
+    TableSpec("fills", FILLS),
+    TableSpec("positions", POSITIONS),
+    TableSpec("decisions", DECISIONS),
+    TableSpec("account_snapshots", ACCOUNT_SNAPSHOTS),
+    TableSpec("alerts", ALERTS),
+    TableSpec("regimes", REGIMES),
+    TableSpec("data_quality", DATA_QUALITY),
+    TableSpec("entries", ENTRIES),
+    TableSpec("runs", RUNS),
+)
+"""Every table V6 writes, by name."""
