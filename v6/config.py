@@ -95,7 +95,11 @@ def _default_strategies() -> dict[str, PluginBlock]:
 
 
 def _default_exit_rules() -> dict[str, PluginBlock]:
-    return {"stop_loss": PluginBlock(), "days_to_expiry": PluginBlock(), "take_profit": PluginBlock()}
+    return {
+        "stop_loss": PluginBlock(),
+        "days_to_expiry": PluginBlock(),
+        "take_profit": PluginBlock(),
+    }
 
 
 @frozen(slots=True)
@@ -156,9 +160,7 @@ class SimSettings:
     strikes_per_side: int = field(default=40, validator=gt0)
     force_regime: str | None = field(
         default=None,
-        validator=validators.optional(
-            validators.in_(["calm", "trending", "high_vol", "crash"])
-        ),
+        validator=validators.optional(validators.in_(["calm", "trending", "high_vol", "crash"])),
     )
     underlyings: dict[str, SimUnderlyingSettings] = Factory(_default_sim_underlyings)
     broker: SimBrokerSettings = Factory(SimBrokerSettings)

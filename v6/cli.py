@@ -1,0 +1,255 @@
+"""The ``v6`` command: run a session, list plugins, check a config file.
+
+Errors a user can act on (``V6Error``) become one line on stderr, ``v6: <message>``, and the
+error's exit status (2 for configuration and usage). Anything else is a bug: its traceback
+goes to the log and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+import attrs
+
+from v6.config import Mode, TradingConfig
+from v6.config_loader import DEFAULTS_SOURCE, load_config, validate_semantics
+from v6.errors import V6Error
+
+log = logging.getLogger("v6.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class UsageError(V6Error):
+    """The command line asks for something the config does not allow (exit status 2)."""
+
+    exit_status = 2
+
+
+# -- logging -------------------------------------------------------------------------------
+
+
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so repeated ``main()`` calls replace it."""
+
+
+def configure_logging(verbose: bool) -> logging.Handler:
+    """INFO with ``--verbose``, WARNING otherwise, to the current stderr; returns the handler."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _CliHandler)]:
+        root.removeHandler(handler)
+    handler = _CliHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    return handler
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _source(path: str | None) -> str:
+    return path if path is not None else DEFAULTS_SOURCE
+
+
+def run_config(args: argparse.Namespace) -> TradingConfig:
+    """The config ``v6 run`` will use: the file, then the command-line overrides, checked."""
+    config = load_config(args.config)
+    if args.seed is not None:
+        config = attrs.evolve(config, sim=attrs.evolve(config.sim, seed=args.seed))
+    if args.store is not None:
+        config = attrs.evolve(config, store=attrs.evolve(config.store, path=args.store))
+    validate_semantics(config, source="command line")
+    if config.mode is Mode.LIVE and not args.live:
+        raise UsageError(
+            f"live trading needs --live ({_source(args.config)} has mode: live; "
+            "orders would go to a real-money account)"
+        )
+    if args.live and config.mode is not Mode.LIVE:
+        raise UsageError(
+            f"--live given but {_source(args.config)} has mode: {config.mode.value}; "
+            "set mode: live in the config to trade live"
+        )
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = run_config(args)
+    # Imported here so config errors are reported without loading the engine.
+    from v6.app import run_session
+
+    return run_session(config, cycles=args.cycles, live=args.live, verbose=args.verbose)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    load_config(args.config)
+    print(f"config OK: {_source(args.config)}")
+    return 0
+
+
+def _kind_order(kind: Any) -> int:
+    # Kinds in the order PluginKind declares them, not alphabetically.
+    return list(type(kind)).index(kind) if isinstance(kind, Enum) else 1_000
+
+
+def _plugin_rows(discovery: Any) -> list[dict[str, Any]]:
+    plugins = sorted(
+        discovery.plugins,
+        key=lambda p: (
+            _kind_order(p.kind),
+            p.priority is None,
+            p.priority or 0,
+            p.name,
+        ),
+    )
+    return [
+        {
+            "name": p.name,
+            "kind": str(p.kind.value if isinstance(p.kind, Enum) else p.kind),
+            "priority": p.priority,
+            "distribution": p.distribution,
+            "version": p.version,
+            "module": p.module,
+            "hooks": list(p.hooks),
+            "summary": p.summary,
+            "error": None,
+        }
+        for p in plugins
+    ]
+
+
+def _error_rows(discovery: Any) -> list[dict[str, Any]]:
+    empty = dict.fromkeys(
+        ("kind", "priority", "distribution", "version", "module", "summary"), None
+    )
+    return [
+        {"name": e.plugin, **empty, "hooks": [], "error": e.reason}
+        for e in sorted(discovery.errors, key=lambda e: e.plugin)
+    ]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    header = ("NAME", "KIND", "PRIORITY", "DISTRIBUTION", "HOOKS")
+    cells = [
+        (
+            r["name"],
+            r["kind"],
+            "-" if r["priority"] is None else str(r["priority"]),
+            f"{r['distribution']}=={r['version']}" if r["distribution"] else "-",
+            ", ".join(r["hooks"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        for row in [header, *cells]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """Every plugin found through the ``v6`` entry points, and those that failed to load.
+
+    Exit status 0 even when some failed: the listing itself worked, and the failures are
+    printed (on stderr, or as rows with an ``error`` in ``--json``).
+    """
+    from v6.plugin_manager import discover
+
+    discovery = discover()
+    rows = _plugin_rows(discovery)
+    if args.json:
+        print(json.dumps(rows + _error_rows(discovery), indent=2))
+        return 0
+    print(_table(rows))
+    for error in sorted(discovery.errors, key=lambda e: e.plugin):
+        print(f"v6: {error}", file=sys.stderr)
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``v6`` argument parser (one subcommand per user task)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", help="log INFO to stderr")
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        metavar="PATH",
+        help="YAML config file (default: the embedded sim defaults)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="v6", description="Automated options trading for Interactive Brokers."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[common, config], help="run a trading session (sim by default)"
+    )
+    run.add_argument("--cycles", type=_positive_int, metavar="N", help="stop after N cycles")
+    run.add_argument("--seed", type=int, metavar="S", help="override sim.seed")
+    run.add_argument("--store", metavar="PATH", help="override store.path")
+    run.add_argument(
+        "--live", action="store_true", help="confirm live trading (config mode must be live)"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    plugins = commands.add_parser("plugins", parents=[common], help="list installed plugins")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    check = commands.add_parser(
+        "check-config", parents=[common, config], help="validate a config file and exit"
+    )
+    check.set_defaults(handler=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``v6`` console script; returns the process exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    handler = configure_logging(args.verbose)
+    try:
+        return int(args.handler(args))
+    except V6Error as exc:
+        log.debug("v6 error", exc_info=True)
+        print("v6: " + " ".join(str(exc).splitlines()), file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:  # a second Ctrl-C aborts run_session's orderly stop
+        print("v6: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        log.exception("unexpected error (a bug in V6 or a plugin; please report it)")
+        return 1
+    finally:
+        # main() may run many times in one process (tests, embedding): leave no handler.
+        logging.getLogger().removeHandler(handler)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

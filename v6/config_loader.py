@@ -1,0 +1,301 @@
+"""Load a TradingConfig from YAML, with errors that name the file, the key and the fix.
+
+Order of precedence, lowest first: the schema defaults, the YAML file (or the embedded
+``v6/defaults/sim.yaml``), then a few environment variables for the connection and the
+account, which differ per machine and should not be committed:
+
+    V6_IB_HOST, V6_IB_PORT, V6_IB_CLIENT_ID, V6_IB_ACCOUNT
+
+An empty environment variable counts as unset. Everything is validated by the same
+converter, so ``V6_IB_PORT=abc`` is reported with its variable name and key path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from v6.config import Mode, TradingConfig
+from v6.conversion import describe, structure, unstructure
+from v6.errors import ConfigError, V6Error
+
+DEFAULTS_SOURCE = "embedded defaults (v6/defaults/sim.yaml)"
+
+
+class ConfigFileError(ConfigError):
+    """The file itself is unusable: missing, unreadable, or not valid YAML.
+
+    A ``ConfigError`` (exit status 2) whose message is about the file, not a key.
+    """
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.path = ""
+        self.expected = problem
+        self.source = source or None
+        # Skip ConfigError's "config error at '<key>'" wording: a file problem has no key.
+        V6Error.__init__(self, f"{source}: {problem}" if source else problem)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # resolve `<<: *anchor` merges first
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):
+            continue  # unhashable: construct_mapping below reports it with its position
+        if key in seen:
+            first = seen[key].start_mark
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key '{key}' (first defined at line {first.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=True)
+
+
+def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        # `2026-02-30` looks like a date but is none: keep the text, so the converter
+        # reports it at its key path ("sim.start: expected a date ...").
+        return loader.construct_scalar(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)  # type: ignore[arg-type]
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _read_text(path: str | Path | None) -> tuple[str, str]:
+    if path is None:
+        resource = resources.files("v6") / "defaults" / "sim.yaml"
+        return resource.read_text(encoding="utf-8"), DEFAULTS_SOURCE
+    file = Path(path)
+    source = str(path)
+    if not file.exists():
+        raise ConfigFileError("", f"config file not found: {source}")
+    if file.is_dir():
+        raise ConfigFileError("", f"config path is a directory, not a file: {source}")
+    try:
+        return file.read_text(encoding="utf-8"), source
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(source, f"not a UTF-8 text file ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigFileError("", f"cannot read config file {source}: {exc.strerror}") from exc
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """The YAML document as a mapping; an empty document means "all defaults"."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "malformed document"
+        raise ConfigFileError(source, f"invalid YAML{where}: {problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(source, f"invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "(top level)",
+            f"expected a mapping of keys like 'mode:' and 'sim:', got {describe(data)}",
+            source,
+        )
+    return data
+
+
+# -- environment overrides -----------------------------------------------------------------
+
+
+def _integer_text(text: str) -> int | str:
+    # Environment values are text; a non-integer stays text so the converter reports it.
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text
+
+
+ENV_OVERRIDES: dict[str, tuple[tuple[str, str], Callable[[str], Any]]] = {
+    "V6_IB_HOST": (("ib", "host"), str.strip),
+    "V6_IB_PORT": (("ib", "port"), _integer_text),
+    "V6_IB_CLIENT_ID": (("ib", "client_id"), _integer_text),
+    "V6_IB_ACCOUNT": (("ib", "account"), str.strip),
+}
+
+
+def apply_env_overrides(
+    data: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """``data`` with the set V6_IB_* variables applied, and the names of those variables."""
+    merged = dict(data)
+    applied: list[str] = []
+    for name, ((section, key), parse) in ENV_OVERRIDES.items():
+        text = environ.get(name, "")
+        if not text.strip():
+            continue
+        block = merged.get(section)
+        merged[section] = {**(block if isinstance(block, Mapping) else {}), key: parse(text)}
+        applied.append(name)
+    return merged, applied
+
+
+# -- semantics -----------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _first_non_finite(value: Any, path: str) -> tuple[str, str] | None:
+    # The shared converter lets NaN through (table rows use it); a config never means it.
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, f"expected a finite number, got {value}"
+    if attrs.has(type(value)):
+        children: Any = ((a.name, getattr(value, a.name)) for a in attrs.fields(type(value)))
+    elif isinstance(value, Mapping):
+        children = value.items()
+    elif isinstance(value, list | tuple):
+        children = ((i, item) for i, item in enumerate(value))
+    else:
+        return None
+    for key, child in children:
+        if isinstance(key, int):
+            child_path = f"{path}[{key}]"
+        else:
+            child_path = f"{path}.{key}" if path else str(key)
+        problem = _first_non_finite(child, child_path)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _semantic_problems(cfg: TradingConfig) -> tuple[str, str] | None:
+    problem = _first_non_finite(cfg, "")
+    if problem is not None:
+        return problem
+    if not cfg.underlyings:
+        return "underlyings", "at least one underlying is required"
+    seen: set[str] = set()
+    for i, symbol in enumerate(cfg.underlyings):
+        if symbol in seen:
+            return f"underlyings[{i}]", f"'{symbol}' is listed twice"
+        seen.add(symbol)
+        if cfg.mode is Mode.SIM and symbol not in cfg.sim.underlyings:
+            simulated = ", ".join(cfg.sim.underlyings) or "none"
+            return (
+                f"underlyings[{i}]",
+                f"'{symbol}' has no simulated market; add it under sim.underlyings "
+                f"(simulated now: {simulated}) or remove it",
+            )
+    for kind, label in (("strike_selector", "strike selector"), ("regime", "regime detector")):
+        blocks = getattr(cfg.plugins, kind)
+        if len(blocks) != 1:
+            names = ", ".join(blocks) or "none"
+            return f"plugins.{kind}", f"expected exactly one {label}, got {len(blocks)} ({names})"
+    for kind in ("strategies", "strike_selector", "regime"):
+        for name, block in getattr(cfg.plugins, kind).items():
+            if block.priority is not None:
+                return (
+                    f"plugins.{kind}.{name}.priority",
+                    "only exit rules have a priority; remove this key",
+                )
+    if cfg.mode is Mode.LIVE and not cfg.ib.account.strip():
+        return (
+            "ib.account",
+            "live mode needs the IB account id the orders go to (or set V6_IB_ACCOUNT)",
+        )
+    if cfg.mode is Mode.SIM and not _is_loopback(cfg.ib.host):
+        return (
+            "ib.host",
+            f"'{cfg.ib.host}' is not this machine; sim mode never connects to a gateway, so "
+            "a remote host here means the file was meant for paper or live - set mode, or "
+            "keep 127.0.0.1",
+        )
+    if cfg.mode is not Mode.SIM and not cfg.ib.host.strip():
+        return "ib.host", "the TWS / IB Gateway host is required in paper and live mode"
+    if not cfg.store.path.strip():
+        return "store.path", "a directory for the Delta tables is required"
+    return None
+
+
+def validate_semantics(cfg: TradingConfig, source: str | None = None) -> None:
+    """Rules across keys that one attrs field cannot check; raises ConfigError on the first.
+
+    - every number is finite (``.nan`` / ``.inf`` are refused, wherever they are);
+    - ``underlyings`` is non-empty, without repeats, and in sim mode every symbol has a
+      market under ``sim.underlyings``;
+    - ``plugins.strike_selector`` and ``plugins.regime`` name exactly one plugin each;
+    - ``priority`` is set only on exit rules;
+    - live mode names ``ib.account``;
+    - ``ib.host`` may be another machine (your gateway) only in paper and live: in sim
+      nothing connects, so a remote host means a paper/live file run in the wrong mode;
+    - ``store.path`` is not empty.
+    """
+    problem = _semantic_problems(cfg)
+    if problem is not None:
+        raise ConfigError(problem[0], problem[1], source)
+
+
+# -- public --------------------------------------------------------------------------------
+
+
+def load_config(
+    path: str | Path | None, *, environ: Mapping[str, str] | None = None
+) -> TradingConfig:
+    """The validated configuration from ``path``, or the embedded defaults when None.
+
+    ``environ`` defaults to ``os.environ``; its V6_IB_* variables override the file.
+    Raises ConfigError (exit status 2) naming the file, the key path and what was expected.
+    """
+    text, source = _read_text(path)
+    data = parse_yaml(text, source)
+    # Structure the file alone first, so its errors are blamed on the file, not the env.
+    cfg = structure(TradingConfig, data, source=source)
+    merged, applied = apply_env_overrides(data, os.environ if environ is None else environ)
+    if applied:
+        try:
+            cfg = structure(TradingConfig, merged, source=source)
+        except ConfigError as exc:
+            culprit = _env_variable_for(exc.path) or ", ".join(applied)
+            raise ConfigError(exc.path, exc.expected, f"environment variable {culprit}") from exc
+    validate_semantics(cfg, source)
+    return cfg
+
+
+def _env_variable_for(key_path: str) -> str | None:
+    for name, ((section, key), _parse) in ENV_OVERRIDES.items():
+        if key_path == f"{section}.{key}":
+            return name
+    return None
+
+
+def dump_config(cfg: TradingConfig) -> str:
+    """The configuration as YAML that ``load_config`` reads back to an equal value."""
+    return yaml.safe_dump(unstructure(cfg), sort_keys=False, default_flow_style=False)
