@@ -18,12 +18,12 @@ from enum import Enum
 from typing import Any
 
 import attrs
-import cattrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from v6.conversion import converter as shared_converter
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert
 from v6.domain.contracts import Leg, OptionContract
@@ -42,33 +42,9 @@ _CONTRACT_FIELDS = tuple(f.name for f in attrs.fields(OptionContract))
 _POSITION_FIELDS = tuple(f.name for f in attrs.fields(Position))
 
 
-def _structure_date(value: Any, _type: type) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
-def _structure_datetime(value: Any, _type: type) -> datetime:
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    elif not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value))
-    if value.tzinfo is None:
-        raise ValueError(f"timestamp without a time zone: {value!r}")
-    return value.astimezone(UTC)
-
-
-def _make_converter() -> cattrs.Converter:
-    # Local until the shared v6.conversion converter exists; same hooks, same results.
-    converter = cattrs.Converter()
-    converter.register_structure_hook(date, _structure_date)
-    converter.register_structure_hook(datetime, _structure_datetime)
-    return converter
-
-
-converter = _make_converter()
+# One converter for YAML and rows alike (v6.conversion); pandas hands timestamps back as
+# pd.Timestamp, which is a datetime subclass the shared hooks already accept.
+converter = shared_converter
 
 
 def _json_default(value: Any) -> Any:
