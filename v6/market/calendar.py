@@ -1,0 +1,199 @@
+"""The exchange calendar: which days the market trades, and from when to when.
+
+A thin, fast wrapper around the ``exchange_calendars`` library's NYSE calendar ("XNYS"),
+so holidays and early closes come from a maintained source, never from a hand-written
+list. The schedule is copied once into NumPy arrays; every question the simulated clock
+and market ask each cycle is then a binary search, not a pandas lookup.
+
+Option expiries live here too: a listed expiry must be a trading session, and when a
+Friday is a holiday the weekly and monthly options expire on the Thursday before.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import numpy as np
+
+from v6.errors import V6Error
+
+DEFAULT_START = date(2000, 1, 1)
+DEFAULT_END = date(2035, 12, 31)
+_NS = np.timedelta64(1, "ns")
+
+
+@lru_cache(maxsize=8)
+def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sessions (datetime64[D]) with their UTC opens and closes (int64 ns), built once."""
+    with warnings.catch_warnings():
+        # exchange_calendars 4.x still reads tz-aware ``Series.values``, which pandas 3.1
+        # deprecates; the values it gets are the UTC ones we want, so the warning is noise.
+        warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
+        cal = xcals.get_calendar(name, start=start.isoformat(), end=end.isoformat())
+    schedule = cal.schedule
+    sessions = schedule.index.values.astype("datetime64[D]")
+    opens = schedule["open"].dt.tz_convert(UTC).dt.tz_localize(None).values.astype("int64")
+    closes = schedule["close"].dt.tz_convert(UTC).dt.tz_localize(None).values.astype("int64")
+    for a in (sessions, opens, closes):
+        a.setflags(write=False)
+    return sessions, opens, closes
+
+
+def _to_ns(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError(f"naive datetime {t!r}: V6 times are timezone-aware UTC")
+    return int(np.datetime64(t.astimezone(UTC).replace(tzinfo=None), "ns").astype("int64"))
+
+
+def _from_ns(ns: int | np.integer) -> datetime:
+    seconds, rest = divmod(int(ns), 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=rest // 1000)
+
+
+class ExchangeCalendar:
+    """Trading sessions of one exchange (NYSE by default) between ``start`` and ``end``.
+
+    Times are timezone-aware UTC datetimes; sessions are plain dates (the exchange's local
+    trading day). A session is open from its open up to *and including* its close: the
+    engine's last cycle of a day runs at the closing bell and may still act on it.
+    """
+
+    def __init__(
+        self, name: str = "XNYS", start: date = DEFAULT_START, end: date = DEFAULT_END
+    ) -> None:
+        self.name = name
+        self.start = start
+        self.end = end
+        self._sessions, self._opens, self._closes = _schedule(name, start, end)
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def _index_on_or_after(self, d: date) -> int:
+        i = int(np.searchsorted(self._sessions, np.datetime64(d, "D"), side="left"))
+        if i >= len(self._sessions):
+            self._out_of_range(d)
+        return i
+
+    def _out_of_range(self, d: date) -> None:
+        raise V6Error(
+            f"{d} is outside the {self.name} calendar ({self.start} to {self.end}); "
+            "choose dates inside it (sim.start and sim.days in the config)"
+        )
+
+    def _index_of(self, session: date) -> int:
+        i = self._index_on_or_after(session)
+        if self._sessions[i] != np.datetime64(session, "D"):
+            raise V6Error(f"{session} is not a {self.name} trading session")
+        return i
+
+    def is_session(self, d: date) -> bool:
+        """True when the exchange trades on day ``d``."""
+        i = int(np.searchsorted(self._sessions, np.datetime64(d, "D")))
+        return i < len(self._sessions) and self._sessions[i] == np.datetime64(d, "D")
+
+    def sessions(self, start: date, days: int) -> list[date]:
+        """The next ``days`` trading sessions from ``start`` (inclusive when it trades)."""
+        i = self._index_on_or_after(start)
+        if i + days > len(self._sessions):
+            self._out_of_range(start + timedelta(days=days * 7 // 5 + 7))
+        return [d.astype(date) for d in self._sessions[i : i + days]]
+
+    def sessions_between(self, first: date, last: date) -> list[date]:
+        """Every trading session from ``first`` to ``last``, both inclusive."""
+        lo = np.searchsorted(self._sessions, np.datetime64(first, "D"), side="left")
+        hi = np.searchsorted(self._sessions, np.datetime64(last, "D"), side="right")
+        return [d.astype(date) for d in self._sessions[lo:hi]]
+
+    def next_session(self, d: date) -> date:
+        """The first trading session strictly after day ``d`` (``d`` need not trade)."""
+        return self._sessions[self._index_on_or_after(d + timedelta(days=1))].astype(date)
+
+    def previous_session(self, d: date) -> date:
+        """The last trading session strictly before day ``d``."""
+        i = int(np.searchsorted(self._sessions, np.datetime64(d, "D"), side="left")) - 1
+        if i < 0:
+            self._out_of_range(d)
+        return self._sessions[i].astype(date)
+
+    def session_on_or_before(self, d: date) -> date:
+        """``d`` itself when it trades, else the session before it.
+
+        This is how an expiry that falls on a holiday moves: a Good Friday or a
+        Juneteenth Friday expiry trades and settles on the Thursday.
+        """
+        return d if self.is_session(d) else self.previous_session(d)
+
+    # -- hours --------------------------------------------------------------------------
+
+    def open_close(self, session: date) -> tuple[datetime, datetime]:
+        """The UTC open and close of ``session`` (early closes included)."""
+        i = self._index_of(session)
+        return _from_ns(self._opens[i]), _from_ns(self._closes[i])
+
+    def is_open(self, t: datetime) -> bool:
+        """True when ``t`` is within a session, from its open to its close inclusive."""
+        ns = _to_ns(t)
+        i = int(np.searchsorted(self._opens, ns, side="right")) - 1
+        return i >= 0 and ns <= self._closes[i]
+
+    def session_of(self, t: datetime) -> date | None:
+        """The session ``t`` falls in (open to close inclusive), or None outside hours."""
+        ns = _to_ns(t)
+        i = int(np.searchsorted(self._opens, ns, side="right")) - 1
+        if i >= 0 and ns <= self._closes[i]:
+            return self._sessions[i].astype(date)
+        return None
+
+    def trading_date(self, t: datetime) -> date:
+        """The session that ``t`` belongs to, or the next one when the market is shut.
+
+        Used to decide which expiries are still alive: after Friday's close the
+        trading date is Monday's session.
+        """
+        ns = _to_ns(t)
+        i = int(np.searchsorted(self._closes, ns, side="left"))
+        if i >= len(self._sessions):
+            self._out_of_range(_from_ns(ns).date())
+        return self._sessions[i].astype(date)
+
+    def session_progress(self, t0: datetime, t1: datetime) -> tuple[float, np.ndarray]:
+        """How much trading happened between ``t0`` and ``t1``, for scaling price moves.
+
+        Returns the open time elapsed in units of whole sessions (an early-close session
+        counts as one full session when it is all elapsed) and, for each overnight gap
+        crossed (a session open in ``(t0, t1]`` with a session before it), the number of
+        calendar days since the previous session: 1 on a weeknight, 3 over a weekend.
+        """
+        a, b = _to_ns(t0), _to_ns(t1)
+        lo = int(np.searchsorted(self._closes, a, side="right"))
+        hi = int(np.searchsorted(self._opens, b, side="left"))
+        opens = self._opens[lo:hi]
+        closes = self._closes[lo:hi]
+        overlap = np.clip(np.minimum(closes, b) - np.maximum(opens, a), 0, None)
+        elapsed = float(np.sum(overlap / (closes - opens))) if len(opens) else 0.0
+        first_gap = int(np.searchsorted(self._opens, a, side="right"))
+        last_gap = int(np.searchsorted(self._opens, b, side="right"))
+        idx = np.arange(max(first_gap, 1), last_gap)
+        gaps = (self._sessions[idx] - self._sessions[idx - 1]).astype(np.int64)
+        return elapsed, gaps
+
+    # -- expiries -----------------------------------------------------------------------
+
+    def expiry_close(self, expiries: np.ndarray) -> np.ndarray:
+        """UTC close (datetime64[ns]) of each expiry session: when the options stop trading.
+
+        Every expiry must be a session (see :meth:`session_on_or_before`).
+        """
+        days = np.asarray(expiries, dtype="datetime64[D]")
+        idx = np.searchsorted(self._sessions, days)
+        if np.any(idx >= len(self._sessions)) or np.any(self._sessions[idx] != days):
+            raise V6Error(f"expiries {days} include a day that is not a {self.name} session")
+        return self._closes[idx].astype("datetime64[ns]")
+
+    def third_friday(self, year: int, month: int) -> date:
+        """The third Friday of a month: the standard monthly option expiry date."""
+        first = date(year, month, 1)
+        return first + timedelta(days=(4 - first.weekday()) % 7 + 14)

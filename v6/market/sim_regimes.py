@@ -1,0 +1,219 @@
+"""The hidden state of the simulated market: a regime Markov chain driving prices and vol.
+
+Four regimes (calm, trending, high_vol, crash) switch at random with rates per trading
+day; each sets the market's volatility level, its drift and, in a crash, downward jumps.
+Prices follow GBM-like steps on a common market factor (scaled by each underlying's beta)
+plus idiosyncratic noise. Steps are measured in *trading time*: an hour of an open
+session counts fully, a night only as much as a typical overnight gap, so Monday's open
+can gap further than any 15-minute step.
+
+The volatility level ``vol_level`` multiplies every underlying's calm volatility. Its
+trend part follows the regime, rising fast when stress arrives and decaying slowly after
+(as VIX does); its noise part is a symmetric mean-reverting wiggle that moves against the
+market (the leverage effect).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+
+import numpy as np
+from attrs import frozen
+
+from v6.config import SimUnderlyingSettings
+
+REGIMES = ("calm", "trending", "high_vol", "crash")
+TRADING_DAYS_PER_YEAR = 252.0
+# Share of a day's variance that happens while the market is open; the rest arrives in
+# the overnight gap. A non-trading day (weekend, holiday) adds a little more.
+INTRADAY_SHARE = 0.8
+OVERNIGHT_SHARE = 0.2
+IDLE_DAY_SHARE = 0.05
+# Volatility of a beta-1 market factor in calm markets; the rest of each underlying's
+# volatility is idiosyncratic (at least a quarter of it, so no two paths are identical).
+MARKET_FACTOR_VOL = 0.14
+MIN_IDIOSYNCRATIC_SHARE = 0.25
+# The volatility level's trend moves toward the regime's level with these half-lives
+# (years); its log noise has this stationary sd, half-life and correlation with the market.
+HALF_LIFE_UP = 0.5 / TRADING_DAYS_PER_YEAR
+HALF_LIFE_DOWN = 6.0 / TRADING_DAYS_PER_YEAR
+VOL_NOISE_SD = 0.12
+VOL_NOISE_HALF_LIFE = 5.0 / TRADING_DAYS_PER_YEAR
+VOL_SPOT_CORRELATION = -0.7
+VOL_LEVEL_BOUNDS = (0.4, 6.0)
+TREND_UP_PROBABILITY = 0.75
+
+
+@frozen(slots=True)
+class RegimeParams:
+    """How the market behaves in one regime (annualised drift; rates per trading day)."""
+
+    vol_multiplier: float
+    drift: float
+    leave_rate: float
+    exits: Mapping[str, float]
+    jump_rate: float = 0.0
+    jump_mean: float = 0.0
+    jump_sd: float = 0.0
+
+
+REGIME_PARAMS: Mapping[str, RegimeParams] = {
+    "calm": RegimeParams(
+        vol_multiplier=1.0,
+        drift=0.10,
+        leave_rate=1 / 60,
+        exits={"trending": 0.65, "high_vol": 0.3, "crash": 0.05},
+    ),
+    # A trend's direction is drawn when it starts (mostly up, as markets are).
+    "trending": RegimeParams(
+        vol_multiplier=1.1,
+        drift=0.4,
+        leave_rate=1 / 20,
+        exits={"calm": 0.7, "high_vol": 0.25, "crash": 0.05},
+    ),
+    "high_vol": RegimeParams(
+        vol_multiplier=2.0,
+        drift=0.0,
+        leave_rate=1 / 8,
+        exits={"calm": 0.6, "trending": 0.25, "crash": 0.15},
+    ),
+    "crash": RegimeParams(
+        vol_multiplier=3.5,
+        drift=-1.5,
+        leave_rate=1 / 1.5,
+        exits={"high_vol": 0.85, "calm": 0.15},
+        jump_rate=1.5,
+        jump_mean=-0.015,
+        jump_sd=0.01,
+    ),
+}
+
+
+def trading_years(elapsed_sessions: float, gaps: np.ndarray) -> float:
+    """Trading time in years for open time elapsed and overnight gaps crossed.
+
+    ``gaps`` holds calendar days between consecutive sessions (1 = a weeknight).
+    """
+    idle = np.clip(np.asarray(gaps, dtype=np.float64) - 1.0, 0.0, None)
+    days = INTRADAY_SHARE * elapsed_sessions + float(
+        np.sum(OVERNIGHT_SHARE + IDLE_DAY_SHARE * idle)
+    )
+    return days / TRADING_DAYS_PER_YEAR
+
+
+def poisson_quantile(u: float, mean: float) -> int:
+    """The Poisson(``mean``) count at cumulative probability ``u`` (inverse transform).
+
+    Drawn from a uniform so every step consumes the same random numbers in every regime.
+    """
+    if mean <= 0.0:
+        return 0
+    if mean > 50.0:  # exp(-mean) would underflow; the normal limit is exact enough there
+        u = min(max(u, 1e-12), 1.0 - 1e-12)
+        return max(0, round(mean + math.sqrt(mean) * NormalDist().inv_cdf(u)))
+    k, term = 0, math.exp(-mean)
+    cumulative = term
+    while u > cumulative and k < 1000:
+        k += 1
+        term *= mean / k
+        cumulative += term
+    return k
+
+
+class MarketProcess:
+    """Regime, volatility level and spot of every simulated underlying, advanced in steps.
+
+    All randomness comes from ``rng`` and every step draws the same numbers whatever the
+    regime, so a seed gives one path and forcing a regime changes its shape, not its noise.
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        underlyings: Mapping[str, SimUnderlyingSettings],
+        rng: np.random.Generator,
+        force_regime: str | None = None,
+    ) -> None:
+        self.symbols = tuple(symbols)
+        self.rng = rng
+        self.force_regime = force_regime
+        self.regime = force_regime or "calm"
+        self.trend_sign = 1.0
+        self.vol_trend = REGIME_PARAMS[self.regime].vol_multiplier
+        self.vol_noise = 0.0
+        cfg = [underlyings[s] for s in self.symbols]
+        self.spots = np.array([u.spot for u in cfg], dtype=np.float64)
+        self.base_vols = np.array([u.vol for u in cfg], dtype=np.float64)
+        self.betas = np.array([u.beta for u in cfg], dtype=np.float64)
+        systematic = np.abs(self.betas) * MARKET_FACTOR_VOL
+        self.idio_vols = np.sqrt(
+            np.maximum(
+                self.base_vols**2 - systematic**2, (MIN_IDIOSYNCRATIC_SHARE * self.base_vols) ** 2
+            )
+        )
+
+    @property
+    def vol_level(self) -> float:
+        """Multiplier on every underlying's calm volatility (about 1 when calm)."""
+        lo, hi = VOL_LEVEL_BOUNDS
+        return min(max(self.vol_trend * math.exp(self.vol_noise), lo), hi)
+
+    @property
+    def calm_vols(self) -> np.ndarray:
+        """Annualised volatility of each underlying in a calm market (vol level 1)."""
+        return np.sqrt((self.betas * MARKET_FACTOR_VOL) ** 2 + self.idio_vols**2)
+
+    @property
+    def vols(self) -> np.ndarray:
+        """Current realised (annualised) volatility of each underlying."""
+        return self.vol_level * self.calm_vols
+
+    def step(self, years: float) -> None:
+        """Advance the market by ``years`` of trading time."""
+        if years <= 0.0:
+            return
+        rng = self.rng
+        days = years * TRADING_DAYS_PER_YEAR
+        u_switch, u_dest, u_sign, u_jumps = rng.random(4)
+        z_market, z_vol, z_jump = rng.standard_normal(3)
+        z_idio = rng.standard_normal(len(self.symbols))
+
+        self._switch_regime(days, u_switch, u_dest, u_sign)
+        params = REGIME_PARAMS[self.regime]
+        n_jumps = poisson_quantile(u_jumps, params.jump_rate * days)
+        self._move_vol_level(years, params.vol_multiplier, z_market, z_vol)
+
+        m = self.vol_level
+        sqrt_dt = math.sqrt(years)
+        drift = params.drift * (self.trend_sign if self.regime == "trending" else 1.0)
+        factor = drift * years + m * MARKET_FACTOR_VOL * sqrt_dt * z_market
+        if n_jumps:
+            factor += n_jumps * params.jump_mean + math.sqrt(n_jumps) * params.jump_sd * z_jump
+        total_var = (m * self.calm_vols) ** 2
+        log_return = (
+            self.betas * factor + m * self.idio_vols * sqrt_dt * z_idio - 0.5 * total_var * years
+        )
+        self.spots = self.spots * np.exp(log_return)
+
+    def _switch_regime(self, days: float, u_switch: float, u_dest: float, u_sign: float) -> None:
+        if self.force_regime is not None:
+            return
+        params = REGIME_PARAMS[self.regime]
+        if u_switch >= 1.0 - math.exp(-params.leave_rate * days):
+            return
+        names = list(params.exits)
+        cumulative = np.cumsum([params.exits[n] for n in names])
+        self.regime = names[int(np.searchsorted(cumulative / cumulative[-1], u_dest))]
+        if self.regime == "trending":
+            self.trend_sign = 1.0 if u_sign < TREND_UP_PROBABILITY else -1.0
+
+    def _move_vol_level(self, years: float, target: float, z_market: float, z_vol: float) -> None:
+        # Exact exponential steps: stable over a 15-minute step and a long weekend alike.
+        # Stress arrives fast, calm returns slowly.
+        half_life = HALF_LIFE_UP if target > self.vol_trend else HALF_LIFE_DOWN
+        self.vol_trend = target + (self.vol_trend - target) * 0.5 ** (years / half_life)
+        decay = 0.5 ** (years / VOL_NOISE_HALF_LIFE)
+        shock = VOL_SPOT_CORRELATION * z_market + math.sqrt(1 - VOL_SPOT_CORRELATION**2) * z_vol
+        self.vol_noise = self.vol_noise * decay + VOL_NOISE_SD * math.sqrt(1 - decay**2) * shock
