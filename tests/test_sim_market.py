@@ -304,3 +304,13 @@ def test_forced_regime_stays_and_free_regimes_switch(calendar):
     assert seen_pinned == {"high_vol"}
     assert len(seen_free) >= 3
     assert "calm" in seen_free
+
+
+def test_strikes_once_listed_stay_listed_when_the_spot_runs_away(calendar):
+    views = list(run(calendar, market(calendar, force_regime="crash"), days=3))
+    first, last = views[0].chains["SPY"], views[-1].chains["SPY"]
+    assert abs(last.spot / first.spot - 1) > 0.03, "the crash should move SPY well away"
+    expiry = expiry_near(first, 30)
+    before = set(first.strike[first.expiry == expiry])
+    after = set(last.strike[last.expiry == expiry])
+    assert before <= after

@@ -124,6 +124,9 @@ class SimMarket:
         self._calm_vols = self._process.calm_vols
         self._vix_basis = 0.0
         self._expiries: dict[tuple[str, date], tuple[np.ndarray, np.ndarray]] = {}
+        # Strikes once listed stay listed until expiry, as on a real exchange: a position's
+        # contracts must not vanish from the chain because the spot moved away from them.
+        self._listed: dict[tuple[str, np.datetime64], np.ndarray] = {}
         self._time: datetime | None = None
         self._view: MarketView | None = None
 
@@ -203,6 +206,14 @@ class SimMarket:
         last = min(max(round(spot, 2), bid), ask)
         return UnderlyingQuote(symbol=symbol, bid=bid, ask=ask, last=last, time=time)
 
+    def _keep_listed(self, symbol: str, expiry: np.datetime64, grid: np.ndarray) -> np.ndarray:
+        """Union of today's grid with every strike listed earlier for this expiry."""
+        key = (symbol, np.datetime64(expiry, "D"))
+        previous = self._listed.get(key)
+        listed = grid if previous is None else np.union1d(previous, grid)
+        self._listed[key] = listed
+        return listed
+
     def _listing(self, symbol: str, today: date) -> tuple[np.ndarray, np.ndarray]:
         """Expiries listed on ``today`` and their closes (ns since epoch), cached per day."""
         key = (symbol, today)
@@ -227,8 +238,12 @@ class SimMarket:
         now_ns = _naive_utc(time).astype("datetime64[ns]").astype("int64")
         t_by_expiry = np.maximum((closes - now_ns) / 1e9 / SECONDS_PER_YEAR, MIN_T_YEARS)
         grids = [
-            strike_grid(spot, cfg.strike_step, settings.strikes_per_side, calm_vol, float(t))
-            for t in t_by_expiry
+            self._keep_listed(
+                symbol,
+                expiry,
+                strike_grid(spot, cfg.strike_step, settings.strikes_per_side, calm_vol, float(t)),
+            )
+            for expiry, t in zip(expiries, t_by_expiry, strict=True)
         ]
         counts = np.array([len(g) for g in grids])
         strikes = np.concatenate(grids)
