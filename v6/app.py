@@ -9,11 +9,15 @@ import logging
 import signal
 import sys
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TextIO
 
+import yaml
+
 from v6.config import Mode, TradingConfig
+from v6.conversion import unstructure
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
 from v6.errors import V6Error
@@ -69,9 +73,15 @@ class StatusLine:
             self.stream.write("\n")
 
 
-def build_engine(config: TradingConfig, run_id: str) -> tuple[Engine, object]:
-    """Engine and clock for ``config.mode``."""
-    discovery = discover()
+def build_engine(
+    config: TradingConfig, run_id: str, extra_plugins: Iterable[tuple[str, object]] = ()
+) -> tuple[Engine, object]:
+    """Engine and clock for ``config.mode``.
+
+    ``extra_plugins`` registers plugin objects besides the installed entry points (tests
+    use it the way datasette's tests register a plugin for one test).
+    """
+    discovery = discover(extra=extra_plugins)
     for error in discovery.errors:
         log.warning("%s", error)
     plugins = select(discovery, config.plugins)
@@ -107,15 +117,13 @@ def run_session(
     live: bool = False,
     verbose: bool = False,
     out: TextIO | None = None,
+    extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> int:
     """Run cycles until the clock ends, ``cycles`` are done, or Ctrl-C; returns 0."""
     del live, verbose  # checked by the CLI before we get here
     out = out or sys.stdout
     run_id = uuid.uuid4().hex[:12]
-    engine, clock = build_engine(config, run_id)
-    import yaml
-
-    from v6.conversion import unstructure
+    engine, clock = build_engine(config, run_id, extra_plugins)
 
     config_yaml = yaml.safe_dump(unstructure(config), sort_keys=False)
     engine.recorder.run_event(

@@ -1,0 +1,52 @@
+"""Take profit: close once a set share of the maximum profit has been captured.
+
+Short-premium structures earn most of their profit early; holding for the last part
+keeps the full risk for little reward, so a fixed share (50% by default) is banked.
+"""
+
+from __future__ import annotations
+
+from attrs import field, frozen, validators
+
+from v6.domain.decisions import ExitAction, ExitDecision
+from v6.domain.plugins import PluginInfo, PluginKind
+from v6.domain.positions import PositionMark
+from v6.hookspecs import hookimpl
+
+NAME = "take_profit"
+PRIORITY = 8
+
+
+@frozen
+class Settings:
+    profit_fraction: float = field(default=0.5, validator=[validators.gt(0), validators.le(1)])
+
+
+@hookimpl
+def v6_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        name=NAME,
+        kind=PluginKind.EXIT_RULE,
+        settings=Settings,
+        priority=PRIORITY,
+        summary="Close at a share of the maximum profit",
+    )
+
+
+@hookimpl
+def v6_evaluate_exit(mark: PositionMark, settings: Settings) -> ExitDecision | None:
+    if not mark.quotes_valid or not mark.position.max_profit > 0:
+        return None
+    captured = mark.pnl_fraction_of_max_profit
+    if captured < settings.profit_fraction:
+        return None
+    return ExitDecision(
+        action=ExitAction.CLOSE,
+        reason=f"captured {captured:.0%} of max profit (target {settings.profit_fraction:.0%})",
+        inputs={
+            "captured_fraction": captured,
+            "target": settings.profit_fraction,
+            "unrealized_pnl": mark.unrealized_pnl,
+            "max_profit": mark.position.max_profit,
+        },
+    )

@@ -1,0 +1,100 @@
+"""What every built-in premium-selling strategy shares: its settings and its gates.
+
+A strategy module only says which legs it sells and buys; the checks that decide
+*whether* to propose (open market, room per underlying, a regime it can live with) and
+the settings that size and time the trade are the same for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from attrs import field, frozen, validators
+
+from v6.domain.decisions import RegimeReading
+from v6.domain.entries import EntryCandidate, LegTemplate
+from v6.domain.market import MarketView
+from v6.domain.positions import Position
+
+
+def short_delta_field(default: float) -> float:
+    """The ``short_delta`` setting with its validator, for subclasses that change the default."""
+    return field(default=default, validator=[validators.gt(0), validators.lt(1)])
+
+
+@frozen
+class StructureSettings:
+    """Short strikes by |delta|, wings by width in points, expiry by a DTE window."""
+
+    short_delta: float = short_delta_field(0.16)
+    wing_width: float = field(default=5.0, validator=validators.gt(0))
+    min_dte: int = field(default=7, validator=validators.ge(0))
+    max_dte: int = field(default=45, validator=validators.ge(0))
+    quantity: int = field(default=1, validator=validators.gt(0))
+    min_credit: float = field(default=0.30, validator=validators.ge(0))
+    max_positions_per_underlying: int = field(default=1, validator=validators.gt(0))
+    avoid_regimes: tuple[str, ...] = field(default=("crash",), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_dte < self.min_dte:
+            raise ValueError(f"max_dte {self.max_dte} must be >= min_dte {self.min_dte}")
+
+
+def underlyings_to_trade(
+    market: MarketView,
+    positions: Sequence[Position],
+    underlyings: Iterable[str],
+    regimes: Mapping[str, RegimeReading],
+    max_positions_per_underlying: int,
+    avoid_regimes: Iterable[str],
+) -> list[str]:
+    """Underlyings where this strategy has room, a chain, an open market and a fit regime."""
+    if not market.market_open:
+        return []
+    avoid = set(avoid_regimes)
+    chosen = []
+    for symbol in underlyings:
+        if symbol not in market.chains:
+            continue
+        held = sum(1 for p in positions if p.underlying == symbol)
+        if held >= max_positions_per_underlying:
+            continue
+        reading = regimes.get(symbol)
+        if reading is not None and reading.regime.value in avoid:
+            continue
+        chosen.append(symbol)
+    return chosen
+
+
+def propose(
+    name: str,
+    legs: tuple[LegTemplate, ...],
+    market: MarketView,
+    regimes: Mapping[str, RegimeReading],
+    positions: Sequence[Position],
+    underlyings: Sequence[str],
+    settings: StructureSettings,
+) -> list[EntryCandidate]:
+    """One candidate of structure ``name`` per underlying that passes the gates."""
+    symbols = underlyings_to_trade(
+        market,
+        positions,
+        underlyings,
+        regimes,
+        settings.max_positions_per_underlying,
+        settings.avoid_regimes,
+    )
+    return [
+        EntryCandidate(
+            strategy=name,
+            underlying=symbol,
+            structure=name,
+            legs=legs,
+            min_dte=settings.min_dte,
+            max_dte=settings.max_dte,
+            quantity=settings.quantity,
+            min_credit=settings.min_credit,
+            reason=f"{settings.short_delta:.2f} delta, {settings.wing_width:g} wide",
+        )
+        for symbol in symbols
+    ]

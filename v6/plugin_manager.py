@@ -1,0 +1,305 @@
+"""Discover, validate, select and call V6 plugins.
+
+Plugins are found through the ``v6`` entry-point group, built-ins included, and
+registered with one pluggy ``PluginManager`` that knows the specs in
+:mod:`v6.hookspecs`. Each plugin is validated when it loads; a bad one is reported by
+name with the reason and the others load. The engine then calls each selected plugin
+on its own through :meth:`ActivePlugins.call`, exit rules in declared priority order,
+so one plugin's failure never hides another's result.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import attrs
+import pluggy
+from attrs import frozen
+
+from v6 import hookspecs
+from v6.config import PluginBlock, PluginsConfig
+from v6.conversion import structure
+from v6.domain.plugins import PluginInfo, PluginKind
+from v6.errors import ConfigError, PluginError, V6Error
+
+log = logging.getLogger(__name__)
+
+GROUP = "v6"
+
+KIND_HOOK: Mapping[PluginKind, str] = {
+    PluginKind.STRATEGY: "v6_propose_entries",
+    PluginKind.STRIKE_SELECTOR: "v6_select_strikes",
+    PluginKind.EXIT_RULE: "v6_evaluate_exit",
+    PluginKind.REGIME: "v6_detect_regime",
+}
+
+SECTION_KIND: Mapping[str, PluginKind] = {
+    "strategies": PluginKind.STRATEGY,
+    "strike_selector": PluginKind.STRIKE_SELECTOR,
+    "exit_rules": PluginKind.EXIT_RULE,
+    "regime": PluginKind.REGIME,
+}
+
+
+class PluginCallError(V6Error):
+    """A plugin raised while the engine called one of its hooks."""
+
+    def __init__(self, plugin: str, hook: str, original: BaseException) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.original = original
+        super().__init__(f"plugin '{plugin}' raised in {hook}: {original!r}")
+
+
+@frozen(slots=True)
+class LoadedPlugin:
+    """A plugin that loaded and passed validation."""
+
+    name: str
+    kind: PluginKind
+    summary: str
+    distribution: str
+    version: str
+    module: str
+    hooks: tuple[str, ...]
+    priority: int | None
+    info: PluginInfo
+    plugin: object = attrs.field(eq=False, repr=False)
+
+
+@frozen(slots=True)
+class Discovery:
+    """Every plugin found: those that loaded, and why the others did not."""
+
+    plugins: tuple[LoadedPlugin, ...]
+    errors: tuple[PluginError, ...]
+    manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
+
+    def get(self, name: str) -> LoadedPlugin | None:
+        return next((p for p in self.plugins if p.name == name), None)
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _implemented_hooks(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    return tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
+
+
+def _impl(manager: pluggy.PluginManager, plugin: object, hook: str) -> Any:
+    caller = getattr(manager.hook, hook)
+    for impl in caller.get_hookimpls():
+        if impl.plugin is plugin:
+            return impl
+    return None
+
+
+def _validate(
+    manager: pluggy.PluginManager, name: str, plugin: object
+) -> tuple[PluginInfo, tuple[str, ...]]:
+    """Check a registered plugin against the contract; raises PluginError with the reason."""
+    unknown = [
+        attr for attr in dir(plugin) if attr.startswith("v6_") and not hasattr(hookspecs, attr)
+    ]
+    if unknown:
+        close = difflib.get_close_matches(
+            unknown[0], [*KIND_HOOK.values(), "v6_plugin_info"], n=1
+        )
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise PluginError(name, f"unknown hook '{unknown[0]}'{hint}")
+    manager.check_pending()
+    hooks = _implemented_hooks(manager, plugin)
+    info_impl = _impl(manager, plugin, "v6_plugin_info")
+    if info_impl is None:
+        raise PluginError(name, "does not implement v6_plugin_info")
+    try:
+        info = info_impl.function()
+    except Exception as exc:  # a plugin's own bug: report it, keep loading the others
+        raise PluginError(name, f"v6_plugin_info raised {exc!r}") from exc
+    if not isinstance(info, PluginInfo):
+        raise PluginError(
+            name, f"v6_plugin_info returned {type(info).__name__}, expected PluginInfo"
+        )
+    if info.name != name:
+        raise PluginError(name, f"declares name '{info.name}' but is registered as '{name}'")
+    needed = KIND_HOOK[info.kind]
+    if needed not in hooks:
+        raise PluginError(name, f"a {info.kind.value} must implement {needed}")
+    if not attrs.has(info.settings):
+        raise PluginError(name, f"settings {info.settings!r} is not an attrs class")
+    if info.kind is PluginKind.EXIT_RULE and (
+        not isinstance(info.priority, int) or isinstance(info.priority, bool) or info.priority < 1
+    ):
+        raise PluginError(
+            name, f"an exit rule must declare an integer priority >= 1, got {info.priority!r}"
+        )
+    return info, hooks
+
+
+def _distribution(ep: EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "", ""
+    return dist.metadata["Name"] or "", dist.version or ""
+
+
+def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Discovery:
+    """Load every plugin of the entry-point ``group`` plus ``extra`` (name, object) pairs."""
+    manager = _new_manager()
+    loaded: list[LoadedPlugin] = []
+    errors: list[PluginError] = []
+    sources: list[tuple[str, Any, str, str, str]] = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        dist, version = _distribution(ep)
+        sources.append((ep.name, ep, dist, version, ep.value))
+    for name, obj in extra:
+        module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
+        sources.append((name, obj, "", "", str(module)))
+    for name, source, dist, version, module in sources:
+        try:
+            plugin = source.load() if isinstance(source, EntryPoint) else source
+        except Exception as exc:
+            errors.append(PluginError(name, f"cannot be imported: {exc!r}"))
+            log.warning("plugin '%s' cannot be imported: %r", name, exc)
+            continue
+        if manager.get_plugin(name) is not None:
+            errors.append(PluginError(name, "a plugin with this name is already loaded"))
+            continue
+        try:
+            manager.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            errors.append(PluginError(name, f"does not match the hook specs: {exc}"))
+            log.warning("plugin '%s' rejected: %s", name, exc)
+            continue
+        try:
+            info, hooks = _validate(manager, name, plugin)
+        except (PluginError, pluggy.PluginValidationError) as exc:
+            manager.unregister(plugin)
+            error = exc if isinstance(exc, PluginError) else PluginError(name, str(exc))
+            errors.append(error)
+            log.warning("%s", error)
+            continue
+        loaded.append(
+            LoadedPlugin(
+                name=name,
+                kind=info.kind,
+                summary=info.summary,
+                distribution=dist,
+                version=version,
+                module=module,
+                hooks=hooks,
+                priority=info.priority,
+                info=info,
+                plugin=plugin,
+            )
+        )
+    return Discovery(plugins=tuple(loaded), errors=tuple(errors), manager=manager)
+
+
+@frozen(slots=True)
+class ActivePlugin:
+    """A selected plugin with its validated settings and effective priority."""
+
+    plugin: LoadedPlugin
+    settings: Any
+    priority: int = 0
+
+
+@frozen(slots=True)
+class ActivePlugins:
+    """The plugins a config selected, ready for the engine to call."""
+
+    strategies: tuple[ActivePlugin, ...]
+    strike_selector: ActivePlugin
+    exit_rules: tuple[ActivePlugin, ...]
+    regime: ActivePlugin
+    manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
+
+    def call(self, active: ActivePlugin, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's ``hook`` with only the arguments its implementation declares.
+
+        ``settings`` is always the plugin's own validated settings. Any exception the
+        plugin raises comes back as :class:`PluginCallError` for the engine to isolate.
+        """
+        impl = _impl(self.manager, active.plugin.plugin, hook)
+        if impl is None:
+            raise PluginCallError(
+                active.plugin.name, hook, LookupError(f"{hook} is not implemented")
+            )
+        available = {**kwargs, "settings": active.settings}
+        args = {name: available[name] for name in impl.argnames if name in available}
+        missing = [name for name in impl.argnames if name not in available]
+        if missing:
+            raise PluginCallError(
+                active.plugin.name, hook, TypeError(f"asks for unknown arguments {missing}")
+            )
+        try:
+            return impl.function(**args)
+        except Exception as exc:
+            raise PluginCallError(active.plugin.name, hook, exc) from exc
+
+
+def _activate(discovery: Discovery, section: str, name: str, block: PluginBlock) -> ActivePlugin:
+    kind = SECTION_KIND[section]
+    path = f"plugins.{section}.{name}"
+    plugin = discovery.get(name)
+    if plugin is None:
+        failed = next((e for e in discovery.errors if e.plugin == name), None)
+        if failed is not None:
+            raise ConfigError(path, f"plugin '{name}' failed to load: {failed.reason}")
+        same_kind = [p.name for p in discovery.plugins if p.kind is kind]
+        close = difflib.get_close_matches(name, same_kind, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            path,
+            f"no {kind.value} plugin named '{name}'{hint} (installed: "
+            f"{', '.join(sorted(same_kind)) or 'none'})",
+        )
+    if plugin.kind is not kind:
+        raise ConfigError(path, f"'{name}' is a {plugin.kind.value}, not a {kind.value}")
+    if block.priority is not None and kind is not PluginKind.EXIT_RULE:
+        raise ConfigError(f"{path}.priority", "only exit rules take a priority")
+    settings = structure(plugin.info.settings, block.settings or {}, path=f"{path}.settings")
+    priority = block.priority if block.priority is not None else (plugin.priority or 0)
+    return ActivePlugin(plugin=plugin, settings=settings, priority=priority)
+
+
+def _single(discovery: Discovery, section: str, blocks: Mapping[str, PluginBlock]) -> ActivePlugin:
+    if len(blocks) != 1:
+        raise ConfigError(f"plugins.{section}", f"select exactly one plugin, got {len(blocks)}")
+    ((name, block),) = blocks.items()
+    return _activate(discovery, section, name, block)
+
+
+def select(discovery: Discovery, config: PluginsConfig) -> ActivePlugins:
+    """Activate the plugins ``config`` names, with validated settings, in engine order.
+
+    Exit rules are ordered by (priority, name): 1 is the most urgent, and ties are
+    broken by name so the order never depends on discovery order.
+    """
+    strategies = tuple(
+        _activate(discovery, "strategies", name, block) for name, block in config.strategies.items()
+    )
+    exit_rules = tuple(
+        sorted(
+            (
+                _activate(discovery, "exit_rules", name, block)
+                for name, block in config.exit_rules.items()
+            ),
+            key=lambda a: (a.priority, a.plugin.name),
+        )
+    )
+    return ActivePlugins(
+        strategies=strategies,
+        strike_selector=_single(discovery, "strike_selector", config.strike_selector),
+        exit_rules=exit_rules,
+        regime=_single(discovery, "regime", config.regime),
+        manager=discovery.manager,
+    )
