@@ -28,8 +28,11 @@ def chain(
     is_call = np.concatenate([np.zeros(n, bool), np.ones(n, bool)])
     intrinsic = np.where(is_call, np.maximum(spot - k2, 0), np.maximum(k2 - spot, 0))
     mid = intrinsic + 2.0 * np.exp(-np.abs(k2 - spot) / 8.0)
-    delta = np.where(is_call, 1, -1) * np.exp(-np.maximum(np.where(is_call, k2 - spot,
-                                                                  spot - k2), 0) / 6.0) * 0.5
+    delta = (
+        np.where(is_call, 1, -1)
+        * np.exp(-np.maximum(np.where(is_call, k2 - spot, spot - k2), 0) / 6.0)
+        * 0.5
+    )
     return OptionChain(
         underlying=underlying,
         as_of=now,
@@ -61,8 +64,9 @@ def market(*chains: OptionChain, now: datetime = NOW, vix: float = 16.0) -> Mark
     )
 
 
-def contract(strike: float, right: str, underlying: str = "SPY",
-             expiry: date = EXPIRY) -> OptionContract:
+def contract(
+    strike: float, right: str, underlying: str = "SPY", expiry: date = EXPIRY
+) -> OptionContract:
     return OptionContract(underlying=underlying, expiry=expiry, strike=strike, right=Right(right))
 
 

@@ -42,8 +42,9 @@ def sim_config(store: Path, days: int = 5, **sim_overrides: Any) -> TradingConfi
     return attrs.evolve(cfg, plugins=plugins, sim=sim, store=store_settings)
 
 
-def run(cfg: TradingConfig, cycles: int | None = None,
-        extra_plugins: Iterable[tuple[str, object]] = ()) -> str:
+def run(
+    cfg: TradingConfig, cycles: int | None = None, extra_plugins: Iterable[tuple[str, object]] = ()
+) -> str:
     """Run a session in-process; returns what it printed."""
     out = io.StringIO()
     assert run_session(cfg, cycles=cycles, out=out, extra_plugins=extra_plugins) == 0

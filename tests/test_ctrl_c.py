@@ -18,7 +18,10 @@ def test_sigint_stops_after_the_cycle_and_flushes(tmp_path):
     v6 = str(Path(sys.executable).with_name("v6"))
     proc = subprocess.Popen(
         [v6, "run", "--store", str(tmp_path / "data"), "--seed", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     seen = 0
     for line in proc.stdout:  # wait until the engine is really cycling
@@ -27,7 +30,7 @@ def test_sigint_stops_after_the_cycle_and_flushes(tmp_path):
             if seen == 3:
                 break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "stopping after this cycle" in err
     assert "Traceback" not in err

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from builders import NOW, chain, contract, iron_condor, market
+
 from v6.domain.contracts import Leg
 from v6.domain.positions import Position, PositionStatus
 from v6.engine.marks import locate_legs, mark_positions
@@ -13,9 +13,16 @@ from v6.engine.marks import locate_legs, mark_positions
 
 def position(legs, entry_price=-1.40, qty=1, underlying="SPY"):
     return Position(
-        position_id="p1", strategy="iron_condor", underlying=underlying,
-        structure="iron_condor", legs=legs, quantity=qty, entry_price=entry_price,
-        opened_at=NOW, status=PositionStatus.OPEN, max_profit=140.0 * qty,
+        position_id="p1",
+        strategy="iron_condor",
+        underlying=underlying,
+        structure="iron_condor",
+        legs=legs,
+        quantity=qty,
+        entry_price=entry_price,
+        opened_at=NOW,
+        status=PositionStatus.OPEN,
+        max_profit=140.0 * qty,
         max_loss=360.0 * qty,
     )
 

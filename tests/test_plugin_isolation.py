@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 import pytest
-
 from sessions import run, sim_config, table
+
 from v6.config import PluginBlock
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.hookspecs import hookimpl
@@ -32,8 +32,9 @@ class ExplodingExitRule:
 
     @hookimpl
     def v6_plugin_info(self):
-        return PluginInfo(name="exploding_exit", kind=PluginKind.EXIT_RULE, summary="raises",
-                          priority=1)
+        return PluginInfo(
+            name="exploding_exit", kind=PluginKind.EXIT_RULE, summary="raises", priority=1
+        )
 
     @hookimpl
     def v6_evaluate_exit(self, mark):
@@ -53,8 +54,9 @@ class ExplodingRegime:
 class ExplodingSelector:
     @hookimpl
     def v6_plugin_info(self):
-        return PluginInfo(name="exploding_selector", kind=PluginKind.STRIKE_SELECTOR,
-                          summary="raises")
+        return PluginInfo(
+            name="exploding_selector", kind=PluginKind.STRIKE_SELECTOR, summary="raises"
+        )
 
     @hookimpl
     def v6_select_strikes(self, candidate):
@@ -91,7 +93,8 @@ EXTRA = [
 def test_failing_strategy_exit_rule_and_regime_are_isolated_and_alerted(tmp_path):
     cfg = with_plugins(
         sim_config(tmp_path / "data", days=3),
-        strategies=["exploding_strategy"], exit_rules=["exploding_exit"],
+        strategies=["exploding_strategy"],
+        exit_rules=["exploding_exit"],
         regime=["exploding_regime"],
     )
     run(cfg, extra_plugins=EXTRA)
@@ -108,8 +111,9 @@ def test_failing_strategy_exit_rule_and_regime_are_isolated_and_alerted(tmp_path
 
 
 def test_failing_strike_selector_blocks_entries_but_not_the_run(tmp_path):
-    cfg = with_plugins(sim_config(tmp_path / "data", days=1),
-                       strike_selector=["exploding_selector"])
+    cfg = with_plugins(
+        sim_config(tmp_path / "data", days=1), strike_selector=["exploding_selector"]
+    )
     output = run(cfg, extra_plugins=EXTRA)
     assert "cycles" in output
     alerts = table(cfg, "alerts")

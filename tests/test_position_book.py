@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from builders import NOW, contract, iron_condor
+
 from v6.domain.contracts import Leg
 from v6.domain.orders import ComboOrder, Fill, OrderIntent
 from v6.domain.positions import PositionStatus
@@ -13,16 +13,29 @@ from v6.engine.book import PositionBook
 
 def order(position_id, legs, intent=OrderIntent.OPEN, qty=1, suffix="open"):
     return ComboOrder(
-        order_ref=f"{position_id}:{suffix}", position_id=position_id, strategy="s",
-        underlying="SPY", intent=intent, legs=legs, quantity=qty, limit_price=-1.0,
+        order_ref=f"{position_id}:{suffix}",
+        position_id=position_id,
+        strategy="s",
+        underlying="SPY",
+        intent=intent,
+        legs=legs,
+        quantity=qty,
+        limit_price=-1.0,
     )
 
 
 def fills_for(o, prices, units=None, commission=0.65):
     units = units or o.quantity
     return [
-        Fill(exec_id=f"{o.order_ref}:{i}", order_ref=o.order_ref, contract=leg.contract,
-             quantity=leg.ratio * units, price=p, commission=commission * units, time=NOW)
+        Fill(
+            exec_id=f"{o.order_ref}:{i}",
+            order_ref=o.order_ref,
+            contract=leg.contract,
+            quantity=leg.ratio * units,
+            price=p,
+            commission=commission * units,
+            time=NOW,
+        )
         for i, (leg, p) in enumerate(zip(o.legs, prices, strict=True))
     ]
 
@@ -53,8 +66,13 @@ def test_filled_condor_opens_with_entry_credit_and_defined_risk():
 def test_closing_realizes_exactly_the_cash_of_its_fills():
     book = PositionBook()
     legs = open_condor(book)
-    close = order("ic-1", tuple(Leg(leg.contract, -leg.ratio) for leg in legs),
-                  OrderIntent.CLOSE, qty=2, suffix="close")
+    close = order(
+        "ic-1",
+        tuple(Leg(leg.contract, -leg.ratio) for leg in legs),
+        OrderIntent.CLOSE,
+        qty=2,
+        suffix="close",
+    )
     book.track_order(close)
     assert book.position("ic-1").status is PositionStatus.CLOSING
     close_fills = fills_for(close, [0.10, 0.30, 0.25, 0.05])

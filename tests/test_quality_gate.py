@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-
 from builders import NOW, chain, market
+
 from v6.market.quality import validate_chain, validate_market
 
 
@@ -43,12 +43,21 @@ def test_stale_quotes_are_rejected():
     assert report.rejected == {"stale": len(c)}
 
 
-def test_zero_bid_is_counted_but_still_valid_for_buying():
+def test_zero_bid_far_out_of_the_money_is_counted_but_still_valid_for_buying():
     c = chain()
-    c.bid[0] = 0.0
+    c.bid[0], c.delta[0] = 0.0, -0.01
     gated, report = validate_chain(c, NOW, 60)
     assert gated.valid[0]
     assert report.zero_bid == 1
+    assert report.rejected == {}
+
+
+def test_zero_bid_on_an_option_with_real_delta_is_a_broken_quote():
+    c = chain()
+    c.bid[2], c.delta[2] = 0.0, -0.45
+    gated, report = validate_chain(c, NOW, 60)
+    assert not gated.valid[2]
+    assert report.rejected == {"zero_bid": 1}
 
 
 def test_a_bad_underlying_quote_invalidates_its_whole_chain():

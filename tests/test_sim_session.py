@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sessions import run, sim_config, table
 
 pytestmark = pytest.mark.slow
@@ -42,7 +41,7 @@ def test_a_week_opens_and_closes_iron_condors_and_both_verticals(week):
 def test_realized_pnl_from_fills_equals_change_in_net_liquidation_to_the_cent(week):
     cfg, _ = week
     fills = table(cfg, "fills")
-    accounts = table(cfg, "account_snapshots").sort_values("time")
+    accounts = table(cfg, "account_snapshots").sort_values(["time", "cycle"])
     assert len(fills) > 0
     realized = round(float(fills["cash_flow"].sum()), 2)
     change = round(float(accounts["net_liquidation"].iloc[-1]) - cfg.sim.initial_cash, 2)
@@ -80,9 +79,21 @@ def test_session_prints_a_status_line_per_cycle_and_a_summary(week):
 def test_v6_run_cli_runs_a_short_session_and_leaves_readable_tables(tmp_path):
     env = {**os.environ, "PYTHONPATH": ""}
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("v6")), "run", "--cycles", "6", "--seed", "11",
-         "--store", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+        [
+            str(Path(sys.executable).with_name("v6")),
+            "run",
+            "--cycles",
+            "6",
+            "--seed",
+            "11",
+            "--store",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "6 cycles" in result.stdout

@@ -109,9 +109,7 @@ def _validate(
         attr for attr in dir(plugin) if attr.startswith("v6_") and not hasattr(hookspecs, attr)
     ]
     if unknown:
-        close = difflib.get_close_matches(
-            unknown[0], [*KIND_HOOK.values(), "v6_plugin_info"], n=1
-        )
+        close = difflib.get_close_matches(unknown[0], [*KIND_HOOK.values(), "v6_plugin_info"], n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise PluginError(name, f"unknown hook '{unknown[0]}'{hint}")
     manager.check_pending()

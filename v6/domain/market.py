@@ -64,8 +64,18 @@ class OptionChain:
 
     def __attrs_post_init__(self) -> None:
         n = self.strike.shape[0]
-        for name in ("expiry", "is_call", "bid", "ask", "iv", "delta", "gamma", "vega", "theta",
-                     "quote_time"):
+        for name in (
+            "expiry",
+            "is_call",
+            "bid",
+            "ask",
+            "iv",
+            "delta",
+            "gamma",
+            "vega",
+            "theta",
+            "quote_time",
+        ):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"OptionChain.{name} must have shape ({n},)")
         if self.valid is None:

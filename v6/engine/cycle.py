@@ -526,7 +526,7 @@ class Engine:
             self.recorder.position(self.book.position(position_id), view.time)
         account = self.broker.account(view)
         self.last_account = account
-        self.recorder.account(account)
+        self.recorder.account(account, self.cycle)
         self._report.open_positions = len(self.book.positions(LIVE))
         self._report.net_liquidation = account.net_liquidation
         self._report.pnl = account.net_liquidation - (self.initial_net_liquidation or 0.0)

@@ -67,9 +67,7 @@ def check_limits(
         return reject(f"max_open_positions {limits.max_open_positions} reached")
     on_underlying = sum(1 for p in live_positions if p.underlying == underlying)
     if on_underlying >= limits.max_positions_per_underlying:
-        return reject(
-            f"max_positions_per_underlying {limits.max_positions_per_underlying} reached"
-        )
+        return reject(f"max_positions_per_underlying {limits.max_positions_per_underlying} reached")
     if max_loss > limits.max_loss_per_trade:
         return reject(f"max loss {max_loss:.2f} > max_loss_per_trade {limits.max_loss_per_trade}")
     total = sum(p.max_loss for p in live_positions) + max_loss

@@ -78,8 +78,8 @@ class Recorder:
     def decision(self, record: DecisionRecord) -> None:
         self._append("decisions", rows.decision_row(record))
 
-    def account(self, snapshot: AccountSnapshot) -> None:
-        self._append("account_snapshots", rows.account_row(snapshot))
+    def account(self, snapshot: AccountSnapshot, cycle: int) -> None:
+        self._append("account_snapshots", rows.account_row(snapshot, cycle))
 
     def alert(self, alert: Alert) -> None:
         self._append("alerts", rows.alert_row(alert))

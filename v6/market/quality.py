@@ -16,7 +16,13 @@ from attrs import frozen
 
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 
-REASONS = ("nan", "crossed", "negative", "stale", "bad_underlying")
+REASONS = ("nan", "crossed", "negative", "zero_bid", "stale", "bad_underlying")
+
+# A zero bid is normal for a far out-of-the-money or nearly expired option. On an option
+# with real delta that is also offered at a real price it means the quote is broken (a
+# market maker pulled one side), so it is rejected.
+ZERO_BID_MAX_DELTA = 0.05
+ZERO_BID_MAX_ASK = 0.30
 
 
 @frozen(slots=True)
@@ -54,7 +60,9 @@ def validate_chain(
     ``max_age_seconds``; every option when the underlying quote itself is bad. A zero
     bid is *not* rejected (deep OTM options really do bid zero, and buying them is
     fine) but is counted: selling such an option is refused at strike selection and
-    again before any order is sent.
+    again before any order is sent. A zero bid on an option with |delta| of at least
+    ``ZERO_BID_MAX_DELTA`` that is offered at ``ZERO_BID_MAX_ASK`` or more is not a real
+    market and is rejected as ``zero_bid``.
     """
     numbers = np.vstack(
         [chain.bid, chain.ask, chain.iv, chain.delta, chain.gamma, chain.vega, chain.theta]
@@ -64,12 +72,21 @@ def validate_chain(
         crossed = ~nan & (chain.bid > chain.ask)
         negative = ~nan & ((chain.bid < 0) | (chain.ask <= 0))
         zero_bid = ~nan & (chain.bid == 0)
+        broken_zero_bid = (
+            zero_bid & (np.abs(chain.delta) >= ZERO_BID_MAX_DELTA) & (chain.ask >= ZERO_BID_MAX_ASK)
+        )
     age = (
         np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us") - chain.quote_time
     ) / np.timedelta64(1, "s")
     stale = age > max_age_seconds
-    masks = {"nan": nan, "crossed": crossed, "negative": negative, "stale": stale}
-    bad = nan | crossed | negative | stale
+    masks = {
+        "nan": nan,
+        "crossed": crossed,
+        "negative": negative,
+        "zero_bid": broken_zero_bid,
+        "stale": stale,
+    }
+    bad = nan | crossed | negative | broken_zero_bid | stale
     if not underlying_ok:
         masks["bad_underlying"] = np.ones(len(chain), dtype=bool)
         bad = np.ones(len(chain), dtype=bool)

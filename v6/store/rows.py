@@ -162,9 +162,9 @@ def decision_row(record: DecisionRecord) -> Row:
     return row
 
 
-def account_row(snapshot: AccountSnapshot) -> Row:
-    """The account at one instant."""
-    return converter.unstructure(snapshot)
+def account_row(snapshot: AccountSnapshot, cycle: int = 0) -> Row:
+    """The account at one instant, taken by engine cycle ``cycle`` (0: outside a cycle)."""
+    return {**converter.unstructure(snapshot), "cycle": cycle}
 
 
 def alert_row(alert: Alert) -> Row:

@@ -140,6 +140,9 @@ ACCOUNT_SNAPSHOTS = pa.schema(
         _required("realized_pnl", pa.float64()),
         _required("unrealized_pnl", pa.float64()),
         _required("commissions", pa.float64()),
+        # The engine cycle that took the snapshot: orders rows taken at the same instant
+        # (a final flatten at the closing bell) by the order they happened in.
+        _required("cycle", pa.int64()),
         _RUN_ID,
     ]
 )
