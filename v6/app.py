@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -25,6 +26,7 @@ from v6.plugin_manager import discover, select
 from v6.store.delta_store import DeltaStore
 
 log = logging.getLogger(__name__)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 class StopRequest:
@@ -58,7 +60,8 @@ class StatusLine:
     def show(self, report: CycleReport) -> None:
         regimes = " ".join(f"{s}:{r}" for s, r in sorted(report.regimes.items())) or "-"
         line = (
-            f"{report.time:%Y-%m-%d %H:%M}Z  cycle {report.cycle:4d}  regime {regimes}  "
+            f"{report.time.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET  "
+            f"cycle {report.cycle:4d}  regime {regimes}  "
             f"open {report.open_positions:2d}  P&L {report.pnl:+10.2f}  "
             f"orders {report.orders_sent}  fills {report.fills}  alerts {report.alerts}"
         )
@@ -166,7 +169,7 @@ def print_summary(
     from v6.domain.positions import PositionStatus
 
     positions = engine.book.positions()
-    opened = [p for p in positions if p.quantity > 0 or p.status is PositionStatus.CLOSED]
+    opened = [p for p in positions if engine.book.was_filled(p.position_id)]
     closed = [p for p in positions if p.status is PositionStatus.CLOSED]
     still_open = [p for p in positions if p.status is not PositionStatus.CLOSED]
     realized = sum(p.realized_pnl for p in closed)

@@ -252,6 +252,10 @@ class PositionBook:
             if wanted is None or book.status in wanted
         ]
 
+    def was_filled(self, position_id: str) -> bool:
+        """True once any complete unit of the position was opened."""
+        return self._books[position_id].opened_units > 0
+
     def has_working_order(self, position_id: str) -> bool:
         return bool(self._books[position_id].open_orders)
 

@@ -298,6 +298,7 @@ class Engine:
 
     def _entries(self, view: MarketView) -> None:
         entered = 0
+        committed = 0.0
         account = self.broker.account(view)
         for strategy in self.plugins.strategies:
             name = strategy.plugin.name
@@ -338,6 +339,7 @@ class Engine:
                     account,
                     self.config.limits,
                     self.blocked_underlyings,
+                    committed,
                 )
                 if not verdict.accepted:
                     self.recorder.entry(
@@ -362,6 +364,7 @@ class Engine:
                 )
                 if outcome == "accepted":
                     entered += 1
+                    committed += verdict.max_loss
 
     # -- orders ---------------------------------------------------------------------
 

@@ -49,8 +49,13 @@ def check_limits(
     account: AccountSnapshot,
     limits: LimitSettings,
     blocked_underlyings: set[str],
+    committed_this_cycle: float = 0.0,
 ) -> EntryVerdict:
-    """Apply the hard limits to one selection against the portfolio after the trade."""
+    """Apply the hard limits to one selection against the portfolio after the trade.
+
+    ``committed_this_cycle`` is the max loss of entries already sent this cycle: the
+    account snapshot predates them, so their buying power is reserved here.
+    """
     max_loss, max_profit = selection_risk(selection)
     underlying = selection.candidate.underlying
 
@@ -73,9 +78,10 @@ def check_limits(
     total = sum(p.max_loss for p in live_positions) + max_loss
     if total > limits.max_total_max_loss:
         return reject(f"portfolio max loss {total:.2f} > max_total_max_loss")
-    if account.buying_power - max_loss < limits.min_buying_power_reserve:
+    available = account.buying_power - committed_this_cycle
+    if available - max_loss < limits.min_buying_power_reserve:
         return reject(
-            f"buying power {account.buying_power:.2f} - {max_loss:.2f} below reserve "
+            f"buying power {available:.2f} - {max_loss:.2f} below reserve "
             f"{limits.min_buying_power_reserve}"
         )
     return EntryVerdict(True, "within limits", max_loss, max_profit)
