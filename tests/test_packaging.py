@@ -1,0 +1,24 @@
+"""Installing V6 adds `v6` and `v6_plugins`, never a generic top-level `plugins` module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import distribution
+
+
+def test_installed_top_level_packages_are_v6_names_only():
+    top_level = set(distribution("v6").read_text("top_level.txt").split())
+    assert top_level == {"v6", "v6_plugins"}
+
+
+def test_no_module_named_plugins_is_importable_outside_the_source_tree(tmp_path):
+    probe = (
+        "import importlib.util, v6_plugins.strategies.iron_condor as m; "
+        "print(importlib.util.find_spec('plugins'), m.NAME)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "iron_condor"]
