@@ -91,19 +91,7 @@ class Engine:
 
     def run_cycle(self, now: datetime, *, entries_allowed: bool = True) -> CycleReport:
         """Run one full cycle at ``now`` and persist what happened."""
-        self.cycle += 1
-        view = self._observe(now)
-        if self.initial_net_liquidation is None:
-            self.initial_net_liquidation = self.broker.account(view).net_liquidation
-        self._report = CycleReport(
-            cycle=self.cycle,
-            time=now,
-            regimes={},
-            open_positions=0,
-            net_liquidation=0.0,
-            pnl=0.0,
-        )
-        self._apply(self.broker.poll(view), view)
+        view = self._begin(now)
         self._reconcile(view)
         self._detect_regimes(view)
         self._exits(view)
@@ -118,17 +106,7 @@ class Engine:
 
     def flatten(self, now: datetime) -> CycleReport:
         """Close every open position at the natural price (end of a simulation)."""
-        self.cycle += 1
-        view = self._observe(now)
-        self._report = CycleReport(
-            cycle=self.cycle,
-            time=now,
-            regimes={},
-            open_positions=0,
-            net_liquidation=0.0,
-            pnl=0.0,
-        )
-        self._apply(self.broker.poll(view), view)
+        view = self._begin(now)
         for position in self.book.positions([PositionStatus.OPEN]):
             if self.book.has_working_order(position.position_id):
                 continue
@@ -150,6 +128,23 @@ class Engine:
 
     # -- steps ----------------------------------------------------------------------
 
+    def _begin(self, now: datetime) -> MarketView:
+        """Start a cycle: a fresh report, the gated market, and what the broker reported."""
+        self.cycle += 1
+        self._report = CycleReport(
+            cycle=self.cycle,
+            time=now,
+            regimes=dict(self.regime_summary),
+            open_positions=0,
+            net_liquidation=0.0,
+            pnl=0.0,
+        )
+        view = self._observe(now)
+        if self.initial_net_liquidation is None:
+            self.initial_net_liquidation = self.broker.account(view).net_liquidation
+        self._apply(self.broker.poll(view), view)
+        return view
+
     def _observe(self, now: datetime) -> MarketView:
         raw = self.market.snapshot(now)
         view, reports = validate_market(raw, self.config.cycle.max_quote_age_seconds)
@@ -167,8 +162,7 @@ class Engine:
         self.recorder.data_quality(now, reports)
         if self.cycle % self.config.store.chain_snapshot_every_cycles == 0:
             self.recorder.chains(view)
-        if self._report is not None:
-            self._report.rejected_quotes = rejected
+        self._report.rejected_quotes = rejected
         return view
 
     def _apply(self, update: BrokerUpdate, view: MarketView) -> None:
