@@ -8,7 +8,6 @@ and at shutdown. Every row carries the run id so runs sharing a store stay separ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -156,8 +155,3 @@ class Recorder:
         if self._flushes % self.settings.compact_every_flushes == 0:
             for table in ("chain_snapshots", "account_snapshots", "decisions", "regimes"):
                 self.store.compact(table)
-
-
-def dumps(value: Any) -> str:
-    """JSON for nested values stored in string columns."""
-    return json.dumps(value, default=str, sort_keys=True)
