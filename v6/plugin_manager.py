@@ -80,7 +80,12 @@ class Discovery:
     manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
 
     def get(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin called ``name``, or None (see ``errors`` for why it may be absent)."""
         return next((p for p in self.plugins if p.name == name), None)
+
+    def of_kind(self, kind: PluginKind) -> tuple[LoadedPlugin, ...]:
+        """The loaded plugins of one kind, in name order."""
+        return tuple(sorted((p for p in self.plugins if p.kind is kind), key=lambda p: p.name))
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -101,21 +106,50 @@ def _impl(manager: pluggy.PluginManager, plugin: object, hook: str) -> Any:
     return None
 
 
+SPEC_NAMES: tuple[str, ...] = tuple(
+    sorted(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT}_"))
+)
+
+
+def _unknown_hooks(manager: pluggy.PluginManager, plugin: object) -> list[str]:
+    """``v6_*`` callables that match no spec: typos, marked or not, that would never be called.
+
+    An implementation that names its spec explicitly (``@hookimpl(specname=...)``) is fine.
+    """
+    unknown = []
+    for attr in dir(plugin):
+        if not attr.startswith(f"{hookspecs.PROJECT}_") or attr in SPEC_NAMES:
+            continue
+        if not callable(getattr(plugin, attr, None)):
+            continue
+        opts = manager.parse_hookimpl_opts(plugin, attr) or {}
+        if opts.get("specname") in SPEC_NAMES:
+            continue
+        unknown.append(attr)
+    return unknown
+
+
+def _missing_hook_reason(plugin: object, hook: str, kind: PluginKind) -> str:
+    if callable(getattr(plugin, hook, None)):
+        return f"defines {hook} but does not mark it with @hookimpl"
+    return f"a {kind.value} must implement {hook}"
+
+
 def _validate(
     manager: pluggy.PluginManager, name: str, plugin: object
 ) -> tuple[PluginInfo, tuple[str, ...]]:
     """Check a registered plugin against the contract; raises PluginError with the reason."""
-    unknown = [
-        attr for attr in dir(plugin) if attr.startswith("v6_") and not hasattr(hookspecs, attr)
-    ]
+    unknown = _unknown_hooks(manager, plugin)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], [*KIND_HOOK.values(), "v6_plugin_info"], n=1)
+        close = difflib.get_close_matches(unknown[0], SPEC_NAMES, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise PluginError(name, f"unknown hook '{unknown[0]}'{hint}")
-    manager.check_pending()
+    manager.check_pending()  # backstop: any marked hookimpl with no spec
     hooks = _implemented_hooks(manager, plugin)
     info_impl = _impl(manager, plugin, "v6_plugin_info")
     if info_impl is None:
+        if callable(getattr(plugin, "v6_plugin_info", None)):
+            raise PluginError(name, "defines v6_plugin_info but does not mark it with @hookimpl")
         raise PluginError(name, "does not implement v6_plugin_info")
     try:
         info = info_impl.function()
@@ -126,12 +160,18 @@ def _validate(
             name, f"v6_plugin_info returned {type(info).__name__}, expected PluginInfo"
         )
     if info.name != name:
-        raise PluginError(name, f"declares name '{info.name}' but is registered as '{name}'")
+        raise PluginError(
+            name,
+            f"declares name '{info.name}' but is registered as '{name}'; "
+            "make the entry-point name and PluginInfo.name the same",
+        )
     needed = KIND_HOOK[info.kind]
     if needed not in hooks:
-        raise PluginError(name, f"a {info.kind.value} must implement {needed}")
-    if not attrs.has(info.settings):
-        raise PluginError(name, f"settings {info.settings!r} is not an attrs class")
+        raise PluginError(name, _missing_hook_reason(plugin, needed, info.kind))
+    if not (isinstance(info.settings, type) and attrs.has(info.settings)):
+        raise PluginError(
+            name, f"settings {info.settings!r} is not an attrs class (use @attrs.frozen)"
+        )
     if info.kind is PluginKind.EXIT_RULE and (
         not isinstance(info.priority, int) or isinstance(info.priority, bool) or info.priority < 1
     ):
@@ -149,10 +189,22 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
 
 
 def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Discovery:
-    """Load every plugin of the entry-point ``group`` plus ``extra`` (name, object) pairs."""
+    """Load every plugin of the entry-point ``group`` plus ``extra`` (name, object) pairs.
+
+    Built-ins and third-party packages are found the same way, through entry points, so
+    ``v6 plugins`` shows exactly what the engine can select. ``extra`` registers plugin
+    objects directly (tests, embedding) without touching the installed set. A plugin that
+    fails to import or breaks the contract is unregistered and reported in
+    ``Discovery.errors`` (and logged) by name with the reason; the others still load.
+    """
     manager = _new_manager()
     loaded: list[LoadedPlugin] = []
     errors: list[PluginError] = []
+
+    def reject(error: PluginError) -> None:
+        errors.append(error)
+        log.warning("%s", error)
+
     sources: list[tuple[str, Any, str, str, str]] = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         dist, version = _distribution(ep)
@@ -163,26 +215,23 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
     for name, source, dist, version, module in sources:
         try:
             plugin = source.load() if isinstance(source, EntryPoint) else source
-        except Exception as exc:
-            errors.append(PluginError(name, f"cannot be imported: {exc!r}"))
-            log.warning("plugin '%s' cannot be imported: %r", name, exc)
+        except Exception as exc:  # ImportError, SyntaxError, a failing module body...
+            reject(PluginError(name, f"cannot be imported: {exc!r}"))
             continue
         if manager.get_plugin(name) is not None:
-            errors.append(PluginError(name, "a plugin with this name is already loaded"))
+            origin = f" (from {dist})" if dist else ""
+            reject(PluginError(name, f"a plugin with this name is already loaded{origin}"))
             continue
         try:
             manager.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            errors.append(PluginError(name, f"does not match the hook specs: {exc}"))
-            log.warning("plugin '%s' rejected: %s", name, exc)
+            reject(PluginError(name, f"does not match the hook specs: {exc}"))
             continue
         try:
             info, hooks = _validate(manager, name, plugin)
         except (PluginError, pluggy.PluginValidationError) as exc:
             manager.unregister(plugin)
-            error = exc if isinstance(exc, PluginError) else PluginError(name, str(exc))
-            errors.append(error)
-            log.warning("%s", error)
+            reject(exc if isinstance(exc, PluginError) else PluginError(name, str(exc)))
             continue
         loaded.append(
             LoadedPlugin(
@@ -193,7 +242,7 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
                 version=version,
                 module=module,
                 hooks=hooks,
-                priority=info.priority,
+                priority=info.priority if info.kind is PluginKind.EXIT_RULE else None,
                 info=info,
                 plugin=plugin,
             )
@@ -276,28 +325,32 @@ def _single(discovery: Discovery, section: str, blocks: Mapping[str, PluginBlock
     return _activate(discovery, section, name, block)
 
 
-def select(discovery: Discovery, config: PluginsConfig) -> ActivePlugins:
-    """Activate the plugins ``config`` names, with validated settings, in engine order.
+def select(discovery: Discovery, plugins_config: PluginsConfig) -> ActivePlugins:
+    """Activate the plugins ``plugins_config`` names, with validated settings, in engine order.
 
-    Exit rules are ordered by (priority, name): 1 is the most urgent, and ties are
-    broken by name so the order never depends on discovery order.
+    Each block's raw ``settings`` mapping is structured into the plugin's own attrs class,
+    so errors name the full key path (``plugins.exit_rules.stop_loss.settings.x``). Exit
+    rules are ordered by (priority, name): 1 is the most urgent, a config ``priority``
+    overrides the declared one, and ties are broken by name so the order never depends on
+    discovery order.
     """
     strategies = tuple(
-        _activate(discovery, "strategies", name, block) for name, block in config.strategies.items()
+        _activate(discovery, "strategies", name, block)
+        for name, block in plugins_config.strategies.items()
     )
     exit_rules = tuple(
         sorted(
             (
                 _activate(discovery, "exit_rules", name, block)
-                for name, block in config.exit_rules.items()
+                for name, block in plugins_config.exit_rules.items()
             ),
             key=lambda a: (a.priority, a.plugin.name),
         )
     )
     return ActivePlugins(
         strategies=strategies,
-        strike_selector=_single(discovery, "strike_selector", config.strike_selector),
+        strike_selector=_single(discovery, "strike_selector", plugins_config.strike_selector),
         exit_rules=exit_rules,
-        regime=_single(discovery, "regime", config.regime),
+        regime=_single(discovery, "regime", plugins_config.regime),
         manager=discovery.manager,
     )

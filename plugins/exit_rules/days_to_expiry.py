@@ -19,11 +19,14 @@ PRIORITY = 4
 
 @frozen
 class Settings:
+    """``close_at_dte``: close when this many calendar days or fewer remain."""
+
     close_at_dte: int = field(default=1, validator=validators.ge(0))
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """An exit rule at priority 4: expiry risk outranks the stop and the profit target."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,
@@ -35,6 +38,7 @@ def v6_plugin_info() -> PluginInfo:
 
 @hookimpl
 def v6_evaluate_exit(mark: PositionMark, settings: Settings) -> ExitDecision | None:
+    """Close when ``mark.dte <= close_at_dte`` (on a mark whose quotes are valid)."""
     if not mark.quotes_valid or mark.dte > settings.close_at_dte:
         return None
     return ExitDecision(

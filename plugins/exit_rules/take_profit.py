@@ -19,11 +19,14 @@ PRIORITY = 8
 
 @frozen
 class Settings:
+    """``profit_fraction``: share of the maximum profit to bank (0.5 = half)."""
+
     profit_fraction: float = field(default=0.5, validator=[validators.gt(0), validators.le(1)])
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """An exit rule at priority 8: banking profit is the least urgent reason to close."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,
@@ -35,10 +38,11 @@ def v6_plugin_info() -> PluginInfo:
 
 @hookimpl
 def v6_evaluate_exit(mark: PositionMark, settings: Settings) -> ExitDecision | None:
+    """Close once the P&L at mid is at least ``profit_fraction`` of the maximum profit."""
     if not mark.quotes_valid or not mark.position.max_profit > 0:
         return None
     captured = mark.pnl_fraction_of_max_profit
-    if captured < settings.profit_fraction:
+    if not captured >= settings.profit_fraction:  # NaN (unmeasurable) never closes
         return None
     return ExitDecision(
         action=ExitAction.CLOSE,

@@ -34,6 +34,7 @@ class Settings(StructureSettings):
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """A strategy; its settings are validated by :class:`Settings`."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.STRATEGY,
@@ -50,6 +51,7 @@ def v6_propose_entries(
     underlyings: Sequence[str],
     settings: Settings,
 ) -> list[EntryCandidate]:
+    """One call spread per underlying: short call at the target delta, wing above."""
     legs = (
         LegTemplate(Right.CALL, -1, delta=settings.short_delta),
         LegTemplate(Right.CALL, +1, anchor=0, offset=settings.wing_width),

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from attrs import field, frozen
+from attrs import frozen
 from v6_plugins.strategies.credit_structures import (
     StructureSettings,
+    avoid_regimes_field,
     propose,
     short_delta_field,
 )
 
 from v6.domain.contracts import Right
-from v6.domain.decisions import RegimeReading
+from v6.domain.decisions import Regime, RegimeReading
 from v6.domain.entries import EntryCandidate, LegTemplate
 from v6.domain.market import MarketView
 from v6.domain.plugins import PluginInfo, PluginKind
@@ -28,14 +29,18 @@ NAME = "bull_put_spread"
 
 @frozen
 class Settings(StructureSettings):
-    """Defaults: 0.25-delta short put, 5-point wing, avoids crash and high_vol."""
+    """Defaults: 0.25-delta short put, 5-point wing, avoids crash and high_vol.
+
+    Set ``avoid_regimes: [crash]`` to allow selling puts into high volatility.
+    """
 
     short_delta: float = short_delta_field(0.25)
-    avoid_regimes: tuple[str, ...] = field(default=("crash", "high_vol"), converter=tuple)
+    avoid_regimes: tuple[Regime, ...] = avoid_regimes_field(Regime.CRASH, Regime.HIGH_VOL)
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """A strategy; its settings are validated by :class:`Settings`."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.STRATEGY,
@@ -52,6 +57,7 @@ def v6_propose_entries(
     underlyings: Sequence[str],
     settings: Settings,
 ) -> list[EntryCandidate]:
+    """One put spread per underlying: short put at the target delta, wing below."""
     legs = (
         LegTemplate(Right.PUT, -1, delta=settings.short_delta),
         LegTemplate(Right.PUT, +1, anchor=0, offset=-settings.wing_width),

@@ -11,10 +11,22 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import field, frozen, validators
 
-from v6.domain.decisions import RegimeReading
+from v6.domain.decisions import Regime, RegimeReading
 from v6.domain.entries import EntryCandidate, LegTemplate
 from v6.domain.market import MarketView
-from v6.domain.positions import Position
+from v6.domain.positions import Position, PositionStatus
+
+
+def regimes_tuple(values: Iterable[str | Regime]) -> tuple[Regime, ...]:
+    """Regime names from the config as ``Regime`` members, so a typo fails at load time."""
+    if isinstance(values, str):
+        values = (values,)
+    return tuple(Regime(value) for value in values)
+
+
+def avoid_regimes_field(*default: Regime) -> tuple[Regime, ...]:
+    """The ``avoid_regimes`` setting: regimes in which the strategy proposes nothing."""
+    return field(default=default, converter=regimes_tuple)
 
 
 def short_delta_field(default: float) -> float:
@@ -33,7 +45,7 @@ class StructureSettings:
     quantity: int = field(default=1, validator=validators.gt(0))
     min_credit: float = field(default=0.30, validator=validators.ge(0))
     max_positions_per_underlying: int = field(default=1, validator=validators.gt(0))
-    avoid_regimes: tuple[str, ...] = field(default=("crash",), converter=tuple)
+    avoid_regimes: tuple[Regime, ...] = avoid_regimes_field(Regime.CRASH)
 
     def __attrs_post_init__(self) -> None:
         if self.max_dte < self.min_dte:
@@ -46,9 +58,13 @@ def underlyings_to_trade(
     underlyings: Iterable[str],
     regimes: Mapping[str, RegimeReading],
     max_positions_per_underlying: int,
-    avoid_regimes: Iterable[str],
+    avoid_regimes: Iterable[Regime],
 ) -> list[str]:
-    """Underlyings where this strategy has room, a chain, an open market and a fit regime."""
+    """Underlyings where this strategy has room, a chain, an open market and a fit regime.
+
+    Opening and closing positions count against the room: an entry order still working
+    or an exit not yet filled is risk the strategy already carries.
+    """
     if not market.market_open:
         return []
     avoid = set(avoid_regimes)
@@ -56,11 +72,13 @@ def underlyings_to_trade(
     for symbol in underlyings:
         if symbol not in market.chains:
             continue
-        held = sum(1 for p in positions if p.underlying == symbol)
+        held = sum(
+            1 for p in positions if p.underlying == symbol and p.status is not PositionStatus.CLOSED
+        )
         if held >= max_positions_per_underlying:
             continue
         reading = regimes.get(symbol)
-        if reading is not None and reading.regime.value in avoid:
+        if reading is not None and reading.regime in avoid:
             continue
         chosen.append(symbol)
     return chosen

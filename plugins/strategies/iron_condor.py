@@ -29,6 +29,7 @@ class Settings(StructureSettings):
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """A strategy; its settings are validated by :class:`Settings`."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.STRATEGY,
@@ -45,6 +46,7 @@ def v6_propose_entries(
     underlyings: Sequence[str],
     settings: Settings,
 ) -> list[EntryCandidate]:
+    """One condor per underlying: 16-delta shorts by default, wings outside them."""
     legs = (
         LegTemplate(Right.PUT, -1, delta=settings.short_delta),
         LegTemplate(Right.PUT, +1, anchor=0, offset=-settings.wing_width),

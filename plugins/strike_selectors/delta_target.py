@@ -2,7 +2,8 @@
 
 Picks the expiry in the candidate's DTE window nearest the target, each delta leg at
 the strike whose |delta| is nearest the target, and each wing at the listed strike
-nearest ``anchor + offset`` on the far side of its anchor. Only options that passed the
+nearest ``anchor + offset`` on the far side of its anchor (offset 0: the anchor's own
+strike, for the other right). Only options that passed the
 data-quality gate are eligible, and a short leg must have a bid: selling into a zero bid
 is never an acceptable fill.
 """
@@ -36,6 +37,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """The strike selector; its settings are validated by :class:`Settings`."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.STRIKE_SELECTOR,
@@ -63,6 +65,13 @@ def _choose_expiry(
 def v6_select_strikes(
     candidate: EntryCandidate, chain: OptionChain, settings: Settings
 ) -> StrikeSelection | None:
+    """Strikes for ``candidate`` on one expiry, or None when no acceptable structure exists.
+
+    None when: no expiry in the DTE window has valid quotes, a leg has no valid strike
+    (shorts also need a bid and a spread within ``max_spread_fraction`` of mid), two legs
+    land on one contract, the credit at mid is below ``candidate.min_credit``, or the
+    risk is not defined.
+    """
     mid = chain.mid
     with np.errstate(invalid="ignore", divide="ignore"):
         tight = (chain.ask - chain.bid) <= settings.max_spread_fraction * mid
@@ -79,14 +88,19 @@ def v6_select_strikes(
         if template.delta is not None:
             score = np.abs(np.abs(chain.delta) - template.delta)
         else:
+            if not 0 <= template.anchor < len(rows):
+                raise ValueError(
+                    f"leg {len(rows)} of {candidate.structure} anchors to leg "
+                    f"{template.anchor}, which is not an earlier leg"
+                )
             anchor_strike = chain.strike[rows[template.anchor]]
             target = anchor_strike + template.offset
-            beyond = (
-                chain.strike < anchor_strike
-                if template.offset < 0
-                else (chain.strike > anchor_strike)
-            )
-            side &= beyond
+            if template.offset < 0:
+                side &= chain.strike < anchor_strike
+            elif template.offset > 0:
+                side &= chain.strike > anchor_strike
+            else:  # offset 0: the anchor's own strike (an iron fly's call on the put's strike)
+                side &= chain.strike == anchor_strike
             score = np.abs(chain.strike - target)
         if not side.any():
             return None

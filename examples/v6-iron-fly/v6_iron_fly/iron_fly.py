@@ -1,39 +1,74 @@
-"""Iron butterfly: short at-the-money straddle protected by wings on both sides."""
+"""Iron butterfly: a short at-the-money straddle protected by wings on both sides.
+
+Sell the put nearest 0.50 delta and the call on the same strike, buy a put ``wing_width``
+points below and a call ``wing_width`` points above. The credit is large and the risk is
+defined (the wider wing less the credit); profit peaks if the underlying pins the short
+strike at expiry. Strikes are chosen later by the configured strike selector: this
+module only says which legs to trade, when, and how many.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import field, frozen, validators
 
 from v6.domain.contracts import Right
-from v6.domain.decisions import RegimeReading
+from v6.domain.decisions import Regime, RegimeReading
 from v6.domain.entries import EntryCandidate, LegTemplate
 from v6.domain.market import MarketView
 from v6.domain.plugins import PluginInfo, PluginKind
-from v6.domain.positions import Position
+from v6.domain.positions import Position, PositionStatus
 from v6.hookspecs import hookimpl
 
 NAME = "iron_fly"
 
 
+def _regimes(values: Iterable[str | Regime]) -> tuple[Regime, ...]:
+    return tuple(Regime(value) for value in ((values,) if isinstance(values, str) else values))
+
+
 @frozen
 class Settings:
+    """Defaults suit a liquid index ETF: 10-point wings, 7-21 DTE, at least 1.00 credit.
+
+    A short straddle is hurt most by a big move, so it stays out of crash and high_vol.
+    """
+
+    short_delta: float = field(default=0.50, validator=[validators.gt(0), validators.lt(1)])
     wing_width: float = field(default=10.0, validator=validators.gt(0))
     min_dte: int = field(default=7, validator=validators.ge(0))
     max_dte: int = field(default=21, validator=validators.ge(0))
     quantity: int = field(default=1, validator=validators.gt(0))
     min_credit: float = field(default=1.0, validator=validators.ge(0))
-    avoid_regimes: tuple[str, ...] = field(default=("crash", "high_vol"), converter=tuple)
+    max_positions_per_underlying: int = field(default=1, validator=validators.gt(0))
+    avoid_regimes: tuple[Regime, ...] = field(
+        default=(Regime.CRASH, Regime.HIGH_VOL), converter=_regimes
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_dte < self.min_dte:
+            raise ValueError(f"max_dte {self.max_dte} must be >= min_dte {self.min_dte}")
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
+    """Describe the plugin; its name must equal the entry-point name in pyproject.toml."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.STRATEGY,
         settings=Settings,
         summary="Short ATM straddle with wings (iron butterfly)",
+    )
+
+
+def legs(settings: Settings) -> tuple[LegTemplate, ...]:
+    """Short put at the target delta; the call and both wings are placed from its strike."""
+    return (
+        LegTemplate(Right.PUT, -1, delta=settings.short_delta),
+        LegTemplate(Right.CALL, -1, anchor=0, offset=0.0),
+        LegTemplate(Right.PUT, +1, anchor=0, offset=-settings.wing_width),
+        LegTemplate(Right.CALL, +1, anchor=0, offset=settings.wing_width),
     )
 
 
@@ -45,32 +80,32 @@ def v6_propose_entries(
     underlyings: Sequence[str],
     settings: Settings,
 ) -> list[EntryCandidate]:
+    """One iron fly per underlying with room, a chain, an open market and a calm regime."""
     if not market.market_open:
         return []
-    legs = (
-        LegTemplate(Right.PUT, -1, delta=0.50),
-        LegTemplate(Right.PUT, +1, anchor=0, offset=-settings.wing_width),
-        LegTemplate(Right.CALL, -1, delta=0.50),
-        LegTemplate(Right.CALL, +1, anchor=2, offset=settings.wing_width),
-    )
-    held = {p.underlying for p in positions}
-    return [
-        EntryCandidate(
-            strategy=NAME,
-            underlying=symbol,
-            structure=NAME,
-            legs=legs,
-            min_dte=settings.min_dte,
-            max_dte=settings.max_dte,
-            quantity=settings.quantity,
-            min_credit=settings.min_credit,
-            reason="at-the-money iron butterfly",
+    candidates = []
+    for symbol in underlyings:
+        held = sum(
+            1 for p in positions if p.underlying == symbol and p.status is not PositionStatus.CLOSED
         )
-        for symbol in underlyings
-        if symbol in market.chains
-        and symbol not in held
-        and (
-            regimes.get(symbol) is None
-            or regimes[symbol].regime.value not in settings.avoid_regimes
+        reading = regimes.get(symbol)
+        if (
+            symbol not in market.chains
+            or held >= settings.max_positions_per_underlying
+            or (reading is not None and reading.regime in settings.avoid_regimes)
+        ):
+            continue
+        candidates.append(
+            EntryCandidate(
+                strategy=NAME,
+                underlying=symbol,
+                structure=NAME,
+                legs=legs(settings),
+                min_dte=settings.min_dte,
+                max_dte=settings.max_dte,
+                quantity=settings.quantity,
+                min_credit=settings.min_credit,
+                reason=f"at-the-money iron butterfly, {settings.wing_width:g}-point wings",
+            )
         )
-    ]
+    return candidates
