@@ -88,6 +88,11 @@ class Discovery:
         return tuple(sorted((p for p in self.plugins if p.kind is kind), key=lambda p: p.name))
 
 
+def _a(word: str) -> str:
+    """``word`` with its indefinite article, for messages ("an exit_rule")."""
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
 def _new_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -310,7 +315,9 @@ def _activate(discovery: Discovery, section: str, name: str, block: PluginBlock)
             f"{', '.join(sorted(same_kind)) or 'none'})",
         )
     if plugin.kind is not kind:
-        raise ConfigError(path, f"'{name}' is a {plugin.kind.value}, not a {kind.value}")
+        raise ConfigError(
+            path, f"'{name}' is {_a(plugin.kind.value)} plugin, not {_a(kind.value)} plugin"
+        )
     if block.priority is not None and kind is not PluginKind.EXIT_RULE:
         raise ConfigError(f"{path}.priority", "only exit rules take a priority")
     settings = structure(plugin.info.settings, block.settings or {}, path=f"{path}.settings")
