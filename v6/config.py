@@ -66,6 +66,14 @@ class LimitSettings:
     max_loss_per_trade: float = field(default=1500.0, validator=gt0)
     max_total_max_loss: float = field(default=20000.0, validator=gt0)
     min_buying_power_reserve: float = field(default=10000.0, validator=ge0)
+    # Portfolio limits, checked against the portfolio as it would be after the trade.
+    max_loss_per_underlying: float = field(default=8000.0, validator=gt0)
+    # No underlying may hold more than this share of ``max_total_max_loss``.
+    max_underlying_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
+    max_abs_beta_delta: float = field(default=150.0, validator=gt0)  # SPY share equivalents
+    max_abs_gamma: float = field(default=60.0, validator=gt0)  # beta-reference shares per 1.00
+    max_abs_vega: float = field(default=1500.0, validator=gt0)  # dollars per vol point
+    max_stress_loss: float = field(default=15000.0, validator=gt0)  # worst scenario, dollars
 
 
 @frozen(slots=True)
@@ -76,6 +84,93 @@ class ExecutionSettings:
     price_step: float = field(default=0.01, validator=gt0)
     max_price_steps: int = field(default=3, validator=ge0)
     order_timeout_cycles: int = field(default=2, validator=gt0)
+
+
+def _default_spot_moves() -> list[float]:
+    return [-0.20, -0.15, -0.10, -0.05, -0.02, 0.0, 0.02, 0.05, 0.10]
+
+
+@frozen(slots=True)
+class RiskSettings:
+    """How portfolio risk is measured.
+
+    Deltas are beta-weighted to ``beta_reference`` with ``betas`` (an underlying not
+    listed has beta 1). Stress scenarios are every combination of ``spot_moves`` (share of
+    spot) and ``vol_shifts`` (volatility points as decimals, 0.10 = +10 points), repriced
+    by full Black-Scholes revaluation of every leg.
+    """
+
+    beta_reference: str = "SPY"
+    betas: dict[str, float] = Factory(lambda: {"SPY": 1.0, "QQQ": 1.2, "IWM": 1.1})
+    spot_moves: list[float] = Factory(_default_spot_moves)
+    vol_shifts: list[float] = Factory(lambda: [-0.05, 0.0, 0.10, 0.20])
+    risk_free_rate: float = 0.04
+    dividend_yields: dict[str, float] = Factory(dict)  # default 0 for unlisted underlyings
+
+
+@frozen(slots=True)
+class BreakerSettings:
+    """Circuit breakers. A tripped breaker stops new entries; with ``close_positions`` it
+    also closes every position (through the ``circuit_breaker`` exit rule).
+
+    Each resets only by its own rule or by ``v6 breaker reset NAME``:
+
+    * ``daily_loss``: net liquidation down ``max_daily_loss`` dollars from the day's start;
+      resets at the next trading day.
+    * ``consecutive_losses``: ``max_consecutive_losses`` positions closed at a loss in a
+      row; resets only by hand (a human should look).
+    * ``order_rejections``: ``max_order_rejections`` rejected orders within
+      ``rejection_window_minutes``; resets once the window holds fewer.
+    * ``stale_data``: ``stale_data_cycles`` cycles in a row with an underlying unusable
+      (bad underlying quote or more than ``max_rejected_quote_share`` of its chain
+      rejected); resets after ``recover_cycles`` good cycles.
+    * ``broker_disconnect``: the broker connection is down; resets after
+      ``recover_cycles`` connected cycles.
+    """
+
+    enabled: bool = True
+    max_daily_loss: float = field(default=3000.0, validator=gt0)
+    max_consecutive_losses: int = field(default=4, validator=gt0)
+    max_order_rejections: int = field(default=5, validator=gt0)
+    rejection_window_minutes: float = field(default=60.0, validator=gt0)
+    stale_data_cycles: int = field(default=3, validator=gt0)
+    max_rejected_quote_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
+    recover_cycles: int = field(default=2, validator=gt0)
+    close_positions: list[str] = Factory(list)  # breaker names that also close everything
+
+
+BREAKER_NAMES = (
+    "daily_loss",
+    "consecutive_losses",
+    "order_rejections",
+    "stale_data",
+    "broker_disconnect",
+)
+
+
+@frozen(slots=True)
+class SlotSettings:
+    """How many positions a strategy may hold on one underlying, and how fast it adds.
+
+    ``cooldown_minutes_after_stop``: after a position is closed by one of
+    ``stop_out_rules``, the strategy opens nothing more on that underlying for this long.
+    """
+
+    max_concurrent: int = field(default=2, validator=gt0)
+    entries_per_cycle: int = field(default=1, validator=gt0)
+    cooldown_minutes_after_stop: float = field(default=240.0, validator=ge0)
+    stop_out_rules: list[str] = Factory(lambda: ["stop_loss", "trailing_stop", "catastrophe"])
+
+
+@frozen(slots=True)
+class SlotsConfig:
+    """Strategy slots: ``default`` for every strategy, ``strategies`` to override one."""
+
+    default: SlotSettings = Factory(SlotSettings)
+    strategies: dict[str, SlotSettings] = Factory(dict)
+
+    def for_strategy(self, name: str) -> SlotSettings:
+        return self.strategies.get(name, self.default)
 
 
 @frozen(slots=True)
@@ -176,6 +271,9 @@ class TradingConfig:
     store: StoreSettings = Factory(StoreSettings)
     cycle: CycleSettings = Factory(CycleSettings)
     limits: LimitSettings = Factory(LimitSettings)
+    risk: RiskSettings = Factory(RiskSettings)
+    breakers: BreakerSettings = Factory(BreakerSettings)
+    slots: SlotsConfig = Factory(SlotsConfig)
     execution: ExecutionSettings = Factory(ExecutionSettings)
     plugins: PluginsConfig = Factory(PluginsConfig)
     sim: SimSettings = Factory(SimSettings)

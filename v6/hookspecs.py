@@ -35,11 +35,14 @@ from typing import Any
 
 import pluggy
 
+from v6.config import LimitSettings
+from v6.domain.account import AccountSnapshot
 from v6.domain.decisions import ExitDecision, RegimeReading
 from v6.domain.entries import EntryCandidate, StrikeSelection
 from v6.domain.market import MarketHistory, MarketView, OptionChain
 from v6.domain.plugins import PluginInfo
-from v6.domain.positions import Position, PositionMark
+from v6.domain.positions import Position, PositionMark, PositionTrack
+from v6.domain.risk import BreakerStatus, PortfolioRisk
 
 PROJECT = "v6"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -104,16 +107,30 @@ def v6_evaluate_exit(
     mark: PositionMark,
     market: MarketView,
     regime: RegimeReading | None,
+    track: PositionTrack,
+    history: MarketHistory,
+    portfolio: PortfolioRisk,
+    account: AccountSnapshot,
+    breakers: Sequence[BreakerStatus],
+    limits: LimitSettings,
     settings: Any,
 ) -> ExitDecision | None:
     """Judge one open position (exit rules).
 
-    Called for every open position every cycle, rule by rule in ascending declared
-    priority; the first rule that returns a decision wins and later rules are not asked
-    for that position. ``mark.quotes_valid`` is False when a leg's quote failed the
-    data-quality gate: a rule must not close on such a mark unless it exists to handle
-    exactly that.
+    Called for every open position every cycle, for every selected rule in ascending
+    declared priority. The first rule that returns a decision wins; the verdicts of the
+    others are kept for ``v6 explain`` only, so a rule must be a pure function of its
+    arguments (no side effects, no state of its own: use ``track`` for the path).
+    ``mark.quotes_valid`` is False when a leg's quote failed the data-quality gate: a rule
+    must not close on such a mark unless it exists to handle exactly that.
 
+    :param regime: the underlying's current regime reading (None before the first).
+    :param track: every mark of this position so far, this cycle's included.
+    :param history: recent per-cycle closes of the market (spots, VIX, ATM IV).
+    :param portfolio: the whole portfolio's risk this cycle (Greeks, stress P&L).
+    :param account: the broker's account values this cycle.
+    :param breakers: the state of every circuit breaker.
+    :param limits: the configured portfolio limits.
     :return: an :class:`~v6.domain.decisions.ExitDecision` (``close`` or ``hold``) with a
         reason and the inputs it used, or None for "no opinion". First result wins.
     """

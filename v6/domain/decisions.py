@@ -38,8 +38,9 @@ class ExitAction(StrEnum):
 class ExitDecision:
     """What an exit rule decided about one position, and why.
 
-    Rules return this to decide; returning ``None`` means "no opinion", and the engine
-    asks the next rule. The engine fills in ``rule`` and ``priority``.
+    Rules return this to decide; returning ``None`` means "no opinion". The engine fills
+    in ``rule`` and ``priority``. ``alert`` asks the engine to raise an alert as well
+    (a rule that holds a position on bad data wants a human to know).
     """
 
     action: ExitAction = field(converter=ExitAction)
@@ -47,11 +48,31 @@ class ExitDecision:
     inputs: Mapping[str, Any] = field(factory=dict)
     rule: str = ""
     priority: int = 0
+    alert: bool = False
+
+
+@frozen(slots=True)
+class RuleVerdict:
+    """What one exit rule said about one position in one cycle (for ``v6 explain``).
+
+    ``action`` is None for "no opinion"; ``error`` holds the exception text of a rule
+    that raised (it is isolated and counts as no opinion).
+    """
+
+    rule: str
+    priority: int
+    action: ExitAction | None
+    reason: str = ""
+    error: str = ""
 
 
 @frozen(slots=True)
 class DecisionRecord:
-    """A decision as stored: which rule decided, for which position, and why."""
+    """A decision as stored: which rule decided, for which position, and why.
+
+    ``verdicts`` holds every rule's verdict that cycle, in priority order, so a trader
+    can see not only the rule that won but what every other rule thought.
+    """
 
     time: datetime
     position_id: str
@@ -60,3 +81,6 @@ class DecisionRecord:
     action: ExitAction
     reason: str
     inputs: Mapping[str, Any]
+    underlying: str = ""
+    regime: str = ""
+    verdicts: tuple[RuleVerdict, ...] = ()

@@ -53,3 +53,6 @@ class StrikeSelection:
     net_mid: float  # net debit per unit at mid (negative = credit)
     net_natural: float  # net debit per unit crossing every spread
     reason: str = ""
+    # Things a human should know about how the strikes were chosen (the engine raises an
+    # alert for each), e.g. a skew-aware selector that had to fall back to plain delta.
+    warnings: tuple[str, ...] = field(default=(), converter=tuple)

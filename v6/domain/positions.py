@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from attrs import frozen
+import numpy as np
+from attrs import field, frozen
 
 from v6.domain.contracts import Leg
 
@@ -43,6 +44,9 @@ class Position:
     exit_price: float | None = None
     realized_pnl: float = 0.0
     commissions: float = 0.0
+    entry_regime: str = ""  # the underlying's regime when the entry was sent
+    exit_rule: str = ""  # the exit rule whose decision closed the position
+    slot: str = ""  # the strategy slot the position occupies: "strategy/underlying/index"
 
     @property
     def expiry(self) -> date:
@@ -78,3 +82,33 @@ class PositionMark:
     dte: int
     quotes_valid: bool
     short_deltas: tuple[float, ...] = ()
+
+
+def _times(values: object) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[us]")
+
+
+def _f64(values: object) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+@frozen(slots=True, eq=False)
+class PositionTrack:
+    """Every mark of one position since it opened, oldest first, this cycle's last.
+
+    Rules that need a path (a trailing stop's peak, a breach that must persist) read it
+    here instead of keeping state of their own, so they stay pure functions and a replay
+    decides exactly as the live run did. Values are NaN where the quotes were invalid.
+
+    ``pnl_fraction`` is the unrealised P&L as a share of the maximum profit;
+    ``half_spread`` is the cost per share of closing at natural instead of mid.
+    """
+
+    times: np.ndarray = field(converter=_times)
+    pnl: np.ndarray = field(converter=_f64)
+    pnl_fraction: np.ndarray = field(converter=_f64)
+    half_spread: np.ndarray = field(converter=_f64)
+    spot: np.ndarray = field(converter=_f64)
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])

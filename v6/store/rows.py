@@ -40,6 +40,7 @@ CHAIN_COLUMNS = CHAIN_SNAPSHOTS.remove(CHAIN_SNAPSHOTS.get_field_index("run_id")
 
 _CONTRACT_FIELDS = tuple(f.name for f in attrs.fields(OptionContract))
 _POSITION_FIELDS = tuple(f.name for f in attrs.fields(Position))
+_LATER_TEXT_FIELDS = ("entry_regime", "exit_rule", "slot")
 
 
 # One converter for YAML and rows alike (v6.conversion); pandas hands timestamps back as
@@ -159,6 +160,18 @@ def decision_row(record: DecisionRecord) -> Row:
     row = converter.unstructure(record)
     row["action"] = record.action.value
     row["inputs"] = to_json(record.inputs)
+    row["verdicts"] = to_json(
+        [
+            {
+                "rule": v.rule,
+                "priority": v.priority,
+                "action": v.action.value if v.action is not None else None,
+                "reason": v.reason,
+                "error": v.error,
+            }
+            for v in record.verdicts
+        ]
+    )
     return row
 
 
@@ -227,8 +240,17 @@ def positions_from_frame(frame: pd.DataFrame) -> list[Position]:
     latest = frame.sort_values("time", kind="stable").drop_duplicates("position_id", keep="last")
     latest = latest.sort_values(["opened_at", "position_id"], kind="stable")
     # Through Arrow so nulls arrive as None (not NaN/NaT) and times as aware datetimes.
+    latest = latest.copy()
+    for name in _LATER_TEXT_FIELDS:  # columns added after the first release: "" when absent
+        if name not in latest:
+            latest[name] = ""
     records = pa.Table.from_pandas(latest[list(_POSITION_FIELDS)], preserve_index=False)
     return [
-        converter.structure(record | {"legs": _nested_legs(record["legs"])}, Position)
+        converter.structure(
+            record
+            | {"legs": _nested_legs(record["legs"])}
+            | {name: record[name] or "" for name in _LATER_TEXT_FIELDS},
+            Position,
+        )
         for record in records.to_pylist()
     ]

@@ -113,6 +113,9 @@ POSITIONS = pa.schema(
         _optional("exit_price", pa.float64()),
         _required("realized_pnl", pa.float64()),
         _required("commissions", pa.float64()),
+        _optional("entry_regime", pa.string()),
+        _optional("exit_rule", pa.string()),
+        _optional("slot", pa.string()),
         _RUN_ID,
     ]
 )
@@ -126,6 +129,10 @@ DECISIONS = pa.schema(
         _required("action", pa.string()),
         _required("reason", pa.string()),
         _required("inputs", pa.string()),  # JSON object
+        _optional("underlying", pa.string()),
+        _optional("regime", pa.string()),
+        # JSON list of every rule's verdict that cycle: {rule, priority, action, reason, error}
+        _optional("verdicts", pa.string()),
         _RUN_ID,
     ]
 )
@@ -195,6 +202,17 @@ ENTRIES = pa.schema(
     ]
 )
 
+BREAKER_EVENTS = pa.schema(
+    [
+        _TIME,
+        _required("breaker", pa.string()),
+        _required("event", pa.string()),  # trip, reset or reset_request
+        _required("reason", pa.string()),
+        _required("source", pa.string()),  # "engine" (its own rule) or "manual" (v6 breaker)
+        _RUN_ID,
+    ]
+)
+
 RUNS = pa.schema(
     [
         _TIME,
@@ -239,6 +257,7 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("regimes", REGIMES),
     TableSpec("data_quality", DATA_QUALITY),
     TableSpec("entries", ENTRIES),
+    TableSpec("breaker_events", BREAKER_EVENTS),
     TableSpec("runs", RUNS),
 )
 """Every table V6 writes, by name."""
