@@ -22,14 +22,29 @@ from v6.errors import ConfigError, V6Error
 from v6.hookspecs import hookimpl
 from v6.plugin_manager import ActivePlugins, PluginCallError, discover, select
 
+# The twelve priorities of the decision engine, plus the fixed-share take profit.
+EXIT_RULE_PRIORITIES = {
+    "catastrophe": 1,
+    "circuit_breaker": 2,
+    "data_integrity": 3,
+    "days_to_expiry": 4,
+    "stop_loss": 5,
+    "trailing_stop": 6,
+    "portfolio_limits": 7,
+    "dynamic_take_profit": 8,
+    "take_profit": 8,
+    "delta_breach": 9,
+    "regime_change": 10,
+    "time_exit": 11,
+    "hold": 12,
+}
 BUILT_IN_KINDS = {
     "iron_condor": PluginKind.STRATEGY,
     "bull_put_spread": PluginKind.STRATEGY,
     "bear_call_spread": PluginKind.STRATEGY,
     "delta_target": PluginKind.STRIKE_SELECTOR,
-    "days_to_expiry": PluginKind.EXIT_RULE,
-    "stop_loss": PluginKind.EXIT_RULE,
-    "take_profit": PluginKind.EXIT_RULE,
+    "smart_strike": PluginKind.STRIKE_SELECTOR,
+    **{name: PluginKind.EXIT_RULE for name in EXIT_RULE_PRIORITIES},
     "volatility_regime": PluginKind.REGIME,
 }
 KIND_HOOK = {
@@ -75,7 +90,7 @@ def test_discovery_lists_every_built_in_and_the_example_package_with_their_metad
         assert plugin.hooks == tuple(sorted(("v6_plugin_info", KIND_HOOK[kind])))
         assert plugin.info.name == name
     priorities = {p.name: p.priority for p in discovery.of_kind(PluginKind.EXIT_RULE)}
-    assert priorities == {"days_to_expiry": 4, "stop_loss": 5, "take_profit": 8}
+    assert priorities == EXIT_RULE_PRIORITIES
     assert discovery.get("iron_condor").priority is None
     fly = discovery.get("iron_fly")
     assert (fly.distribution, fly.version) == ("v6-iron-fly", version("v6-iron-fly"))
@@ -255,9 +270,9 @@ def test_the_default_config_selects_the_built_ins_with_their_default_settings():
     for entry in (*active.strategies, active.strike_selector, active.regime, *active.exit_rules):
         assert entry.settings == entry.plugin.info.settings()
     assert [(a.plugin.name, a.priority) for a in active.exit_rules] == [
-        ("days_to_expiry", 4),
-        ("stop_loss", 5),
-        ("take_profit", 8),
+        (name, priority)
+        for name, priority in EXIT_RULE_PRIORITIES.items()
+        if name != "take_profit"  # the default uses the dynamic one at priority 8
     ]
 
 

@@ -314,3 +314,24 @@ def test_strikes_once_listed_stay_listed_when_the_spot_runs_away(calendar):
     before = set(first.strike[first.expiry == expiry])
     after = set(last.strike[last.expiry == expiry])
     assert before <= after
+
+
+@pytest.mark.parametrize("skew_slope", [0.0, 0.28, 0.45, 0.6])
+@pytest.mark.parametrize("regime", [None, "crash"])
+def test_no_chain_offers_a_free_vertical_spread_whatever_the_skew(calendar, skew_slope, regime):
+    """Put mids rise with the strike and call mids fall, on every expiry (to the cent)."""
+    settings = SimSettings()
+    underlyings = {
+        k: attrs.evolve(v, skew_slope=skew_slope) for k, v in settings.underlyings.items()
+    }
+    sim = market(calendar, underlyings=underlyings, force_regime=regime)
+    start = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+    for step in range(0, 40, 8):
+        view = sim.snapshot(start + step * timedelta(minutes=15))
+        for chain in view.chains.values():
+            order = np.lexsort((chain.strike, chain.is_call, chain.expiry))
+            expiry, is_call, mid = chain.expiry[order], chain.is_call[order], chain.mid[order]
+            same_series = (expiry[1:] == expiry[:-1]) & (is_call[1:] == is_call[:-1])
+            step_up = np.diff(mid)
+            wrong = np.where(is_call[1:], step_up > 0.02, step_up < -0.02) & same_series
+            assert not wrong.any(), f"{chain.underlying}: {int(wrong.sum())} inverted verticals"

@@ -185,6 +185,60 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> Any:
+    """The store a read-only command looks at: ``--store``, else the config's store.path."""
+    from v6.store.delta_store import DeltaStore
+
+    path = args.store if args.store is not None else load_config(args.config).store.path
+    return DeltaStore(path)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print a position's decision history and every rule's verdict in its last cycle."""
+    from v6.explain import explain
+
+    print(explain(_store(args), args.position_id, history=args.history))
+    return 0
+
+
+def _breaker_states(store: Any) -> list[tuple[str, str, str]]:
+    from v6.config import BREAKER_NAMES
+    from v6.risk.breaker_log import stored_events
+
+    state = {name: ("ok", "") for name in BREAKER_NAMES}
+    for event in stored_events(store):
+        if event.breaker not in state:
+            continue
+        if event.event == "trip":
+            state[event.breaker] = ("TRIPPED", f"{event.time:%Y-%m-%d %H:%M}Z {event.reason}")
+        else:
+            state[event.breaker] = ("ok", f"{event.event} {event.time:%Y-%m-%d %H:%M}Z")
+    return [(name, *state[name]) for name in BREAKER_NAMES]
+
+
+def cmd_breaker(args: argparse.Namespace) -> int:
+    """``v6 breaker status`` shows every breaker; ``v6 breaker reset NAME`` resets one."""
+    from datetime import UTC, datetime
+
+    from v6.risk.breaker_log import request_reset
+    from v6.risk.circuit_breakers import check_breaker_name
+
+    store = _store(args)
+    if args.action == "reset":
+        if not args.name:
+            raise UsageError("v6 breaker reset needs the breaker's NAME")
+        name = check_breaker_name(args.name)
+        request_reset(store, name, datetime.now(UTC), "reset by hand (v6 breaker reset)")
+        print(
+            f"reset of {name} requested in {store.root}: a running engine applies it at its "
+            "next cycle; an engine started later starts with it reset"
+        )
+        return 0
+    for name, state, detail in _breaker_states(store):
+        print(f"{name:<20} {state:<8} {detail}".rstrip())
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -223,6 +277,27 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", parents=[common, config], help="validate a config file and exit"
     )
     check.set_defaults(handler=cmd_check_config)
+
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--store", metavar="PATH", help="the store to read (default: store.path)")
+
+    explain = commands.add_parser(
+        "explain",
+        parents=[common, config, store],
+        help="why a position was held or closed: every rule's verdict",
+    )
+    explain.add_argument("position_id", metavar="POSITION_ID")
+    explain.add_argument(
+        "--history", type=_positive_int, default=20, metavar="N", help="show the last N runs"
+    )
+    explain.set_defaults(handler=cmd_explain)
+
+    breaker = commands.add_parser(
+        "breaker", parents=[common, config, store], help="show or reset circuit breakers"
+    )
+    breaker.add_argument("action", choices=["status", "reset"])
+    breaker.add_argument("name", nargs="?", metavar="NAME", help="the breaker to reset")
+    breaker.set_defaults(handler=cmd_breaker)
     return parser
 
 

@@ -71,7 +71,7 @@ class LimitSettings:
     # No underlying may hold more than this share of ``max_total_max_loss``.
     max_underlying_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
     max_abs_beta_delta: float = field(default=150.0, validator=gt0)  # SPY share equivalents
-    max_abs_gamma: float = field(default=60.0, validator=gt0)  # beta-reference shares per 1.00
+    max_abs_gamma: float = field(default=60.0, validator=gt0)  # shares per 1.00 move, summed as is
     max_abs_vega: float = field(default=1500.0, validator=gt0)  # dollars per vol point
     max_stress_loss: float = field(default=15000.0, validator=gt0)  # worst scenario, dollars
 
@@ -189,12 +189,24 @@ def _default_strategies() -> dict[str, PluginBlock]:
     }
 
 
+DEFAULT_EXIT_RULES = (  # the twelve priorities, most urgent first
+    "catastrophe",
+    "circuit_breaker",
+    "data_integrity",
+    "days_to_expiry",
+    "stop_loss",
+    "trailing_stop",
+    "portfolio_limits",
+    "dynamic_take_profit",
+    "delta_breach",
+    "regime_change",
+    "time_exit",
+    "hold",
+)
+
+
 def _default_exit_rules() -> dict[str, PluginBlock]:
-    return {
-        "stop_loss": PluginBlock(),
-        "days_to_expiry": PluginBlock(),
-        "take_profit": PluginBlock(),
-    }
+    return {name: PluginBlock() for name in DEFAULT_EXIT_RULES}
 
 
 @frozen(slots=True)
@@ -216,6 +228,9 @@ class SimUnderlyingSettings:
     beta: float = 1.0  # sensitivity to the common market factor
     strike_step: float = field(default=1.0, validator=gt0)
     dividend_yield: float = field(default=0.013, validator=ge0)
+    # Slope of the IV smile in standardised moneyness: puts richer than calls when > 0;
+    # 0 is a flat (symmetric) smile. Equity index options sit around 0.25-0.35.
+    skew_slope: float = field(default=0.28, validator=ge0)
 
 
 def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:

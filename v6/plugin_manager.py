@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -273,6 +273,36 @@ class ActivePlugins:
     exit_rules: tuple[ActivePlugin, ...]
     regime: ActivePlugin
     manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
+
+    def bind(self, active: ActivePlugin, hook: str) -> Callable[..., Any]:
+        """``call`` with the implementation looked up once, for hooks called in a hot loop
+        (every exit rule for every position every cycle)."""
+        impl = _impl(self.manager, active.plugin.plugin, hook)
+        name = active.plugin.name
+        if impl is None:
+            error = PluginCallError(name, hook, LookupError(f"{hook} is not implemented"))
+
+            def missing(**_kwargs: Any) -> Any:
+                raise error
+
+            return missing
+        function, argnames, settings = impl.function, tuple(impl.argnames), active.settings
+
+        def bound(**kwargs: Any) -> Any:
+            kwargs["settings"] = settings
+            try:
+                args = {arg: kwargs[arg] for arg in argnames}
+            except KeyError:
+                unknown = [arg for arg in argnames if arg not in kwargs]
+                raise PluginCallError(
+                    name, hook, TypeError(f"asks for unknown arguments {unknown}")
+                ) from None
+            try:
+                return function(**args)
+            except Exception as exc:
+                raise PluginCallError(name, hook, exc) from exc
+
+        return bound
 
     def call(self, active: ActivePlugin, hook: str, **kwargs: Any) -> Any:
         """Call one plugin's ``hook`` with only the arguments its implementation declares.

@@ -41,6 +41,11 @@ class MarketData(Protocol):
 class Broker(Protocol):
     """Where orders go and positions live."""
 
+    @property
+    def connected(self) -> bool:
+        """True while the broker connection is up (the broker_disconnect breaker reads it)."""
+        ...
+
     def place(self, order: ComboOrder) -> OrderState:
         """Send a combo order. Placing the same ``order_ref`` twice must not duplicate it."""
         ...

@@ -141,6 +141,8 @@ class SimFaults:
       with None, every order) does not fill, however marketable, until released.
     * ``leg_next(order_ref, legs)``: that order's next fill executes only the legs at the
       given indices and the order is then cancelled: a legged position to unwind.
+    * ``disconnect()`` / ``reconnect()``: while disconnected, new orders are rejected and
+      nothing fills or settles; what would have happened is delivered after reconnecting.
     """
 
     def __init__(self) -> None:
@@ -149,6 +151,15 @@ class SimFaults:
         self._held: set[str] = set()
         self._hold_all = False
         self._legged: dict[str, tuple[int, ...]] = {}
+        self.connected = True
+
+    def disconnect(self) -> None:
+        """Drop the connection: orders are refused and nothing is reported until reconnect."""
+        self.connected = False
+
+    def reconnect(self) -> None:
+        """Restore the connection."""
+        self.connected = True
 
     def reject_next(self, n: int = 1, message: str = "rejected by injected fault") -> None:
         """Reject the next ``n`` orders placed, with ``message``."""
@@ -275,6 +286,11 @@ class SimBroker:
         self._order_seq = 0
         self._exec_seq = 0
 
+    @property
+    def connected(self) -> bool:
+        """False while an injected disconnect lasts."""
+        return self.faults.connected
+
     # -- orders ---------------------------------------------------------------------
 
     def place(self, order: ComboOrder) -> OrderState:
@@ -334,6 +350,8 @@ class SimBroker:
 
     def poll(self, market: MarketView) -> BrokerUpdate:
         """Settle expirations, then match every working order against ``market``."""
+        if not self.faults.connected:
+            return BrokerUpdate(states=(), fills=())
         self._observe(market)
         states: list[OrderState] = []
         fills = self._settle_expirations(market)
@@ -553,6 +571,8 @@ class SimBroker:
 
     def _rejection(self, order: ComboOrder) -> str | None:
         """Why a new order is rejected, or None when it is accepted."""
+        if not self.faults.connected:
+            return "not connected to the broker"
         injected = self.faults.take_reject()
         if injected is not None:
             return injected

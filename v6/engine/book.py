@@ -48,6 +48,9 @@ class _Book:
     cash: float = 0.0  # sum of fill cash flows, commissions included
     closed_at: datetime | None = None
     open_orders: set[str] = field(factory=set)
+    entry_regime: str = ""
+    slot: str = ""
+    exit_rule: str = ""  # the rule whose close order is working or closed the position
 
     def units_per_leg(self) -> np.ndarray:
         return np.array([self.holdings.get(leg.contract.key, 0) / leg.ratio for leg in self.legs])
@@ -71,6 +74,9 @@ class PositionBook:
         structure: str,
         legs: tuple[Leg, ...],
         time: datetime,
+        *,
+        entry_regime: str = "",
+        slot: str = "",
     ) -> None:
         """Register a position whose entry order is about to be sent."""
         if position_id in self._books:
@@ -82,7 +88,14 @@ class PositionBook:
             structure=structure,
             legs=legs,
             opened_at=time,
+            entry_regime=entry_regime,
+            slot=slot,
         )
+        self._changed.add(position_id)
+
+    def note_exit(self, position_id: str, rule: str) -> None:
+        """Record which exit rule is closing the position (kept if the close completes)."""
+        self._books[position_id].exit_rule = rule
         self._changed.add(position_id)
 
     def track_order(self, order: ComboOrder) -> None:
@@ -170,6 +183,10 @@ class PositionBook:
         book.status = PositionStatus.OPEN if book.holdings else PositionStatus.CLOSED
         if book.status is PositionStatus.CLOSED:
             book.closed_at = time
+            if not book.exit_rule:
+                book.exit_rule = "unfilled" if not book.opened_units else "expiration"
+        else:
+            book.exit_rule = ""  # a close that did not complete: the position is open again
         self._changed.add(book.position_id)
 
     def imbalance(self, position_id: str) -> tuple[Leg, ...]:
@@ -241,6 +258,9 @@ class PositionBook:
             exit_price=None if exit_price is None else round(exit_price, 6),
             realized_pnl=round(realized, 2),
             commissions=round(commissions, 2),
+            entry_regime=book.entry_regime,
+            exit_rule=book.exit_rule,
+            slot=book.slot,
         )
 
     def positions(self, statuses: Iterable[PositionStatus] | None = None) -> list[Position]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import define, field
@@ -18,20 +18,33 @@ from v6.config import TradingConfig
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert, Severity
 from v6.domain.contracts import Leg
-from v6.domain.decisions import DecisionRecord, ExitAction, ExitDecision, RegimeReading
-from v6.domain.market import MarketView
+from v6.domain.decisions import (
+    DecisionRecord,
+    ExitAction,
+    ExitDecision,
+    RegimeReading,
+    RuleVerdict,
+)
+from v6.domain.market import MarketHistory, MarketView
 from v6.domain.orders import BrokerUpdate, ComboOrder, OrderIntent, OrderState, OrderStatus
-from v6.domain.positions import Position, PositionStatus
+from v6.domain.positions import Position, PositionMark, PositionStatus
+from v6.domain.risk import PortfolioRisk
 from v6.engine.book import PositionBook
-from v6.engine.entries import check_limits
+from v6.engine.decision_engine import DecisionEngine
+from v6.engine.entries import EntryWorkflow
 from v6.engine.history import HistoryRecorder
 from v6.engine.marks import mark_positions
 from v6.engine.recorder import Recorder
+from v6.engine.tracks import MarkTracker
+from v6.entry.strategy_registry import StrategyRegistry
 from v6.execution.combo_executor import ComboExecutor, round_to_tick
 from v6.execution.pre_trade import combo_quotes
-from v6.market.quality import validate_market
+from v6.market.quality import QualityReport, validate_market
 from v6.plugin_manager import ActivePlugin, ActivePlugins, PluginCallError
 from v6.ports import Broker, MarketData
+from v6.risk.breaker_log import BreakerResetInbox
+from v6.risk.circuit_breakers import BreakerEvent, CircuitBreakers, CycleObservation
+from v6.risk.portfolio_risk import PortfolioRiskCalculator
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +66,7 @@ class CycleReport:
     alerts: int = 0
     rejected_quotes: int = 0
     decisions: dict[str, int] = field(factory=dict)
+    breakers_tripped: tuple[str, ...] = ()
 
 
 def legs_text(legs: tuple[Leg, ...]) -> str:
@@ -70,6 +84,8 @@ class Engine:
         market: MarketData,
         broker: Broker,
         recorder: Recorder,
+        *,
+        breaker_inbox: BreakerResetInbox | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins
@@ -79,13 +95,30 @@ class Engine:
         self.book = PositionBook()
         self.executor = ComboExecutor(broker, config.execution)
         self.history = HistoryRecorder(list(market.symbols))
+        self.risk_calculator = PortfolioRiskCalculator(config.risk)
+        self.decisions = DecisionEngine(plugins, self._rule_failed)
+        self.workflow = EntryWorkflow(config.limits, self.risk_calculator)
+        self.registry = StrategyRegistry(config.slots)
+        self.breakers = CircuitBreakers(config.breakers)
+        self.breaker_inbox = breaker_inbox
+        self.tracks = MarkTracker()
         self.regimes: dict[str, RegimeReading] = {}
+        self.risk: PortfolioRisk = PortfolioRisk.empty(
+            datetime.min.replace(tzinfo=UTC), self.risk_calculator.scenarios
+        )
+        self.market_history: MarketHistory | None = None
         self.blocked_underlyings: set[str] = set()
         self.cycle = 0
         self.initial_net_liquidation: float | None = None
         self.last_account: AccountSnapshot | None = None
         self._sequence = 0
         self._report: CycleReport | None = None
+        self._account: AccountSnapshot | None = None
+        self._unusable: tuple[str, ...] = ()
+        self._rejections = 0
+        self._closed_pnls: list[float] = []
+        self._alerting: dict[str, str] = {}  # position -> rule whose alert is standing
+        self._failed_rules: set[str] = set()  # rules that raised this cycle (one alert each)
 
     # -- the cycle ------------------------------------------------------------------
 
@@ -94,6 +127,8 @@ class Engine:
         view = self._begin(now)
         self._reconcile(view)
         self._detect_regimes(view)
+        self._measure_risk(view)
+        self._check_breakers(view)
         self._exits(view)
         if entries_allowed and view.market_open:
             self._entries(view)
@@ -116,7 +151,7 @@ class Engine:
                 rule="flatten",
                 priority=0,
             )
-            self._record_decision(position, decision, now)
+            self._record_decision(position, decision, now, ())
             self._close(position, view, decision, at_natural=True)
         self._apply(self.broker.poll(view), view)
         self._persist(view)
@@ -139,6 +174,8 @@ class Engine:
             net_liquidation=0.0,
             pnl=0.0,
         )
+        self._failed_rules.clear()
+        self.registry.begin_cycle()
         view = self._observe(now)
         if self.initial_net_liquidation is None:
             self.initial_net_liquidation = self.broker.account(view).net_liquidation
@@ -160,6 +197,7 @@ class Engine:
                     dict(report.rejected),
                 )
         self.recorder.data_quality(now, reports)
+        self._unusable = self._unusable_underlyings(view, reports)
         if self.cycle % self.config.store.chain_snapshot_every_cycles == 0:
             self.recorder.chains(view)
         self._report.rejected_quotes = rejected
@@ -193,6 +231,7 @@ class Engine:
         self.recorder.order(order, state)
         self.executor.on_state(state)
         if state.status is OrderStatus.REJECTED:
+            self._rejections += 1
             self.alert(
                 Severity.WARNING,
                 "execution",
@@ -237,6 +276,7 @@ class Engine:
 
     def _detect_regimes(self, view: MarketView) -> None:
         history = self.history.record(view)
+        self.market_history = history
         regime = self.plugins.regime
         readings = self._call(
             regime,
@@ -251,6 +291,47 @@ class Engine:
             self.recorder.regimes(view.time, self.regimes.values())
         self._report.regimes = {s: r.regime.value for s, r in self.regimes.items()}
 
+    def _measure_risk(self, view: MarketView) -> None:
+        """The whole book's Greeks and stress P&L, once per cycle, for rules and entries."""
+        self.risk = self.risk_calculator.compute(self.book.positions(LIVE), view)
+        self._account = self.broker.account(view)
+
+    def _check_breakers(self, view: MarketView) -> None:
+        """Apply reset requests, feed the breakers this cycle's facts, store what changed."""
+        account = self._account or self.broker.account(view)
+        events: list[BreakerEvent] = []
+        if self.breaker_inbox is not None:
+            for request in self.breaker_inbox.take():
+                event = self.breakers.reset(
+                    request.breaker, view.time, net_liquidation=account.net_liquidation
+                )
+                if event is not None:
+                    events.append(event)
+        events += self.breakers.observe(
+            CycleObservation(
+                time=view.time,
+                net_liquidation=account.net_liquidation,
+                broker_connected=bool(getattr(self.broker, "connected", True)),
+                unusable_underlyings=self._unusable,
+                rejections=self._rejections,
+                closed_pnls=tuple(self._closed_pnls),
+            )
+        )
+        self._rejections = 0
+        self._closed_pnls.clear()
+        for event in events:
+            tripped = event.event == "trip"
+            self.alert(
+                Severity.CRITICAL if tripped else Severity.INFO,
+                "breakers",
+                f"breaker_{event.event}",
+                f"circuit breaker {event.breaker} "
+                f"{'tripped' if tripped else 'reset'} ({event.source}): {event.reason}",
+                view.time,
+            )
+            self.recorder.breaker_event(event)
+        self._report.breakers_tripped = tuple(self.breakers.tripped())
+
     def _exits(self, view: MarketView) -> None:
         candidates = [
             p
@@ -258,45 +339,91 @@ class Engine:
             if not self.book.has_working_order(p.position_id)
             and not self.book.imbalance(p.position_id)
         ]
-        for mark in mark_positions(candidates, view):
+        for mark, decision, verdicts in self.decide_all(candidates, view):
             position = mark.position
-            decision = self._decide(mark, view)
-            self._record_decision(position, decision, view.time)
+            regime = self.regimes.get(position.underlying)
+            self._record_decision(position, decision, view.time, verdicts, regime)
             self._report.decisions[decision.rule or "none"] = (
                 self._report.decisions.get(decision.rule or "none", 0) + 1
             )
+            self._alert_on_decision(mark, decision, view)
             if decision.action is ExitAction.CLOSE:
                 self._close(position, view, decision)
 
-    def _decide(self, mark: Any, view: MarketView) -> ExitDecision:
-        """Ask the exit rules in priority order; the first that decides wins."""
-        regime = self.regimes.get(mark.position.underlying)
-        for active in self.plugins.exit_rules:
-            decision = self._call(
-                active,
-                "v6_evaluate_exit",
-                view.time,
-                mark=mark,
-                market=view,
-                regime=regime,
+    def decide_all(
+        self, positions: list[Position], view: MarketView
+    ) -> list[tuple[PositionMark, ExitDecision, tuple[RuleVerdict, ...]]]:
+        """One decision pass: mark ``positions``, extend their tracks, run every rule.
+
+        Uses this cycle's portfolio risk, account, breakers and market history, so it runs
+        after :meth:`_measure_risk` and :meth:`_check_breakers` in a cycle.
+        """
+        marks = mark_positions(positions, view)
+        tracks = self.tracks.record(marks)
+        context = {
+            "market": view,
+            "history": self.market_history,
+            "portfolio": self.risk,
+            "account": self._account,
+            "breakers": self.breakers.statuses(),
+            "limits": self.config.limits,
+        }
+        results = []
+        for mark in marks:
+            position = mark.position
+            decision, verdicts = self.decisions.decide(
+                mark,
+                {
+                    **context,
+                    "regime": self.regimes.get(position.underlying),
+                    "track": tracks[position.position_id],
+                },
             )
-            if decision is not None:
-                return ExitDecision(
-                    action=decision.action,
-                    reason=decision.reason,
-                    inputs=decision.inputs,
-                    rule=active.plugin.name,
-                    priority=active.priority,
-                )
-        return ExitDecision(action=ExitAction.HOLD, reason="no rule decided", rule="", priority=0)
+            results.append((mark, decision, verdicts))
+        return results
+
+    def _alert_on_decision(
+        self, mark: PositionMark, decision: ExitDecision, view: MarketView
+    ) -> None:
+        """Raise a rule's alert once when it starts asking, not every cycle it holds."""
+        pid = mark.position.position_id
+        if not decision.alert:
+            self._alerting.pop(pid, None)
+            return
+        if self._alerting.get(pid) == decision.rule:
+            return
+        self._alerting[pid] = decision.rule
+        self.alert(
+            Severity.ERROR if decision.action is ExitAction.CLOSE else Severity.WARNING,
+            decision.rule,
+            f"exit_{decision.action.value}",
+            f"{pid}: {decision.reason}",
+            view.time,
+        )
+
+    def _rule_failed(self, active: ActivePlugin, error: BaseException) -> None:
+        """An exit rule raised: log it with its traceback and alert once per cycle."""
+        name = active.plugin.name
+        if name in self._failed_rules:
+            return
+        self._failed_rules.add(name)
+        log.error("exit rule %s failed: %r", name, error, exc_info=error)
+        self.alert(
+            Severity.ERROR,
+            name,
+            "plugin_error",
+            f"v6_evaluate_exit raised {type(error).__name__}: {error}",
+            self._report.time,
+        )
 
     def _entries(self, view: MarketView) -> None:
-        entered = 0
-        committed = 0.0
-        account = self.broker.account(view)
+        live = self.book.positions(LIVE)
+        account = self._account or self.broker.account(view)
+        self.workflow.start_cycle(self.risk, live, account, self.blocked_underlyings)
+        tripped = self.breakers.tripped()
         for strategy in self.plugins.strategies:
             name = strategy.plugin.name
-            own = [p for p in self.book.positions(LIVE) if p.strategy == name]
+            own = [p for p in live if p.strategy == name]
             candidates = (
                 self._call(
                     strategy,
@@ -310,55 +437,65 @@ class Engine:
                 or []
             )
             for candidate in candidates:
-                chain = view.chains.get(candidate.underlying)
-                if candidate.underlying not in self.config.underlyings or chain is None:
-                    self.recorder.entry(
-                        view.time, candidate, "rejected", "underlying not configured"
-                    )
-                    continue
-                selection = self._call(
-                    self.plugins.strike_selector,
-                    "v6_select_strikes",
-                    view.time,
-                    candidate=candidate,
-                    chain=chain,
-                )
-                if selection is None:
-                    self.recorder.entry(view.time, candidate, "rejected", "no acceptable strikes")
-                    continue
-                verdict = check_limits(
-                    selection,
-                    self.book.positions(LIVE),
-                    entered,
-                    account,
-                    self.config.limits,
-                    self.blocked_underlyings,
-                    committed,
-                )
-                if not verdict.accepted:
-                    self.recorder.entry(
-                        view.time,
-                        candidate,
-                        "rejected",
-                        verdict.reason,
-                        net_price=selection.net_mid,
-                        max_loss=verdict.max_loss,
-                    )
-                    continue
-                state = self._open(selection, view)
-                outcome = "rejected" if state.status is OrderStatus.REJECTED else "accepted"
-                self.recorder.entry(
-                    view.time,
-                    candidate,
-                    outcome,
-                    state.message or verdict.reason,
-                    order_ref=state.order_ref,
-                    net_price=selection.net_mid,
-                    max_loss=verdict.max_loss,
-                )
-                if outcome == "accepted":
-                    entered += 1
-                    committed += verdict.max_loss
+                self._consider(candidate, view, tripped)
+
+    def _consider(self, candidate: Any, view: MarketView, tripped: list[str]) -> None:
+        """One candidate through breakers, slots, strikes and the risk check to an order."""
+        chain = view.chains.get(candidate.underlying)
+        if candidate.underlying not in self.config.underlyings or chain is None:
+            self.recorder.entry(view.time, candidate, "rejected", "underlying not configured")
+            return
+        if tripped:
+            self.recorder.entry(
+                view.time, candidate, "rejected", f"circuit breaker tripped: {', '.join(tripped)}"
+            )
+            return
+        refusal = self.registry.refusal(candidate.strategy, candidate.underlying, view.time)
+        if refusal is not None:
+            self.recorder.entry(view.time, candidate, "rejected", refusal)
+            return
+        selection = self._call(
+            self.plugins.strike_selector,
+            "v6_select_strikes",
+            view.time,
+            candidate=candidate,
+            chain=chain,
+        )
+        if selection is None:
+            self.recorder.entry(view.time, candidate, "rejected", "no acceptable strikes")
+            return
+        for warning in selection.warnings:
+            self.alert(
+                Severity.WARNING,
+                self.plugins.strike_selector.plugin.name,
+                "strike_selection",
+                warning,
+                view.time,
+            )
+        verdict, token = self.workflow.assess(selection, view)
+        if not verdict.accepted:
+            self.recorder.entry(
+                view.time,
+                candidate,
+                "rejected",
+                verdict.reason,
+                net_price=selection.net_mid,
+                max_loss=verdict.max_loss,
+            )
+            return
+        state = self._open(selection, view)
+        outcome = "rejected" if state.status is OrderStatus.REJECTED else "accepted"
+        self.recorder.entry(
+            view.time,
+            candidate,
+            outcome,
+            state.message or f"{verdict.reason}; {selection.reason}",
+            order_ref=state.order_ref,
+            net_price=selection.net_mid,
+            max_loss=verdict.max_loss,
+        )
+        if outcome == "accepted":
+            self.workflow.accept(token)
 
     # -- orders ---------------------------------------------------------------------
 
@@ -369,6 +506,7 @@ class Engine:
     def _open(self, selection: Any, view: MarketView) -> OrderState:
         candidate = selection.candidate
         position_id = self._next_id(candidate.strategy, candidate.underlying, view.time)
+        regime = self.regimes.get(candidate.underlying)
         self.book.open_position(
             position_id,
             candidate.strategy,
@@ -376,6 +514,8 @@ class Engine:
             candidate.structure,
             selection.legs,
             view.time,
+            entry_regime=regime.regime.value if regime is not None else "",
+            slot=self.registry.assign(candidate.strategy, candidate.underlying, position_id),
         )
         order = ComboOrder(
             order_ref=f"{position_id}:open",
@@ -427,6 +567,7 @@ class Engine:
         price = quotes[1] if at_natural else self.executor.initial_limit(order, view)
         order = order.with_limit(round_to_tick(price, self.config.execution.tick_size, up=True))
         log.info("closing %s (%s): %s", position.position_id, decision.rule, decision.reason)
+        self.book.note_exit(position.position_id, decision.rule)
         return self._send(order, view)
 
     def _unwind_legged(self, view: MarketView) -> None:
@@ -460,6 +601,7 @@ class Engine:
             price = self.executor.initial_limit(order, view)
             if price is None:
                 continue
+            self.book.note_exit(pid, "unwind")
             self._send(order.with_limit(price), view)
 
     def _send(self, order: ComboOrder, view: MarketView) -> OrderState:
@@ -505,7 +647,14 @@ class Engine:
         if self._report is not None:
             self._report.alerts += 1
 
-    def _record_decision(self, position: Position, decision: ExitDecision, now: datetime) -> None:
+    def _record_decision(
+        self,
+        position: Position,
+        decision: ExitDecision,
+        now: datetime,
+        verdicts: tuple[RuleVerdict, ...],
+        regime: RegimeReading | None = None,
+    ) -> None:
         self.recorder.decision(
             DecisionRecord(
                 time=now,
@@ -515,12 +664,36 @@ class Engine:
                 action=decision.action,
                 reason=decision.reason,
                 inputs=dict(decision.inputs),
+                underlying=position.underlying,
+                regime=regime.regime.value if regime is not None else "",
+                verdicts=verdicts,
             )
         )
 
+    def _unusable_underlyings(
+        self, view: MarketView, reports: list[QualityReport]
+    ) -> tuple[str, ...]:
+        """Underlyings whose data this cycle is not fit to trade on (for stale_data)."""
+        share = self.config.breakers.max_rejected_quote_share
+        seen = {r.underlying for r in reports}
+        bad = {
+            r.underlying
+            for r in reports
+            if r.total == 0 or "bad_underlying" in r.rejected or r.rejected_total > share * r.total
+        }
+        bad |= {u for u in self.config.underlyings if u not in seen and u not in view.chains}
+        return tuple(sorted(bad))
+
     def _persist(self, view: MarketView) -> None:
         for position_id in self.book.drain_changed():
-            self.recorder.position(self.book.position(position_id), view.time)
+            position = self.book.position(position_id)
+            self.recorder.position(position, view.time)
+            if position.status is PositionStatus.CLOSED and self.registry.slot_of(position_id):
+                self.registry.release(position, view.time)
+                self.tracks.forget(position_id)
+                self._alerting.pop(position_id, None)
+                if self.book.was_filled(position_id):
+                    self._closed_pnls.append(position.realized_pnl)
         account = self.broker.account(view)
         self.last_account = account
         self.recorder.account(account, self.cycle)

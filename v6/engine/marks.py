@@ -34,7 +34,7 @@ def locate_legs(chain: OptionChain, legs: Sequence[Leg]) -> np.ndarray:
     order = np.argsort(chain_keys, kind="stable")
     sorted_keys = chain_keys[order]
     leg_keys = _composite_key(
-        np.array([np.datetime64(leg.contract.expiry, "D") for leg in legs]),
+        np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"),
         np.array([leg.contract.strike for leg in legs]),
         np.array([leg.contract.is_call for leg in legs]),
     )

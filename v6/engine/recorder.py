@@ -23,6 +23,7 @@ from v6.domain.market import MarketView
 from v6.domain.orders import ComboOrder, Fill, OrderState
 from v6.domain.positions import Position
 from v6.market.quality import QualityReport
+from v6.risk.circuit_breakers import BreakerEvent
 from v6.store import rows
 from v6.store.delta_store import DeltaStore
 
@@ -82,6 +83,20 @@ class Recorder:
 
     def alert(self, alert: Alert) -> None:
         self._append("alerts", rows.alert_row(alert))
+
+    def breaker_event(self, event: BreakerEvent) -> None:
+        """A breaker trip or reset, written at once: a restart must see it."""
+        self._append(
+            "breaker_events",
+            {
+                "time": event.time,
+                "breaker": event.breaker,
+                "event": event.event,
+                "reason": event.reason,
+                "source": event.source,
+            },
+        )
+        self.store.flush(["breaker_events"])
 
     def regimes(self, time: datetime, readings: Iterable[RegimeReading]) -> None:
         for reading in readings:

@@ -3,9 +3,10 @@
 Each :meth:`SimMarket.snapshot` advances a seeded regime-switching market
 (:mod:`v6.market.sim_regimes`) to the requested time and quotes it the way an exchange
 would: underlyings with a one-cent spread, full option chains priced off a skewed,
-regime-dependent IV surface (:mod:`v6.market.vol_surface`) with Black-Scholes-Merton
-Greeks, bid/ask spreads that widen in the wings, near expiry and in stress, and VIX read
-off SPY's 30-day volatility. Same seed and same times give the same market, always.
+regime-dependent IV surface (:mod:`v6.market.vol_surface`, its smile slope set by each
+underlying's ``skew_slope``) with Black-Scholes-Merton Greeks, bid/ask spreads that
+widen in the wings, near expiry and in stress, and VIX read off SPY's 30-day volatility.
+Same seed and same times give the same market, always.
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ class SimMarket:
         spot_level, long_level = surface_levels(realised_vol, calm_vol)
         atm = atm_vol(spot_level, long_level, t)
         z = standardised_moneyness(strike, forward, atm, t)
-        iv = smile(atm, z)
+        iv = smile(atm, z, cfg.skew_slope)
         greeks = bsm_greeks(spot, strike, t, rate, dividend, iv, is_call)
         dte_days = (expiry - np.datetime64(today, "D")).astype(np.float64)
         widen = LIQUIDITY.get(symbol, DEFAULT_LIQUIDITY) * REGIME_SPREAD[self._process.regime]

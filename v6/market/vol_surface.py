@@ -10,7 +10,10 @@ Shape, in the terms a volatility trader uses:
 - Skew and smile: a quadratic in standardised log-moneyness
   ``z = ln(K / F) / (atm * sqrt(t))`` with a negative slope (puts richer than calls) and
   more curvature on the put wing. Measuring moneyness in standard deviations keeps the
-  25-delta skew similar across maturities, as it is in real markets.
+  25-delta skew similar across maturities, as it is in real markets. The slope is set
+  per underlying (``sim.underlyings.<symbol>.skew_slope``; 0 is a flat smile) so a
+  skew-aware strategy can be tested against steep and flat markets; the wing curvature
+  is the same everywhere.
 
 Everything is vectorised over a whole chain.
 """
@@ -22,10 +25,17 @@ import numpy as np
 VARIANCE_RISK_PREMIUM = 1.1
 LONG_RUN_MULTIPLIER = 1.25
 TERM_DECAY_YEARS = 0.12
+# The default smile slope (SimUnderlyingSettings.skew_slope): a typical equity index.
 SKEW_SLOPE = 0.28
 PUT_WING_CURVATURE = 0.10
 CALL_WING_CURVATURE = 0.08
 MONEYNESS_CLIP = 4.0
+# The smile flattens beyond this many standard deviations (and sooner for steep skews:
+# at ``WING_LIMIT / skew_slope``). A quadratic smile carried further prices a farther
+# put above a nearer one, a free vertical spread no real market shows; 2.0 and 0.68 are
+# where the simulated chains stop showing any such arbitrage for slopes up to 0.6.
+WING_FLAT_BEYOND = 2.0
+WING_LIMIT = 0.68
 MIN_IV = 0.02
 MAX_IV = 4.0
 VIX_TENOR_YEARS = 30.0 / 365.0
@@ -51,10 +61,16 @@ def standardised_moneyness(
     return np.clip(z, -MONEYNESS_CLIP, MONEYNESS_CLIP)
 
 
-def smile(atm: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Implied volatility at standardised moneyness ``z`` around the ATM level ``atm``."""
+def smile(atm: np.ndarray, z: np.ndarray, skew_slope: float = SKEW_SLOPE) -> np.ndarray:
+    """Implied volatility at standardised moneyness ``z`` around the ATM level ``atm``.
+
+    ``skew_slope`` is how much richer each standard deviation down makes a put (and
+    cheaper a call); 0 leaves only the wing curvature, a nearly symmetric smile.
+    """
+    flat = WING_FLAT_BEYOND if skew_slope <= 0 else min(WING_FLAT_BEYOND, WING_LIMIT / skew_slope)
+    z = np.clip(z, -flat, flat)
     curvature = np.where(z < 0.0, PUT_WING_CURVATURE, CALL_WING_CURVATURE)
-    iv = atm * (1.0 - SKEW_SLOPE * z + curvature * z * z)
+    iv = atm * (1.0 - skew_slope * z + curvature * z * z)
     return np.clip(iv, MIN_IV, MAX_IV)
 
 

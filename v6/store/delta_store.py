@@ -153,6 +153,19 @@ class DeltaStore:
             return spec.schema.empty_table().select(wanted).to_pandas()
         return DeltaTable(str(self.path(table))).to_pandas(columns=wanted, filters=filters)
 
+    def version(self, table: str) -> int:
+        """The table's latest committed version, -1 if it has none.
+
+        Read from the transaction log's file names (``_delta_log/NNNN.json``), so a caller
+        polling for changes (a running engine waiting for ``v6 breaker reset``) pays a
+        directory listing, not a table open.
+        """
+        log_dir = self.path(table) / "_delta_log"
+        if not log_dir.is_dir():
+            return -1
+        versions = [int(p.stem) for p in log_dir.glob("*.json") if p.stem.isdigit()]
+        return max(versions, default=-1)
+
     def files(self, table: str) -> int:
         """Data files in ``table``'s current version (what a reader has to open)."""
         if not self.exists(table):

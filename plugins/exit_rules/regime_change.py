@@ -1,0 +1,64 @@
+"""Regime change: close a position whose market is no longer the one it was opened for.
+
+A short-premium position opened in a calm market is a bet on calm; when the underlying's
+regime turns into one of ``close_in`` (high_vol, crash, trending by default) the bet no
+longer holds, even if no stop or delta limit has been hit yet. A position opened in that
+same regime was a deliberate bet on it and is left alone.
+"""
+
+from __future__ import annotations
+
+from attrs import Factory, field, frozen
+
+from v6.domain.decisions import ExitAction, ExitDecision, Regime, RegimeReading
+from v6.domain.plugins import PluginInfo, PluginKind
+from v6.domain.positions import PositionMark
+from v6.hookspecs import hookimpl
+
+NAME = "regime_change"
+PRIORITY = 10
+
+
+def _check_regimes(_instance: object, _attribute: object, value: list[str]) -> None:
+    unknown = sorted(set(value) - {r.value for r in Regime})
+    if unknown:
+        raise ValueError(f"unknown regimes {unknown}; regimes are {[r.value for r in Regime]}")
+
+
+@frozen
+class Settings:
+    """``close_in``: regimes that close a position opened in a different regime."""
+
+    close_in: list[str] = field(
+        default=Factory(lambda: ["crash", "high_vol", "trending"]), validator=_check_regimes
+    )
+
+
+@hookimpl
+def v6_plugin_info() -> PluginInfo:
+    """An exit rule at priority 10."""
+    return PluginInfo(
+        name=NAME,
+        kind=PluginKind.EXIT_RULE,
+        settings=Settings,
+        priority=PRIORITY,
+        summary="Close when the regime turns adverse after entry",
+    )
+
+
+@hookimpl
+def v6_evaluate_exit(
+    mark: PositionMark, regime: RegimeReading | None, settings: Settings
+) -> ExitDecision | None:
+    """Close when the regime now is in ``close_in`` and differs from the entry regime."""
+    entered = mark.position.entry_regime
+    if not mark.quotes_valid or regime is None or not entered:
+        return None
+    now = regime.regime.value
+    if now == entered or now not in settings.close_in:
+        return None
+    return ExitDecision(
+        action=ExitAction.CLOSE,
+        reason=f"regime changed from {entered} at entry to {now} ({regime.reason})",
+        inputs={"entry_regime": entered, "regime": now},
+    )

@@ -1,0 +1,1 @@
+"""Risk: portfolio Greeks, stress scenarios and circuit breakers that gate new entries."""
