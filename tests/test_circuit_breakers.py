@@ -10,7 +10,7 @@ from sessions import engine_for, sim_config, table
 
 from v6.cli import main
 from v6.config import BreakerSettings
-from v6.risk.breaker_log import BreakerResetInbox, stored_events
+from v6.risk.breaker_log import stored_events
 from v6.risk.circuit_breakers import CircuitBreakers, CycleObservation, UnknownBreakerError
 from v6.store.delta_store import DeltaStore
 
@@ -117,7 +117,6 @@ def test_an_unknown_breaker_name_is_a_usage_error():
 def test_a_tripped_breaker_stops_entries_until_v6_breaker_reset(tmp_path, capsys):
     cfg = sim_config(tmp_path / "store", days=2)
     engine, clock = engine_for(cfg)
-    engine.breaker_inbox = BreakerResetInbox(engine.recorder.store)
     times = [clock.next_cycle() for _ in range(8)]
     engine.run_cycle(times[0])
     opened = len(engine.book.positions())

@@ -23,6 +23,7 @@ from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
 from v6.errors import V6Error
 from v6.plugin_manager import discover, select
+from v6.risk.breaker_log import BreakerResetInbox
 from v6.store.delta_store import DeltaStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class StatusLine:
             f"open {report.open_positions:2d}  P&L {report.pnl:+10.2f}  "
             f"orders {report.orders_sent}  fills {report.fills}  alerts {report.alerts}"
         )
+        if report.breakers_tripped:
+            line += f"  BREAKER {','.join(report.breakers_tripped)}"
         if self.tty:
             self.stream.write("\r" + line.ljust(120))
         else:
@@ -110,7 +113,9 @@ def build_engine(
     )
     market = SimMarket(config.sim, list(config.underlyings), calendar)
     broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed)
-    return Engine(config, plugins, market, broker, recorder), clock
+    # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
+    inbox = BreakerResetInbox(store)
+    return Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox), clock
 
 
 def run_session(
