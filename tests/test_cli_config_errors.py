@@ -122,6 +122,11 @@ def test_console_script_checks_the_shipped_config(tmp_path):
             "plugins:\n  exit_rules:\n    stop_loss:\n      settings: {}\n      when: always\n",
             ("'plugins.exit_rules.stop_loss.when'", "unknown key 'when'"),
         ),
+        (  # a plugin's own settings class, checked by check-config as well as run
+            "plugins:\n  exit_rules:\n    dynamic_take_profit:\n"
+            "      settings: {targets: {hig_vol: 0.5}}\n",
+            ("'plugins.exit_rules.dynamic_take_profit.settings'", "unknown regimes ['hig_vol']"),
+        ),
         ("underlyings: [SPY, NVDA]\n", ("'underlyings[1]'", "'NVDA' has no simulated market")),
         ("mode: live\n", ("'ib.account'",)),
     ],

@@ -98,7 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    load_config(args.config)
+    config = load_config(args.config)
+    # Plugin settings are validated by each plugin's own class: load the plugins too, so a
+    # file that passes here also starts.
+    from v6.plugin_manager import discover, select
+
+    select(discover(), config.plugins)
     print(f"config OK: {_source(args.config)}")
     return 0
 

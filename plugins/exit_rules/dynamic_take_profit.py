@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from attrs import Factory, field, frozen, validators
 
-from v6.domain.decisions import ExitAction, ExitDecision, Regime, RegimeReading
+from v6.domain.decisions import ExitAction, ExitDecision, RegimeReading, check_regime_names
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
@@ -30,9 +30,7 @@ DEFAULT_TARGETS = {
 
 
 def _check_targets(_instance: object, _attribute: object, value: dict[str, float]) -> None:
-    unknown = sorted(set(value) - {r.value for r in Regime})
-    if unknown:
-        raise ValueError(f"unknown regimes {unknown}; regimes are {[r.value for r in Regime]}")
+    check_regime_names(value)
     bad = {k: v for k, v in value.items() if not 0 < v <= 1}
     if bad:
         raise ValueError(f"targets must be in (0, 1], got {bad}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from attrs import Factory, field, frozen
 
-from v6.domain.decisions import ExitAction, ExitDecision, Regime, RegimeReading
+from v6.domain.decisions import ExitAction, ExitDecision, RegimeReading, check_regime_names
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
@@ -20,9 +20,7 @@ PRIORITY = 10
 
 
 def _check_regimes(_instance: object, _attribute: object, value: list[str]) -> None:
-    unknown = sorted(set(value) - {r.value for r in Regime})
-    if unknown:
-        raise ValueError(f"unknown regimes {unknown}; regimes are {[r.value for r in Regime]}")
+    check_regime_names(value)
 
 
 @frozen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -17,6 +17,14 @@ class Regime(StrEnum):
     LOW_VOL = "low_vol"
     TRENDING = "trending"
     RANGE_BOUND = "range_bound"
+
+
+def check_regime_names(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming any of ``names`` that is not a regime (for settings that
+    key something by regime, so a typo like ``hig_vol`` is caught at load time)."""
+    unknown = sorted(set(names) - {r.value for r in Regime})
+    if unknown:
+        raise ValueError(f"unknown regimes {unknown}; regimes are {[r.value for r in Regime]}")
 
 
 @frozen(slots=True)
