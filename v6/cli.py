@@ -91,19 +91,32 @@ def run_config(args: argparse.Namespace) -> TradingConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = run_config(args)
+    check_plugins(config, args.config)
     # Imported here so config errors are reported without loading the engine.
     from v6.app import run_session
 
     return run_session(config, cycles=args.cycles, live=args.live, verbose=args.verbose)
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    # Plugin settings are validated by each plugin's own class: load the plugins too, so a
-    # file that passes here also starts.
+def check_plugins(config: TradingConfig, path: str | None) -> None:
+    """Select the config's plugins, so each validates its own settings before anything runs.
+
+    Errors name the config file, like every other config error.
+    """
+    from v6.errors import ConfigError
     from v6.plugin_manager import discover, select
 
-    select(discover(), config.plugins)
+    try:
+        select(discover(), config.plugins)
+    except ConfigError as exc:
+        if exc.source is not None:
+            raise
+        raise ConfigError(exc.path, exc.expected, _source(path)) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    check_plugins(config, args.config)
     print(f"config OK: {_source(args.config)}")
     return 0
 
