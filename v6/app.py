@@ -21,7 +21,6 @@ from v6.config import Mode, TradingConfig
 from v6.conversion import unstructure
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
-from v6.errors import V6Error
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.store.delta_store import DeltaStore
@@ -94,10 +93,7 @@ def build_engine(
     store = DeltaStore(config.store.path)
     recorder = Recorder(store, config.store, run_id)
     if config.mode is not Mode.SIM:
-        raise V6Error(
-            f"mode '{config.mode.value}' needs the Interactive Brokers adapter, which this "
-            "version does not include yet; use mode: sim"
-        )
+        return _build_ib_engine(config, plugins, store, recorder)
     from v6.brokers.sim import SimBroker
     from v6.market.calendar import ExchangeCalendar
     from v6.market.sim_clock import SimClock
@@ -116,6 +112,51 @@ def build_engine(
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
     return Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox), clock
+
+
+def _build_ib_engine(
+    config: TradingConfig, plugins: object, store: DeltaStore, recorder: Recorder
+) -> tuple[Engine, object]:
+    """Paper or live: one IB connection shared by market data, orders and the clock.
+
+    Connects first and refuses a paper run on a live account (and the reverse) before
+    anything else happens; then restores the book from the store and settles every
+    order that was in flight when V6 last stopped.
+    """
+    from v6.brokers.ib.broker import IBBroker
+    from v6.brokers.ib.clock import BrokerClock
+    from v6.brokers.ib.connection import IBConnectionManager
+    from v6.brokers.ib.contracts import IBContracts
+    from v6.brokers.ib.market_data import IBMarketData
+    from v6.engine.cycle import LIVE
+    from v6.engine.recovery import recover
+    from v6.market.calendar import ExchangeCalendar
+
+    connection = IBConnectionManager(config.ib)
+    connection.connect()
+    connection.check_account_type(live=config.mode is Mode.LIVE)
+    calendar = ExchangeCalendar()
+    contracts = IBContracts(connection.ib)
+    market = IBMarketData(
+        connection, contracts, list(config.underlyings), config.ib, config.risk, calendar
+    )
+    broker = IBBroker(connection, contracts)
+    engine = Engine(
+        config,
+        plugins,  # type: ignore[arg-type]
+        market,
+        broker,
+        recorder,
+        breaker_inbox=BreakerResetInbox(store),
+        write_ahead=True,
+    )
+    market.held_contracts = lambda: [
+        leg.contract for p in engine.book.positions(LIVE) for leg in p.legs
+    ]
+    clock = BrokerClock(connection, calendar, config.cycle.interval_seconds)
+    engine.on_close(connection.disconnect)
+    recover(engine, store, clock.now())
+    return engine, clock
 
 
 def run_session(
@@ -142,6 +183,8 @@ def run_session(
     last_time = None
     try:
         with StopRequest() as stop:
+            if hasattr(clock, "should_stop"):  # a wall clock waits: let Ctrl-C end the wait
+                clock.should_stop = lambda: stop.requested
             while not stop.requested and (cycles is None or len(reports) < cycles):
                 now = clock.next_cycle()
                 if now is None:
@@ -150,7 +193,7 @@ def run_session(
                 reports.append(report)
                 last_time = now
                 status.show(report)
-            if config.sim.flatten_at_end and last_time is not None:
+            if config.mode is Mode.SIM and config.sim.flatten_at_end and last_time is not None:
                 status.show(engine.flatten(last_time))
     finally:
         status.done()

@@ -36,6 +36,19 @@ class IBSettings:
     market_data_type: str = field(
         default="live", validator=validators.in_(["live", "frozen", "delayed", "delayed_frozen"])
     )
+    # Reconnect after a drop, waiting these many seconds between attempts (the last
+    # repeats): a gateway restarting at night needs minutes, a blip seconds.
+    reconnect_backoff_seconds: list[float] = Factory(lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
+    # Option quotes streamed at once. IB allows about 100 market-data lines on a basic
+    # account; the strikes nearest the money and every held leg are subscribed first.
+    max_option_lines: int = field(default=90, validator=gt0)
+    strikes_per_side: int = field(default=10, validator=gt0)
+    max_dte: int = field(default=60, validator=gt0)
+    # Reconcile every position with the broker every N cycles (positions V6 is acting on
+    # are followed through their fills every cycle in between).
+    reconcile_every_cycles: int = field(default=4, validator=gt0)
+    # How long place/modify/cancel wait for the gateway's acknowledgement.
+    order_ack_seconds: float = field(default=2.0, validator=gt0)
 
 
 @frozen(slots=True)

@@ -3,7 +3,7 @@ implement them; the engine never knows which one it holds."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -72,4 +72,18 @@ class Broker(Protocol):
 
     def account(self, market: MarketView) -> AccountSnapshot:
         """Account values, marked to ``market``."""
+        ...
+
+
+@runtime_checkable
+class RecoverableBroker(Broker, Protocol):
+    """A broker that outlives V6's process (IB), so a restart must settle with it."""
+
+    def mark_seen(self, exec_ids: Iterable[str]) -> None:
+        """Executions already booked (from the fills table): never report them again."""
+        ...
+
+    def adopt(self, order: ComboOrder) -> OrderState | None:
+        """The broker's state of an order sent before the restart, found by its reference;
+        None when the broker never received it."""
         ...

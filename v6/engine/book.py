@@ -287,6 +287,10 @@ class PositionBook:
                 net[key] = net.get(key, 0) + qty
         return {k: v for k, v in net.items() if v}
 
+    def contract_keys(self) -> set[str]:
+        """Every contract any V6 position was ever built from."""
+        return {leg.contract.key for book in self._books.values() for leg in book.legs}
+
     def drain_changed(self) -> list[str]:
         """Position ids whose state changed since the last call (to persist them)."""
         changed, self._changed = sorted(self._changed), set()

@@ -8,7 +8,7 @@ so the order of the cycle is readable in :meth:`Engine.run_cycle` alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +86,7 @@ class Engine:
         recorder: Recorder,
         *,
         breaker_inbox: BreakerResetInbox | None = None,
+        write_ahead: bool = False,
     ) -> None:
         self.config = config
         self.plugins = plugins
@@ -101,6 +102,10 @@ class Engine:
         self.registry = StrategyRegistry(config.slots)
         self.breakers = CircuitBreakers(config.breakers)
         self.breaker_inbox = breaker_inbox
+        # With a real broker an order row (status pending) is stored before the order is
+        # sent, so a crash between sending and hearing back leaves its reference in the
+        # store for recovery to look up. A simulated broker dies with the process.
+        self.write_ahead = write_ahead
         self.tracks = MarkTracker()
         self.regimes: dict[str, RegimeReading] = {}
         self.risk: PortfolioRisk = PortfolioRisk.empty(
@@ -117,6 +122,8 @@ class Engine:
         self._unusable: tuple[str, ...] = ()
         self._rejections = 0
         self._closed_pnls: list[float] = []
+        self._closers: list[Callable[[], None]] = []
+        self._external: set[str] = set()  # broker contracts V6 never traded, reported
         self._alerting: dict[str, str] = {}  # position -> rule whose alert is standing
         self._failed_rules: set[str] = set()  # rules that raised this cycle (one alert each)
 
@@ -157,9 +164,15 @@ class Engine:
         self._persist(view)
         return self._report
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the engine closes (after the final flush)."""
+        self._closers.append(callback)
+
     def close(self) -> None:
-        """Flush everything still buffered."""
+        """Flush everything still buffered, then release what the adapters hold."""
         self.recorder.flush()
+        for callback in self._closers:
+            callback()
 
     # -- steps ----------------------------------------------------------------------
 
@@ -243,9 +256,32 @@ class Engine:
             self.book.order_done(state.order_ref, state.time)
 
     def _reconcile(self, view: MarketView) -> None:
-        """Compare V6's book with the broker; block entries where they disagree."""
+        """Compare V6's book with the broker; block entries where they disagree.
+
+        A contract V6 has never traded is someone else's position (opened by hand or by
+        another program): it is reported once and left alone. A contract V6 does hold in
+        a different quantity than the broker is a mismatch: an alert, and no new entries
+        on that underlying until the two agree again.
+        """
         ours = self.book.net_contracts()
-        theirs = {p.contract_key: p.quantity for p in self.broker.positions() if p.quantity}
+        known = self.book.contract_keys()
+        theirs: dict[str, int] = {}
+        for held in self.broker.positions():
+            if not held.quantity:
+                continue
+            if held.contract_key not in known:
+                if held.contract_key not in self._external:
+                    self._external.add(held.contract_key)
+                    self.alert(
+                        Severity.WARNING,
+                        "sync",
+                        "external_position",
+                        f"{held.contract_key} x{held.quantity} at the broker was not opened "
+                        "by V6: reported and left alone",
+                        view.time,
+                    )
+                continue
+            theirs[held.contract_key] = held.quantity
         mismatched: set[str] = set()
         for key in set(ours) | set(theirs):
             if ours.get(key, 0) != theirs.get(key, 0):
@@ -499,6 +535,10 @@ class Engine:
 
     # -- orders ---------------------------------------------------------------------
 
+    def continue_ids_after(self, sequence: int) -> None:
+        """New position and order ids continue after ``sequence`` (after a restart)."""
+        self._sequence = max(self._sequence, sequence)
+
     def _next_id(self, strategy: str, underlying: str, now: datetime) -> str:
         self._sequence += 1
         return f"{strategy}-{underlying}-{now:%Y%m%dT%H%M}-{self._sequence:04d}"
@@ -606,6 +646,21 @@ class Engine:
 
     def _send(self, order: ComboOrder, view: MarketView) -> OrderState:
         self.book.track_order(order)
+        if self.write_ahead:
+            self.recorder.order(
+                order,
+                OrderState(
+                    order_ref=order.order_ref,
+                    status=OrderStatus.PENDING,
+                    filled_quantity=0,
+                    remaining_quantity=order.quantity,
+                    avg_fill_price=None,
+                    time=view.time,
+                    limit_price=order.limit_price,
+                    message="about to send",
+                ),
+            )
+            self.recorder.flush_orders()
         state = self.executor.submit(order, view, self.cycle)
         self._report.orders_sent += 1
         self._record_state(state, view)

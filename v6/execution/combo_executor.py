@@ -82,6 +82,12 @@ class ComboExecutor:
             self._working[order.order_ref] = WorkingOrder(order, state, cycle)
         return state
 
+    def resume(self, order: ComboOrder, state: OrderState, cycle: int) -> None:
+        """Work an order found at the broker after a restart, as if sent at ``cycle``: it
+        gets the normal timeout, then is cancelled (and a legged remainder unwound)."""
+        if not state.status.is_done:
+            self._working[order.order_ref] = WorkingOrder(order, state, cycle)
+
     def on_state(self, state: OrderState) -> None:
         """Record a broker-reported state; finished orders stop being worked."""
         working = self._working.get(state.order_ref)

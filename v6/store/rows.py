@@ -254,3 +254,82 @@ def positions_from_frame(frame: pd.DataFrame) -> list[Position]:
         )
         for record in records.to_pylist()
     ]
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as dicts with nulls as None and times as aware datetimes (through Arrow)."""
+    return pa.Table.from_pandas(frame[columns], preserve_index=False).to_pylist()
+
+
+@attrs.frozen(slots=True)
+class StoredOrder:
+    """An order's latest row: the order as sent and the last state V6 stored for it."""
+
+    order: ComboOrder
+    state: OrderState
+
+
+def orders_from_frame(frame: pd.DataFrame) -> list[StoredOrder]:
+    """The latest row of every order in an ``orders`` frame, oldest order first."""
+    if frame.empty:
+        return []
+    frame = frame.sort_values("time", kind="stable")
+    first_seen = frame.drop_duplicates("order_ref", keep="first").set_index("order_ref")["time"]
+    latest = frame.drop_duplicates("order_ref", keep="last").copy()
+    latest["created_at"] = latest["order_ref"].map(first_seen)
+    latest = latest.sort_values(["created_at", "order_ref"], kind="stable")
+    out = []
+    for r in _records(latest, [*frame.columns.drop("run_id", errors="ignore"), "created_at"]):
+        order = ComboOrder(
+            order_ref=r["order_ref"],
+            position_id=r["position_id"],
+            strategy=r["strategy"],
+            underlying=r["underlying"],
+            intent=r["intent"],
+            legs=legs_from_json(r["legs"]),
+            quantity=r["quantity"],
+            limit_price=r["limit_price"],
+            created_at=r["created_at"],
+        )
+        state = OrderState(
+            order_ref=r["order_ref"],
+            status=r["status"],
+            filled_quantity=r["filled_quantity"],
+            remaining_quantity=r["remaining_quantity"],
+            avg_fill_price=r["avg_fill_price"],
+            time=r["time"],
+            broker_order_id=r["broker_order_id"],
+            limit_price=r["limit_price"],
+            message=r["message"],
+        )
+        out.append(StoredOrder(order, state))
+    return out
+
+
+def fills_from_frame(frame: pd.DataFrame) -> list[Fill]:
+    """Every fill in a ``fills`` frame as a domain value, in time order (once per exec id)."""
+    if frame.empty:
+        return []
+    frame = frame.sort_values("time", kind="stable").drop_duplicates("exec_id", keep="first")
+    out = []
+    for r in _records(frame, list(frame.columns.drop("run_id", errors="ignore"))):
+        contract = OptionContract(
+            underlying=r["underlying"],
+            expiry=r["expiry"],
+            strike=r["strike"],
+            right=r["right"],
+            multiplier=r["multiplier"],
+        )
+        out.append(
+            Fill(
+                exec_id=r["exec_id"],
+                order_ref=r["order_ref"],
+                contract=contract,
+                quantity=r["quantity"],
+                price=r["price"],
+                commission=r["commission"],
+                time=r["time"],
+                kind=r["kind"],
+            )
+        )
+    return out

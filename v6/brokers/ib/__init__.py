@@ -1,0 +1,1 @@
+"""Interactive Brokers adapters (TWS / IB Gateway through ib_async)."""

@@ -1,0 +1,321 @@
+"""IBBroker: V6's Broker port on Interactive Brokers, combo (BAG) orders through ib_async.
+
+Every order carries V6's ``order_ref`` as IB's ``orderRef``: it is the idempotency key.
+:meth:`IBBroker.place` never sends a reference it has already seen (in this process, in
+the gateway's open or completed orders, or among today's executions), so a retry, a
+reconnect or a restart after a crash can never double an order.
+
+Fills are reported per leg, as TWS reports combo executions, and attributed by
+``orderRef``; an execution is reported once (by ``execId``), including those that
+happened while V6 was disconnected or down: after a reconnect the broker re-reads open
+orders, executions and positions from the gateway (ib_async forgets them on a drop).
+
+Order state comes from IB's order status, but an order that IB marks cancelled without
+V6 asking, with nothing filled, is reported as *rejected* with IB's error text, because
+that is what it was (ib_async turns any order error into "Cancelled").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from ib_async import LimitOrder, Trade
+from ib_async import OrderStatus as IBStatus
+
+from v6.brokers.ib.connection import IBConnectionManager
+from v6.brokers.ib.contracts import ContractError, IBContracts
+from v6.domain.account import AccountSnapshot, BrokerPosition
+from v6.domain.market import MarketView
+from v6.domain.orders import BrokerUpdate, ComboOrder, Fill, OrderState, OrderStatus
+
+log = logging.getLogger(__name__)
+
+WORKING = {IBStatus.PreSubmitted, IBStatus.Submitted, IBStatus.ValidationError}
+PENDING = {IBStatus.PendingSubmit, IBStatus.ApiPending, IBStatus.PendingCancel, ""}
+ENDED = {IBStatus.Cancelled, IBStatus.ApiCancelled, IBStatus.Inactive}
+
+
+def _utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class IBBroker:
+    """Implements :class:`v6.ports.Broker` on one :class:`IBConnectionManager`."""
+
+    def __init__(self, connection: IBConnectionManager, contracts: IBContracts) -> None:
+        self.connection = connection
+        self.ib = connection.ib
+        self.contracts = contracts
+        self._orders: dict[str, ComboOrder] = {}
+        self._trades: dict[str, Trade] = {}
+        self._cancel_requested: set[str] = set()
+        self._reported: dict[str, tuple[OrderStatus, int, str]] = {}
+        self._seen_exec_ids: set[str] = set()
+        self._commissions = 0.0
+        connection.on_reconnect(self.refresh)
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.connection.connected
+
+    def mark_seen(self, exec_ids: Iterable[str]) -> None:
+        """Executions already booked (from the fills table after a restart): never again."""
+        self._seen_exec_ids.update(exec_ids)
+
+    def refresh(self) -> None:
+        """Re-read open orders, executions and positions (after a reconnect or restart)."""
+        self.ib.reqAllOpenOrders()
+        self.ib.reqExecutions()
+        self.ib.reqPositions()
+        for ref in list(self._trades):
+            found = self._find_trade(ref)
+            if found is not None:
+                self._trades[ref] = found
+
+    def _find_trade(self, order_ref: str) -> Trade | None:
+        """The gateway's trade for ``order_ref`` (working or done), newest first."""
+        for trade in reversed(self.ib.trades()):
+            if trade.order.orderRef == order_ref:
+                return trade
+        return None
+
+    def _executed_units(self, order_ref: str) -> bool:
+        return any(f.execution.orderRef == order_ref for f in self.ib.fills())
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def place(self, order: ComboOrder) -> OrderState:
+        """Send ``order`` as a BAG limit order, unless its reference was ever sent."""
+        self._orders[order.order_ref] = order
+        known = self._trades.get(order.order_ref) or self._find_trade(order.order_ref)
+        if known is not None or self._executed_units(order.order_ref):
+            if known is not None:
+                self._trades[order.order_ref] = known
+            log.warning("order %s already at the broker: not sent again", order.order_ref)
+            return self._state(order.order_ref)
+        if not self.connected:
+            return self._local(order, OrderStatus.REJECTED, "not connected to the broker")
+        try:
+            bag = self.contracts.combo(order.underlying, order.legs)
+        except ContractError as exc:
+            return self._local(order, OrderStatus.REJECTED, str(exc))
+        ib_order = LimitOrder(
+            "BUY",
+            order.quantity,
+            round(order.limit_price, 2),
+            orderRef=order.order_ref,
+            tif="DAY",
+            account=self.connection.account,
+        )
+        trade = self.ib.placeOrder(bag, ib_order)
+        self._trades[order.order_ref] = trade
+        self._await(trade, lambda t: t.orderStatus.status not in PENDING)
+        return self._state(order.order_ref)
+
+    def adopt(self, order: ComboOrder) -> OrderState | None:
+        """After a restart: the broker's state of an order V6 sent before, or None if the
+        broker never received it (then it is not sent again)."""
+        self._orders[order.order_ref] = order
+        trade = self._find_trade(order.order_ref)
+        if trade is not None:
+            self._trades[order.order_ref] = trade
+            return self._state(order.order_ref)
+        if self._executed_units(order.order_ref):
+            return self._from_fills(order)
+        return None
+
+    def modify(self, order_ref: str, limit_price: float) -> OrderState:
+        """Move a working order's limit (same orderId, same reference)."""
+        trade = self._trades.get(order_ref)
+        if trade is None or trade.isDone():
+            return self._state(order_ref, "cannot modify: order is not working")
+        trade.order.lmtPrice = round(limit_price, 2)
+        self.ib.placeOrder(trade.contract, trade.order)
+        self.connection.pump(0.05)
+        return self._state(order_ref)
+
+    def cancel(self, order_ref: str) -> OrderState:
+        """Cancel what remains of a working order."""
+        trade = self._trades.get(order_ref)
+        if trade is None:
+            return self._state(order_ref, "cannot cancel: unknown order")
+        if trade.isDone():
+            return self._state(order_ref, "cannot cancel: order is done")
+        self._cancel_requested.add(order_ref)
+        self.ib.cancelOrder(trade.order)
+        self._await(trade, lambda t: t.isDone())
+        return self._state(order_ref)
+
+    def _await(self, trade: Trade, done: object) -> None:
+        deadline = time.monotonic() + self.connection.settings.order_ack_seconds
+        while time.monotonic() < deadline and self.ib.isConnected():
+            if done(trade):  # type: ignore[operator]
+                return
+            self.connection.pump(0.01)
+
+    # -- reports --------------------------------------------------------------------------
+
+    def poll(self, market: MarketView) -> BrokerUpdate:
+        """New leg fills (once each) and the states of orders whose state changed."""
+        self.connection.pump(0.0)
+        fills: list[Fill] = []
+        for ib_fill in sorted(self.ib.fills(), key=lambda f: f.time):
+            execution = ib_fill.execution
+            if execution.execId in self._seen_exec_ids or ib_fill.contract.secType == "BAG":
+                continue
+            if not ib_fill.commissionReport.execId:
+                continue  # the commission report follows the execution: book both together
+            contract = self.contracts.remember(ib_fill.contract)
+            if contract is None:
+                continue
+            self._seen_exec_ids.add(execution.execId)
+            sign = 1 if execution.side == "BOT" else -1
+            commission = float(ib_fill.commissionReport.commission)
+            if not math.isfinite(commission):
+                commission = 0.0
+            self._commissions += commission
+            fills.append(
+                Fill(
+                    exec_id=execution.execId,
+                    order_ref=execution.orderRef,
+                    contract=contract,
+                    quantity=sign * round(execution.shares),
+                    price=float(execution.price),
+                    commission=round(commission, 2),
+                    time=_utc(ib_fill.time),
+                )
+            )
+        states = []
+        for ref in list(self._trades):
+            state = self._state(ref)
+            key = (state.status, state.filled_quantity, state.message)
+            if self._reported.get(ref) != key:
+                self._reported[ref] = key
+                states.append(state)
+        return BrokerUpdate(states=tuple(states), fills=tuple(fills))
+
+    def open_orders(self) -> Sequence[OrderState]:
+        return [self._state(ref) for ref, trade in self._trades.items() if not trade.isDone()]
+
+    def positions(self) -> Sequence[BrokerPosition]:
+        """The account's option positions (other instruments are not V6's business)."""
+        out = []
+        for position in self.ib.positions(self.connection.account):
+            contract = self.contracts.remember(position.contract)
+            if contract is None or not position.position:
+                continue
+            out.append(
+                BrokerPosition(
+                    contract_key=contract.key,
+                    quantity=round(position.position),
+                    avg_cost=float(position.avgCost),
+                )
+            )
+        return out
+
+    def account(self, market: MarketView) -> AccountSnapshot:
+        """Account values as TWS reports them (USD or the base currency)."""
+        values: dict[str, float] = {}
+        for item in self.ib.accountValues(self.connection.account):
+            if item.currency in ("USD", "BASE", "") and item.modelCode == "":
+                try:
+                    values.setdefault(item.tag, float(item.value))
+                except ValueError:
+                    continue
+        return AccountSnapshot(
+            time=market.time,
+            cash=values.get("TotalCashValue", math.nan),
+            net_liquidation=values.get("NetLiquidation", math.nan),
+            buying_power=values.get("BuyingPower", values.get("AvailableFunds", math.nan)),
+            maintenance_margin=values.get("MaintMarginReq", math.nan),
+            realized_pnl=values.get("RealizedPnL", 0.0),
+            unrealized_pnl=values.get("UnrealizedPnL", 0.0),
+            commissions=round(self._commissions, 2),
+        )
+
+    # -- state mapping --------------------------------------------------------------------
+
+    def _local(self, order: ComboOrder, status: OrderStatus, message: str) -> OrderState:
+        return OrderState(
+            order_ref=order.order_ref,
+            status=status,
+            filled_quantity=0,
+            remaining_quantity=order.quantity,
+            avg_fill_price=None,
+            time=datetime.now(UTC),
+            limit_price=order.limit_price,
+            message=message,
+        )
+
+    def _from_fills(self, order: ComboOrder) -> OrderState:
+        """State of an order known only from its executions (done while V6 was away)."""
+        shares = [
+            abs(f.execution.shares)
+            for f in self.ib.fills()
+            if f.execution.orderRef == order.order_ref
+        ]
+        units = min(int(sum(shares) // max(abs(leg.ratio) for leg in order.legs)), order.quantity)
+        status = OrderStatus.FILLED if units >= order.quantity else OrderStatus.CANCELLED
+        return OrderState(
+            order_ref=order.order_ref,
+            status=status,
+            filled_quantity=units,
+            remaining_quantity=order.quantity - units,
+            avg_fill_price=None,
+            time=datetime.now(UTC),
+            limit_price=order.limit_price,
+            message="known from executions only",
+        )
+
+    def _state(self, order_ref: str, message: str = "") -> OrderState:
+        trade = self._trades.get(order_ref)
+        order = self._orders.get(order_ref)
+        if trade is None:
+            quantity = order.quantity if order else 0
+            return OrderState(
+                order_ref=order_ref,
+                status=OrderStatus.REJECTED,
+                filled_quantity=0,
+                remaining_quantity=quantity,
+                avg_fill_price=None,
+                time=datetime.now(UTC),
+                message=message or "unknown order",
+            )
+        status_text = trade.orderStatus.status
+        filled = round(trade.orderStatus.filled)
+        total = round(trade.order.totalQuantity)
+        remaining = max(total - filled, 0)
+        error = next((f"{e.errorCode} {e.message}" for e in reversed(trade.log) if e.errorCode), "")
+        if status_text == IBStatus.Filled or (total and filled >= total):
+            status = OrderStatus.FILLED
+        elif status_text in ENDED:
+            asked = order_ref in self._cancel_requested
+            status = OrderStatus.CANCELLED if asked or filled else OrderStatus.REJECTED
+            message = message or error or status_text
+        elif filled:
+            status = OrderStatus.PARTIAL
+        elif status_text in WORKING:
+            status = OrderStatus.SUBMITTED
+        else:
+            status = OrderStatus.PENDING
+        avg = trade.orderStatus.avgFillPrice if filled else None
+        last = trade.log[-1].time if trade.log else None
+        return OrderState(
+            order_ref=order_ref,
+            status=status,
+            filled_quantity=filled,
+            remaining_quantity=remaining,
+            avg_fill_price=avg,
+            time=_utc(last),
+            broker_order_id=str(trade.order.orderId),
+            limit_price=trade.order.lmtPrice,
+            message=message,
+        )

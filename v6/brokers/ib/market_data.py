@@ -1,0 +1,312 @@
+"""IBMarketData: V6's MarketData port on IB streaming quotes.
+
+Per underlying, once a day, the option chain's expiries and strikes come from IB's
+option-chain parameters; the options inside the configured window (expiries up to
+``ib.max_dte``, strikes nearest the money) are qualified and streamed, within the
+market-data line budget (``ib.max_option_lines``, about 100 on a basic account), with
+the legs of every held position subscribed first so exits always have quotes. VIX is
+streamed as an index.
+
+Greeks are IB's model Greeks where IB sends them. IB marks "not computed" values as
+None (and sometimes NaN or a sentinel); those options are priced by V6 itself (implied
+vol from the mid, then Black-Scholes Greeks, vectorised), so a NaN from IB is never
+used as a number. Quotes IB has not sent are NaN and the data-quality gate rejects them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from ib_async import Ticker
+
+from v6.brokers.ib.connection import IBConnectionManager
+from v6.brokers.ib.contracts import IBContracts, parse_expiry, underlying_contract
+from v6.config import IBSettings, RiskSettings
+from v6.domain.contracts import OptionContract, Right
+from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
+from v6.market.calendar import ExchangeCalendar
+from v6.pricing import bsm_greeks, implied_vol
+
+log = logging.getLogger(__name__)
+NEW_YORK = ZoneInfo("America/New_York")
+SECONDS_PER_YEAR = 365.0 * 86_400.0
+MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
+STRIKE_RANGE = 0.12  # strikes within 12% of spot are candidates for streaming
+# IB's vega is per volatility point (0.01); V6's is per 1.00 of volatility.
+IB_VEGA_SCALE = 100.0
+
+
+def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
+    """Years from ``now`` to each expiry's 16:00 New York close (0 once past it)."""
+    out = np.zeros(expiry.shape[0])
+    for day in np.unique(expiry):
+        close = datetime.combine(day.astype(object), time(16), tzinfo=NEW_YORK)
+        out[expiry == day] = max(0.0, (close - now).total_seconds()) / SECONDS_PER_YEAR
+    return out
+
+
+def _number(value: float | None) -> float:
+    """A tick value as a float: None, NaN, infinities and IB's -1 'no quote' become NaN."""
+    if value is None:
+        return math.nan
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else math.nan
+
+
+class IBMarketData:
+    """Implements :class:`v6.ports.MarketData` on one :class:`IBConnectionManager`."""
+
+    def __init__(
+        self,
+        connection: IBConnectionManager,
+        contracts: IBContracts,
+        underlyings: Sequence[str],
+        settings: IBSettings,
+        risk: RiskSettings,
+        calendar: ExchangeCalendar,
+        held_contracts: Callable[[], Iterable[OptionContract]] = lambda: (),
+    ) -> None:
+        self.connection = connection
+        self.ib = connection.ib
+        self.contracts = contracts
+        self._symbols = tuple(underlyings)
+        self.settings = settings
+        self.risk = risk
+        self.held_contracts = held_contracts
+        self.calendar = calendar
+        self._underlying_tickers: dict[str, Ticker] = {}
+        self._vix: Ticker | None = None
+        self._option_tickers: dict[str, Ticker] = {}  # contract key -> ticker
+        self._chain_params: dict[str, tuple[date, list[date], list[float]]] = {}
+        self._subscribed_day: date | None = None
+        self.ib.reqMarketDataType(MARKET_DATA_TYPES[settings.market_data_type])
+        connection.on_reconnect(self.resubscribe)
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self._symbols
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    def resubscribe(self) -> None:
+        """After a reconnect ib_async has dropped every ticker: subscribe again."""
+        self._underlying_tickers.clear()
+        self._option_tickers.clear()
+        self._vix = None
+        self._subscribed_day = None
+        self.ib.reqMarketDataType(MARKET_DATA_TYPES[self.settings.market_data_type])
+
+    def _ensure_underlyings(self) -> None:
+        for symbol in self._symbols:
+            if symbol not in self._underlying_tickers:
+                contract = underlying_contract(symbol)
+                self.ib.qualifyContracts(contract)
+                self._underlying_tickers[symbol] = self.ib.reqMktData(contract, "", False, False)
+        if self._vix is None:
+            vix = underlying_contract("VIX")
+            self.ib.qualifyContracts(vix)
+            self._vix = self.ib.reqMktData(vix, "", False, False)
+
+    def _chain(self, symbol: str, today: date) -> tuple[list[date], list[float]]:
+        cached = self._chain_params.get(symbol)
+        if cached is not None and cached[0] == today:
+            return cached[1], cached[2]
+        ticker = self._underlying_tickers[symbol]
+        params = self.ib.reqSecDefOptParams(
+            symbol, "", ticker.contract.secType, ticker.contract.conId
+        )
+        expiries: set[date] = set()
+        strikes: set[float] = set()
+        for p in params:
+            if p.exchange in ("SMART", "") or not expiries:
+                expiries.update(parse_expiry(e) for e in p.expirations)
+                strikes.update(float(k) for k in p.strikes)
+        window = sorted(e for e in expiries if 0 <= (e - today).days <= self.settings.max_dte)
+        self._chain_params[symbol] = (today, window, sorted(strikes))
+        return window, sorted(strikes)
+
+    def _wanted(self, today: date, spots: dict[str, float]) -> list[OptionContract]:
+        """Held legs first, then per underlying the strikes nearest the money."""
+        wanted = {c.key: c for c in self.held_contracts()}
+        budget = max(self.settings.max_option_lines - len(wanted), 0)
+        per_underlying = budget // max(len(self._symbols), 1)
+        for symbol in self._symbols:
+            spot = spots.get(symbol, math.nan)
+            if not math.isfinite(spot):
+                continue
+            expiries, strikes = self._chain(symbol, today)
+            if not expiries:
+                continue
+            near = [k for k in strikes if abs(k / spot - 1) <= STRIKE_RANGE]
+            near.sort(key=lambda k: abs(k - spot))
+            per_expiry = per_underlying // (2 * len(expiries)) if expiries else 0
+            if per_expiry == 0:  # too many expiries for the budget: keep the nearest ones
+                expiries = expiries[
+                    : max(per_underlying // (2 * 2 * self.settings.strikes_per_side), 1)
+                ]
+                per_expiry = per_underlying // (2 * len(expiries))
+            chosen = sorted(near[: min(per_expiry, 2 * self.settings.strikes_per_side)])
+            for expiry in expiries:
+                for strike in chosen:
+                    for right in (Right.PUT, Right.CALL):
+                        c = OptionContract(symbol, expiry, strike, right)
+                        wanted.setdefault(c.key, c)
+        return list(wanted.values())
+
+    def _ensure_options(self, today: date, spots: dict[str, float]) -> None:
+        if self._subscribed_day == today and not self._missing_held():
+            return
+        wanted = self._wanted(today, spots)
+        qualified = self.contracts.qualify(wanted)
+        keep = set(qualified)
+        for key in list(self._option_tickers):
+            if key not in keep:
+                self.ib.cancelMktData(self._option_tickers.pop(key).contract)
+        for key, contract in qualified.items():
+            if key not in self._option_tickers:
+                self._option_tickers[key] = self.ib.reqMktData(contract, "", False, False)
+        self._subscribed_day = today
+
+    def _missing_held(self) -> bool:
+        return any(c.key not in self._option_tickers for c in self.held_contracts())
+
+    # -- the port -------------------------------------------------------------------------
+
+    def snapshot(self, time_: datetime) -> MarketView:
+        """Quotes as of ``time_`` (the engine's clock, which is IB's in paper and live)."""
+        now = time_.astimezone(UTC)
+        # Each cycle starts here: reconnect if due (subscriptions and the broker's orders,
+        # executions and positions are restored by the reconnect callbacks first).
+        self.connection.ensure_connected()
+        self.connection.pump(0.0)
+        if self.connection.connected:
+            self._ensure_underlyings()
+        received = datetime.now(UTC)
+        quotes = {}
+        for symbol, ticker in self._underlying_tickers.items():
+            quotes[symbol] = UnderlyingQuote(
+                symbol=symbol,
+                bid=_number(ticker.bid),
+                ask=_number(ticker.ask),
+                last=_number(ticker.last),
+                time=self._quote_time(ticker, now, received),
+            )
+        spots = {s: q.mid for s, q in quotes.items()}
+        today = now.astimezone(NEW_YORK).date()
+        if self.connection.connected:
+            self._ensure_options(today, spots)
+        chains = {
+            s: self._chain_view(s, now, received, spots.get(s, math.nan)) for s in self._symbols
+        }
+        vix = math.nan
+        if self._vix is not None:
+            vix = _number(self._vix.last)
+            if not math.isfinite(vix):
+                vix = _number(self._vix.close)
+        return MarketView(
+            time=now,
+            underlyings=quotes,
+            chains=chains,
+            vix=vix,
+            market_open=self.calendar.is_open(now),
+        )
+
+    def _quote_time(self, ticker: Ticker, now: datetime, received: datetime) -> datetime:
+        """When the quote was made, on the engine's clock (its age as measured here)."""
+        if ticker.time is None:
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        stamp = ticker.time if ticker.time.tzinfo else ticker.time.replace(tzinfo=UTC)
+        return now - (received - stamp)
+
+    def _chain_view(
+        self, symbol: str, now: datetime, received: datetime, spot: float
+    ) -> OptionChain:
+        rows = [
+            (self.contracts.known(t.contract.conId), t)
+            for key, t in self._option_tickers.items()
+            if key.startswith(f"{symbol} ")
+        ]
+        rows = [(c, t) for c, t in rows if c is not None]
+        n = len(rows)
+        expiry = np.array([c.expiry for c, _ in rows], dtype="datetime64[D]")
+        strike = np.array([c.strike for c, _ in rows], dtype=np.float64)
+        is_call = np.array([c.is_call for c, _ in rows], dtype=bool)
+        bid = np.array([_number(t.bid) for _, t in rows], dtype=np.float64)
+        ask = np.array([_number(t.ask) for _, t in rows], dtype=np.float64)
+        greeks = np.full((5, n), np.nan)  # iv, delta, gamma, vega, theta
+        for i, (_, t) in enumerate(rows):
+            g = t.modelGreeks
+            if g is not None:
+                greeks[:, i] = [
+                    _signed(g.impliedVol, -1.0), _signed(g.delta, -2.0), _signed(g.gamma, -2.0),
+                    _signed(g.vega, -2.0) * IB_VEGA_SCALE, _signed(g.theta, -2.0),
+                ]  # fmt: skip
+        self._fill_missing_greeks(
+            greeks, spot, strike, expiry, is_call, (bid + ask) / 2, now, symbol
+        )
+        quote_time = np.array(
+            [
+                np.datetime64(self._quote_time(t, now, received).replace(tzinfo=None), "us")
+                for _, t in rows
+            ],
+            dtype="datetime64[us]",
+        )
+        return OptionChain(
+            underlying=symbol,
+            as_of=now,
+            spot=spot,
+            expiry=expiry,
+            strike=strike,
+            is_call=is_call,
+            bid=bid,
+            ask=ask,
+            iv=greeks[0],
+            delta=greeks[1],
+            gamma=greeks[2],
+            vega=greeks[3],
+            theta=greeks[4],
+            quote_time=quote_time,
+        )
+
+    def _fill_missing_greeks(
+        self,
+        greeks: np.ndarray,
+        spot: float,
+        strike: np.ndarray,
+        expiry: np.ndarray,
+        is_call: np.ndarray,
+        mid: np.ndarray,
+        now: datetime,
+        symbol: str,
+    ) -> None:
+        """Price the options IB sent no (or no finite) Greeks for, in one vectorised pass."""
+        missing = ~np.isfinite(greeks).all(axis=0)
+        if not missing.any() or not math.isfinite(spot):
+            return
+        t = years_to_expiry(expiry[missing], now)
+        rate = self.risk.risk_free_rate
+        q = self.risk.dividend_yields.get(symbol, 0.0)
+        vol = implied_vol(mid[missing], spot, strike[missing], t, rate, q, is_call[missing])
+        own = bsm_greeks(spot, strike[missing], t, rate, q, vol, is_call[missing])
+        greeks[:, missing] = np.vstack([vol, own.delta, own.gamma, own.vega, own.theta])
+        log.debug("%s: priced %d options IB sent no Greeks for", symbol, int(missing.sum()))
+
+
+def _signed(value: float | None, sentinel: float | None = None) -> float:
+    """A Greek from IB as a float, NaN when IB did not compute it.
+
+    IB marks "not computed" with -1 (implied vol) or -2 (the Greeks) and sometimes sends
+    DBL_MAX; ib_async turns most of these into None but passes vega's and theta's -2
+    through as numbers, so the sentinel is checked here too.
+    """
+    if value is None:
+        return math.nan
+    value = float(value)
+    if not math.isfinite(value) or abs(value) > 1e100 or value == sentinel:
+        return math.nan
+    return value

@@ -1,0 +1,138 @@
+"""Crash recovery: rebuild the engine's book from the store, then settle what was in
+flight with the broker.
+
+V6 may be killed at any instant, including between sending an order and hearing back.
+Because every order row is stored (status pending) *before* the order is sent, the store
+always knows every reference V6 may have sent. On the next start:
+
+1. the book is rebuilt by replaying, in time order, every order and fill of the
+   positions that were not closed (the same code path that built it the first time);
+2. strategy slots and cool-downs are restored from the positions table;
+3. every execution already in the fills table is marked seen, so it is never booked twice;
+4. each order that was not finished is looked up at the broker *by its reference*: if the
+   broker has it, V6 adopts it and works it to completion or cancels it on the normal
+   timeout (a legged remainder is then unwound); if the broker never received it, it is
+   recorded as cancelled and never sent again;
+5. the first poll then books every fill that happened while V6 was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from attrs import frozen
+
+from v6.domain.alerts import Severity
+from v6.domain.orders import OrderState, OrderStatus
+from v6.domain.positions import PositionStatus
+from v6.engine.cycle import Engine
+from v6.store.delta_store import DeltaStore
+from v6.store.rows import fills_from_frame, orders_from_frame, positions_from_frame
+
+log = logging.getLogger(__name__)
+SEQUENCE = re.compile(r"-(\d{4,})(?::|$)")
+
+
+@frozen(slots=True)
+class RecoveryReport:
+    """What a restart found and did."""
+
+    positions: int
+    orders_adopted: tuple[str, ...]
+    orders_never_sent: tuple[str, ...]
+    fills_replayed: int
+
+
+def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
+    """Restore ``engine`` from ``store`` and settle in-flight orders with its broker.
+
+    The engine's broker must also implement :class:`v6.ports.RecoverableBroker`.
+    """
+    stored_positions = positions_from_frame(store.read("positions"))
+    live = {p.position_id: p for p in stored_positions if p.status is not PositionStatus.CLOSED}
+    orders = [o for o in orders_from_frame(store.read("orders")) if o.order.position_id in live]
+    all_fills = fills_from_frame(store.read("fills"))
+    engine.broker.mark_seen(f.exec_id for f in all_fills)
+    order_refs = {o.order.order_ref for o in orders}
+    fills = [f for f in all_fills if f.order_ref in order_refs or f.kind == "expiration"]
+
+    for position in live.values():
+        engine.book.open_position(
+            position.position_id,
+            position.strategy,
+            position.underlying,
+            position.structure,
+            position.legs,
+            position.opened_at,
+            entry_regime=position.entry_regime,
+            slot=position.slot,
+        )
+    events: list[tuple[datetime, int, object]] = []
+    for stored in orders:
+        events.append((stored.order.created_at or stored.state.time, 0, ("track", stored)))
+        if stored.state.status.is_done:
+            events.append((stored.state.time, 2, ("done", stored)))
+    for fill in fills:
+        events.append((fill.time, 1, ("fill", fill)))
+    for _, _, (kind, payload) in sorted(events, key=lambda e: (e[0], e[1])):
+        if kind == "track":
+            engine.book.track_order(payload.order)
+        elif kind == "fill":
+            engine.book.apply_fill(payload)
+        else:
+            engine.book.order_done(payload.order.order_ref, payload.state.time)
+    engine.book.drain_changed()  # restored, not changed: nothing to write again
+    engine.registry.restore(stored_positions)
+    engine.continue_ids_after(
+        max(
+            [int(m.group(1)) for p in stored_positions if (m := SEQUENCE.search(p.position_id))]
+            + [int(m.group(1)) for o in orders if (m := SEQUENCE.search(o.order.order_ref))]
+            + [0]
+        )
+    )
+
+    adopted, never_sent = [], []
+    for stored in orders:
+        if stored.state.status.is_done:
+            continue
+        order = stored.order
+        state = engine.broker.adopt(order)
+        if state is None:
+            never_sent.append(order.order_ref)
+            state = OrderState(
+                order_ref=order.order_ref,
+                status=OrderStatus.CANCELLED,
+                filled_quantity=0,
+                remaining_quantity=order.quantity,
+                avg_fill_price=None,
+                time=now,
+                limit_price=order.limit_price,
+                message="not found at the broker after a restart: never sent, not resent",
+            )
+        else:
+            adopted.append(order.order_ref)
+            engine.executor.resume(order, state, engine.cycle)
+        engine.recorder.order(order, state)
+        if state.status.is_done:
+            engine.book.order_done(order.order_ref, state.time)
+    engine.recorder.flush_orders()
+    report = RecoveryReport(
+        positions=len(live),
+        orders_adopted=tuple(adopted),
+        orders_never_sent=tuple(never_sent),
+        fills_replayed=len(fills),
+    )
+    if live or adopted or never_sent:
+        engine.alert(
+            Severity.WARNING,
+            "recovery",
+            "restart_recovered",
+            f"restored {report.positions} positions from the store; orders adopted at the "
+            f"broker: {', '.join(adopted) or 'none'}; "
+            f"never sent: {', '.join(never_sent) or 'none'}",
+            now,
+        )
+    log.warning("recovery: %s", report)
+    return report
