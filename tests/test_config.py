@@ -414,3 +414,10 @@ def test_paper_mode_needs_no_sim_market_for_its_underlyings(tmp_path):
 
 def test_validate_semantics_accepts_the_defaults():
     validate_semantics(TradingConfig())
+
+
+def test_the_paper_example_is_a_valid_paper_config_for_a_local_gateway():
+    cfg = load_config(REPO / "config" / "paper.yaml", environ=NO_ENV)
+    assert cfg.mode.value == "paper"
+    assert (cfg.ib.host, cfg.ib.port) == ("127.0.0.1", 7497)
+    assert cfg.store.path == "data/paper"

@@ -50,10 +50,14 @@ def v6_plugin_info() -> PluginInfo:
 
 
 def _gap(history: MarketHistory, underlying: str) -> float:
+    """Move from the last sound price before this cycle's (NaN marks a rejected quote)."""
     spots = history.spots.get(underlying)
-    if spots is None or spots.size < 2:
+    if spots is None or spots.size < 2 or not np.isfinite(spots[-1]):
         return float("nan")
-    return float(spots[-1] / spots[-2] - 1.0)
+    earlier = spots[:-1][np.isfinite(spots[:-1])]
+    if earlier.size == 0:
+        return float("nan")
+    return float(spots[-1] / earlier[-1] - 1.0)
 
 
 def _vix_spike(history: MarketHistory, vix: float, window: int) -> tuple[float, float]:

@@ -95,7 +95,9 @@ class Engine:
         self.recorder = recorder
         self.book = PositionBook()
         self.executor = ComboExecutor(broker, config.execution)
-        self.history = HistoryRecorder(list(market.symbols))
+        self.history = HistoryRecorder(
+            list(market.symbols), max_quote_age=config.cycle.max_quote_age_seconds
+        )
         self.risk_calculator = PortfolioRiskCalculator(config.risk)
         self.decisions = DecisionEngine(plugins, self._rule_failed)
         self.workflow = EntryWorkflow(config.limits, self.risk_calculator)

@@ -139,6 +139,8 @@ class EntryWorkflow:
             return reject(
                 f"max loss {max_loss:.2f} > max_loss_per_trade {limits.max_loss_per_trade}"
             )
+        if not np.isfinite(self._account.buying_power):
+            return reject("account values unavailable: buying power unknown")
         available = self._account.buying_power - self._committed
         if available - max_loss < limits.min_buying_power_reserve:
             return reject(

@@ -9,6 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from v6.domain.market import MarketHistory, MarketView, OptionChain
+from v6.market.quality import underlying_is_sound
 
 
 def atm_iv(chain: OptionChain, target_dte: int = 30) -> float:
@@ -31,7 +32,10 @@ def atm_iv(chain: OptionChain, target_dte: int = 30) -> float:
 class HistoryRecorder:
     """Keeps the last ``maxlen`` cycles of spot, ATM IV and VIX."""
 
-    def __init__(self, symbols: Sequence[str], maxlen: int = 2000) -> None:
+    def __init__(
+        self, symbols: Sequence[str], maxlen: int = 2000, max_quote_age: float = float("inf")
+    ) -> None:
+        self.max_quote_age = max_quote_age
         self._times: deque[datetime] = deque(maxlen=maxlen)
         self._vix: deque[float] = deque(maxlen=maxlen)
         self._spots = {s: deque(maxlen=maxlen) for s in symbols}
@@ -44,7 +48,10 @@ class HistoryRecorder:
         for symbol in self._spots:
             quote = market.underlyings.get(symbol)
             chain = market.chains.get(symbol)
-            self._spots[symbol].append(quote.mid if quote is not None else float("nan"))
+            # A quote the data-quality gate rejects is not a price: NaN, so that neither a
+            # gap detector nor a volatility estimate ever sees it.
+            sound = underlying_is_sound(quote, market.time, self.max_quote_age)
+            self._spots[symbol].append(quote.mid if sound else float("nan"))
             self._ivs[symbol].append(atm_iv(chain) if chain is not None else float("nan"))
         return MarketHistory(
             times=np.array([np.datetime64(t.replace(tzinfo=None), "us") for t in self._times]),

@@ -21,17 +21,22 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
 from attrs import frozen
 
 from v6.domain.alerts import Severity
 from v6.domain.orders import OrderState, OrderStatus
 from v6.domain.positions import PositionStatus
 from v6.engine.cycle import Engine
+from v6.risk.breaker_log import stored_events
 from v6.store.delta_store import DeltaStore
 from v6.store.rows import fills_from_frame, orders_from_frame, positions_from_frame
 
 log = logging.getLogger(__name__)
+NEW_YORK = ZoneInfo("America/New_York")
 SEQUENCE = re.compile(r"-(\d{4,})(?::|$)")
 
 
@@ -83,8 +88,18 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
             engine.book.apply_fill(payload)
         else:
             engine.book.order_done(payload.order.order_ref, payload.state.time)
-    engine.book.drain_changed()  # restored, not changed: nothing to write again
-    engine.registry.restore(stored_positions)
+    # A row written before the crash may be stale (fills are stored as they happen,
+    # position rows at the end of a cycle): store the replayed state where it differs.
+    changed = engine.book.drain_changed()
+    for position_id in changed:
+        replayed = engine.book.position(position_id)
+        if replayed.status is not live[position_id].status:
+            engine.recorder.position(replayed, now)
+    replayed_live = engine.book.positions()
+    engine.registry.restore(
+        [p for p in stored_positions if p.position_id not in live] + replayed_live
+    )
+    _restore_breakers(engine, store, stored_positions, replayed_live, now)
     engine.continue_ids_after(
         max(
             [int(m.group(1)) for p in stored_positions if (m := SEQUENCE.search(p.position_id))]
@@ -136,3 +151,35 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
         )
     log.warning("recovery: %s", report)
     return report
+
+
+def _restore_breakers(
+    engine: Engine,
+    store: DeltaStore,
+    stored_positions: list,
+    replayed: list,
+    now: datetime,
+) -> None:
+    """Trips and resets from the store, today's starting net liquidation, the streak."""
+    day = now.astimezone(NEW_YORK).date()
+    snapshots = store.read("account_snapshots", columns=["time", "net_liquidation"])
+    start = None
+    if not snapshots.empty:
+        times = pd.to_datetime(snapshots["time"], utc=True).dt.tz_convert(NEW_YORK)
+        today = snapshots[(times.dt.date == day).to_numpy()].sort_values("time")
+        finite = today["net_liquidation"][np.isfinite(today["net_liquidation"])]
+        start = float(finite.iloc[0]) if not finite.empty else None
+    closed = {p.position_id: p for p in stored_positions if p.status is PositionStatus.CLOSED}
+    closed.update({p.position_id: p for p in replayed if p.status is PositionStatus.CLOSED})
+    outcomes = sorted(
+        (p for p in closed.values() if p.closed_at is not None and p.exit_rule != "unfilled"),
+        key=lambda p: p.closed_at,
+    )
+    streak = 0
+    for position in reversed(outcomes):
+        if position.realized_pnl >= 0:
+            break
+        streak += 1
+    engine.breakers.restore(
+        stored_events(store), day=day, day_start_net_liquidation=start, losing_streak=streak
+    )

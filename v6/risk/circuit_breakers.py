@@ -16,6 +16,7 @@ state from those events after a restart.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -141,10 +142,12 @@ class CircuitBreakers:
         events: list[BreakerEvent] = []
         if day != self._day:
             self._day = day
-            self._day_start_net_liq = obs.net_liquidation
+            self._day_start_net_liq = None
             if self._breakers["daily_loss"].tripped:
                 events.append(self._reset("daily_loss", obs.time, f"new trading day {day}"))
-        if self._day_start_net_liq is None:  # restored mid-day: today's loss counts from here
+        if not math.isfinite(obs.net_liquidation):
+            return events  # no account value this cycle (the broker has not sent it yet)
+        if self._day_start_net_liq is None:  # the day's first value, or restored mid-day
             self._day_start_net_liq = obs.net_liquidation
         start = self._day_start_net_liq
         loss = start - obs.net_liquidation
@@ -279,8 +282,26 @@ class CircuitBreakers:
             return None
         return self._reset(name, time, "reset by hand", source="manual")
 
-    def restore(self, events: Iterable[BreakerEvent]) -> None:
-        """Rebuild tripped/reset state from stored events (oldest first)."""
+    def restore(
+        self,
+        events: Iterable[BreakerEvent],
+        *,
+        day: date | None = None,
+        day_start_net_liquidation: float | None = None,
+        losing_streak: int = 0,
+    ) -> None:
+        """Rebuild the state after a restart: tripped/reset from stored events (oldest
+        first), and the counters a restart must not forget: today's starting net
+        liquidation (so a restart does not grant a fresh daily-loss allowance) and the
+        current losing streak."""
+        self._losing_streak = losing_streak
+        if (
+            day is not None
+            and day_start_net_liquidation is not None
+            and math.isfinite(day_start_net_liquidation)
+        ):
+            self._day = day
+            self._day_start_net_liq = day_start_net_liquidation
         for event in events:
             if event.breaker not in self._breakers:
                 continue
@@ -289,9 +310,9 @@ class CircuitBreakers:
                 breaker.tripped = True
                 breaker.reason = event.reason
                 breaker.tripped_at = event.time
-                if event.breaker == "daily_loss":  # a same-day restart keeps it tripped
+                if event.breaker == "daily_loss" and self._day is None:
+                    # A same-day restart keeps it tripped; a new day resets it.
                     self._day = event.time.astimezone(NEW_YORK).date()
-                    self._day_start_net_liq = None
             elif event.event in ("reset", "reset_request"):
                 breaker.tripped = False
                 breaker.reason = ""
