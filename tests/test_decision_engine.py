@@ -316,6 +316,10 @@ def test_regime_change_closes_when_the_regime_turns_adverse_after_entry(engine):
     assert same.rule == "hold"
     benign, _ = judge(engine, mark(0.80), regime=regime("range_bound"))
     assert benign.rule == "hold"
+    calmer, _ = judge(  # opened in high_vol, now only trending: better, not worse
+        engine, mark(0.80, position=condor(entry_regime="high_vol")), regime=regime("trending")
+    )
+    assert calmer.rule == "hold"
 
 
 def test_time_exit_closes_a_position_held_too_long(engine):

@@ -2,8 +2,10 @@
 
 A short-premium position opened in a calm market is a bet on calm; when the underlying's
 regime turns into one of ``close_in`` (high_vol, crash, trending by default) the bet no
-longer holds, even if no stop or delta limit has been hit yet. A position opened in that
-same regime was a deliberate bet on it and is left alone.
+longer holds, even if no stop or delta limit has been hit yet. Only a change for the
+worse counts (trending < high_vol < crash): a position opened in high_vol is not closed
+because the market calmed down to trending, and one opened in a regime was a
+deliberate bet on it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from v6.hookspecs import hookimpl
 
 NAME = "regime_change"
 PRIORITY = 10
+# How adverse a regime is for a short-premium position; the rest rank 0.
+ADVERSITY = {"trending": 1, "high_vol": 2, "crash": 3}
 
 
 def _check_regimes(_instance: object, _attribute: object, value: list[str]) -> None:
@@ -48,12 +52,12 @@ def v6_plugin_info() -> PluginInfo:
 def v6_evaluate_exit(
     mark: PositionMark, regime: RegimeReading | None, settings: Settings
 ) -> ExitDecision | None:
-    """Close when the regime now is in ``close_in`` and differs from the entry regime."""
+    """Close when the regime now is in ``close_in`` and worse than at entry."""
     entered = mark.position.entry_regime
     if not mark.quotes_valid or regime is None or not entered:
         return None
     now = regime.regime.value
-    if now == entered or now not in settings.close_in:
+    if now not in settings.close_in or ADVERSITY.get(now, 0) <= ADVERSITY.get(entered, 0):
         return None
     return ExitDecision(
         action=ExitAction.CLOSE,

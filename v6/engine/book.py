@@ -93,9 +93,16 @@ class PositionBook:
         )
         self._changed.add(position_id)
 
-    def note_exit(self, position_id: str, rule: str) -> None:
-        """Record which exit rule is closing the position (kept if the close completes)."""
-        self._books[position_id].exit_rule = rule
+    def note_exit(self, position_id: str, rule: str, *, keep_existing: bool = False) -> None:
+        """Record which exit rule is closing the position (kept if the close completes).
+
+        ``keep_existing``: an unwind finishing a stop-out's close keeps "stop_loss", so
+        the stop-out's cool-down still applies.
+        """
+        book = self._books[position_id]
+        if keep_existing and book.exit_rule:
+            return
+        book.exit_rule = rule
         self._changed.add(position_id)
 
     def track_order(self, order: ComboOrder) -> None:
@@ -286,6 +293,16 @@ class PositionBook:
             for key, qty in book.holdings.items():
                 net[key] = net.get(key, 0) + qty
         return {k: v for k, v in net.items() if v}
+
+    def working_open_quantity(self, position_id: str) -> int:
+        """Units the position will hold if its working entry orders fill completely."""
+        book = self._books[position_id]
+        working = sum(
+            self._orders[ref].quantity
+            for ref in book.open_orders
+            if self._orders[ref].intent is OrderIntent.OPEN
+        )
+        return max(self._complete_units(book), working) if working else 0
 
     def contract_keys(self) -> set[str]:
         """Every contract any V6 position was ever built from."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from attrs import define, field
 
 from v6.config import TradingConfig
@@ -331,8 +332,20 @@ class Engine:
 
     def _measure_risk(self, view: MarketView) -> None:
         """The whole book's Greeks and stress P&L, once per cycle, for rules and entries."""
-        self.risk = self.risk_calculator.compute(self.book.positions(LIVE), view)
+        self.risk = self.risk_calculator.compute(self._at_risk(), view)
         self._account = self.broker.account(view)
+
+    def _at_risk(self) -> list[Position]:
+        """Live positions sized as the risk they may become: an entry still working
+        counts its whole order quantity, not only what has filled so far."""
+        out = []
+        for position in self.book.positions(LIVE):
+            pending = self.book.working_open_quantity(position.position_id)
+            if pending > position.quantity:
+                per_unit = position.max_loss / max(position.quantity, 1)
+                position = attrs.evolve(position, quantity=pending, max_loss=per_unit * pending)
+            out.append(position)
+        return out
 
     def _check_breakers(self, view: MarketView) -> None:
         """Apply reset requests, feed the breakers this cycle's facts, store what changed."""
@@ -643,7 +656,7 @@ class Engine:
             price = self.executor.initial_limit(order, view)
             if price is None:
                 continue
-            self.book.note_exit(pid, "unwind")
+            self.book.note_exit(pid, "unwind", keep_existing=True)
             self._send(order.with_limit(price), view)
 
     def _send(self, order: ComboOrder, view: MarketView) -> OrderState:

@@ -30,7 +30,7 @@ from v6.config import IBSettings, RiskSettings
 from v6.domain.contracts import OptionContract, Right
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.market.calendar import ExchangeCalendar
-from v6.pricing import bsm_greeks, implied_vol
+from v6.pricing import DEFAULT_VOL_MIN, bsm_greeks, implied_vol
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -291,8 +291,16 @@ class IBMarketData:
         t = years_to_expiry(expiry[missing], now)
         rate = self.risk.risk_free_rate
         q = self.risk.dividend_yields.get(symbol, 0.0)
-        vol = implied_vol(mid[missing], spot, strike[missing], t, rate, q, is_call[missing])
-        own = bsm_greeks(spot, strike[missing], t, rate, q, vol, is_call[missing])
+        k, call, price = strike[missing], is_call[missing], mid[missing]
+        vol = implied_vol(price, spot, k, t, rate, q, call)
+        # Deep in the money near expiry the mid is all intrinsic value and no volatility
+        # fits; such an option behaves as stock (delta +-1, no gamma or vega): price it at
+        # the minimum volatility rather than leave it unusable exactly when it must be
+        # closed.
+        intrinsic = np.where(call, np.maximum(spot - k, 0.0), np.maximum(k - spot, 0.0))
+        no_time_value = np.isnan(vol) & np.isfinite(price) & (price - intrinsic <= 0.05)
+        vol = np.where(no_time_value, DEFAULT_VOL_MIN, vol)
+        own = bsm_greeks(spot, k, t, rate, q, vol, call)
         greeks[:, missing] = np.vstack([vol, own.delta, own.gamma, own.vega, own.theta])
         log.debug("%s: priced %d options IB sent no Greeks for", symbol, int(missing.sum()))
 
