@@ -42,6 +42,12 @@ class IBSettings:
     # Option quotes streamed at once. IB allows about 100 market-data lines on a basic
     # account; the strikes nearest the money and every held leg are subscribed first.
     max_option_lines: int = field(default=90, validator=gt0)
+    # Which options fill those lines: per underlying the ``expiries`` nearest
+    # ``target_dte`` (up to ``max_dte``), strikes within ``strike_range`` of spot spread
+    # evenly, at most ``strikes_per_side`` each side.
+    expiries: int = field(default=1, validator=gt0)
+    target_dte: int = field(default=30, validator=ge0)
+    strike_range: float = field(default=0.15, validator=[gt0, validators.le(0.5)])
     strikes_per_side: int = field(default=10, validator=gt0)
     max_dte: int = field(default=60, validator=gt0)
     # Reconcile every position with the broker every N cycles (positions V6 is acting on
@@ -49,6 +55,9 @@ class IBSettings:
     reconcile_every_cycles: int = field(default=4, validator=gt0)
     # How long place/modify/cancel wait for the gateway's acknowledgement.
     order_ack_seconds: float = field(default=2.0, validator=gt0)
+    # Messages per second to TWS. IB disconnects a client that sends more than 50; 0
+    # turns ib_async's throttle off (only for a local test gateway).
+    max_requests_per_second: int = field(default=45, validator=[ge0, validators.le(50)])
 
 
 @frozen(slots=True)

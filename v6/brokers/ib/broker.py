@@ -115,7 +115,10 @@ class IBBroker:
             tif="DAY",
             account=self.connection.account,
         )
-        trade = self.ib.placeOrder(bag, ib_order)
+        try:
+            trade = self.ib.placeOrder(bag, ib_order)
+        except ConnectionError as exc:
+            return self._local(order, OrderStatus.REJECTED, f"not sent: {exc}")
         self._trades[order.order_ref] = trade
         self._await(trade, lambda t: t.orderStatus.status not in PENDING)
         return self._state(order.order_ref)

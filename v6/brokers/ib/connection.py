@@ -61,6 +61,8 @@ class IBConnectionManager:
         self._callbacks: list[Callable[[], None]] = []
         self._restore_pending = False  # set inside ib_async's callbacks, run by the engine
         self.reconnects = 0
+        # IB's pacing: ib_async queues requests beyond this rate instead of sending them.
+        self.ib.client.MaxRequests = settings.max_requests_per_second
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
 
@@ -146,13 +148,24 @@ class IBConnectionManager:
         return True
 
     def _restored(self) -> None:
-        for callback in self._callbacks:
-            callback()
+        try:
+            for callback in self._callbacks:
+                callback()
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            log.warning("restoring after reconnect failed (%s): retrying next cycle", exc)
+            self._restore_pending = True
 
     def pump(self, seconds: float = 0.0) -> None:
-        """Let ib_async process what arrived (the engine is synchronous)."""
+        """Let ib_async process what arrived (the engine is synchronous).
+
+        A socket that drops while ib_async waits raises ``ConnectionError`` from the wait
+        itself; that is a disconnect like any other, handled at the next cycle.
+        """
         if self.ib.isConnected():
-            self.ib.sleep(seconds)
+            try:
+                self.ib.sleep(seconds)
+            except ConnectionError as exc:
+                log.warning("connection dropped while waiting: %s", exc)
         elif seconds > 0:
             time.sleep(seconds)
 

@@ -84,6 +84,7 @@ class IBContracts:
 
     def qualify(self, contracts: Iterable[OptionContract]) -> dict[str, Contract]:
         """conId-bearing IB contracts for ``contracts`` (unknown ones are left out)."""
+        contracts = list(contracts)
         wanted = [c for c in contracts if c.key not in self._by_key]
         if wanted:
             qualified = self.ib.qualifyContracts(*(option_contract(c) for c in wanted))

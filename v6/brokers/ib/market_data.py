@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from ib_async import Ticker
+from ib_async import Option, Ticker
 
 from v6.brokers.ib.connection import IBConnectionManager
-from v6.brokers.ib.contracts import IBContracts, parse_expiry, underlying_contract
+from v6.brokers.ib.contracts import IBContracts, ib_expiry, parse_expiry, underlying_contract
 from v6.config import IBSettings, RiskSettings
 from v6.domain.contracts import OptionContract, Right
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
@@ -45,7 +47,7 @@ def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
     """Years from ``now`` to each expiry's 16:00 New York close (0 once past it)."""
     out = np.zeros(expiry.shape[0])
     for day in np.unique(expiry):
-        close = datetime.combine(day.astype(object), time(16), tzinfo=NEW_YORK)
+        close = datetime.combine(day.astype(object), clock_time(16), tzinfo=NEW_YORK)
         out[expiry == day] = max(0.0, (close - now).total_seconds()) / SECONDS_PER_YEAR
     return out
 
@@ -82,7 +84,7 @@ class IBMarketData:
         self._underlying_tickers: dict[str, Ticker] = {}
         self._vix: Ticker | None = None
         self._option_tickers: dict[str, Ticker] = {}  # contract key -> ticker
-        self._chain_params: dict[str, tuple[date, list[date], list[float]]] = {}
+        self._chain_params: dict[str, tuple[date, dict[date, list[float]]]] = {}
         self._subscribed_day: date | None = None
         self.ib.reqMarketDataType(MARKET_DATA_TYPES[settings.market_data_type])
         connection.on_reconnect(self.resubscribe)
@@ -102,57 +104,71 @@ class IBMarketData:
         self.ib.reqMarketDataType(MARKET_DATA_TYPES[self.settings.market_data_type])
 
     def _ensure_underlyings(self) -> None:
+        fresh: list[Ticker] = []
         for symbol in self._symbols:
             if symbol not in self._underlying_tickers:
                 contract = underlying_contract(symbol)
                 self.ib.qualifyContracts(contract)
                 self._underlying_tickers[symbol] = self.ib.reqMktData(contract, "", False, False)
+                fresh.append(self._underlying_tickers[symbol])
         if self._vix is None:
             vix = underlying_contract("VIX")
             self.ib.qualifyContracts(vix)
             self._vix = self.ib.reqMktData(vix, "", False, False)
+            fresh.append(self._vix)
+        self._await_first_ticks(fresh)
 
-    def _chain(self, symbol: str, today: date) -> tuple[list[date], list[float]]:
+    def _chain(self, symbol: str, today: date) -> dict[date, list[float]]:
+        """Listed strikes per expiry for the expiries nearest the target DTE (daily cache).
+
+        The option-chain parameters give the expiries; the strikes of each chosen expiry
+        come from one contract-details request for the whole expiry, which also yields
+        every conId (no per-option qualification, and no strike that is not listed on
+        that expiry: weeklies often list fewer strikes than the monthly).
+        """
         cached = self._chain_params.get(symbol)
         if cached is not None and cached[0] == today:
-            return cached[1], cached[2]
+            return cached[1]
+        s = self.settings
         ticker = self._underlying_tickers[symbol]
         params = self.ib.reqSecDefOptParams(
             symbol, "", ticker.contract.secType, ticker.contract.conId
         )
-        expiries: set[date] = set()
-        strikes: set[float] = set()
-        for p in params:
-            if p.exchange in ("SMART", "") or not expiries:
-                expiries.update(parse_expiry(e) for e in p.expirations)
-                strikes.update(float(k) for k in p.strikes)
-        window = sorted(e for e in expiries if 0 <= (e - today).days <= self.settings.max_dte)
-        self._chain_params[symbol] = (today, window, sorted(strikes))
-        return window, sorted(strikes)
+        expiries = {parse_expiry(e) for p in params for e in p.expirations}
+        window = [e for e in expiries if 0 <= (e - today).days <= s.max_dte]
+        window.sort(key=lambda e: abs((e - today).days - s.target_dte))
+        strikes: dict[date, list[float]] = {}
+        for expiry in sorted(window[: s.expiries]):
+            details = self.ib.reqContractDetails(
+                Option(symbol, ib_expiry(expiry), 0.0, "", "SMART", currency="USD")
+            )
+            for detail in details:
+                self.contracts.remember(detail.contract)
+            listed = {float(d.contract.strike) for d in details}
+            if listed:
+                strikes[expiry] = sorted(listed)
+        self._chain_params[symbol] = (today, strikes)
+        return strikes
 
     def _wanted(self, today: date, spots: dict[str, float]) -> list[OptionContract]:
-        """Held legs first, then per underlying the strikes nearest the money."""
+        """Held legs first, then per underlying and chosen expiry the strikes spread
+        evenly around the money, within the line budget."""
+        s = self.settings
         wanted = {c.key: c for c in self.held_contracts()}
-        budget = max(self.settings.max_option_lines - len(wanted), 0)
+        budget = max(s.max_option_lines - len(wanted), 0)
         per_underlying = budget // max(len(self._symbols), 1)
         for symbol in self._symbols:
             spot = spots.get(symbol, math.nan)
             if not math.isfinite(spot):
                 continue
-            expiries, strikes = self._chain(symbol, today)
-            if not expiries:
+            chain = self._chain(symbol, today)
+            if not chain:
                 continue
-            near = [k for k in strikes if abs(k / spot - 1) <= STRIKE_RANGE]
-            near.sort(key=lambda k: abs(k - spot))
-            per_expiry = per_underlying // (2 * len(expiries)) if expiries else 0
-            if per_expiry == 0:  # too many expiries for the budget: keep the nearest ones
-                expiries = expiries[
-                    : max(per_underlying // (2 * 2 * self.settings.strikes_per_side), 1)
-                ]
-                per_expiry = per_underlying // (2 * len(expiries))
-            chosen = sorted(near[: min(per_expiry, 2 * self.settings.strikes_per_side)])
-            for expiry in expiries:
-                for strike in chosen:
+            per_side = min(s.strikes_per_side, per_underlying // (4 * len(chain)))
+            for expiry, strikes in chain.items():
+                below = [k for k in strikes if spot * (1 - s.strike_range) <= k <= spot]
+                above = [k for k in strikes if spot < k <= spot * (1 + s.strike_range)]
+                for strike in _spread(below, per_side) + _spread(above, per_side):
                     for right in (Right.PUT, Right.CALL):
                         c = OptionContract(symbol, expiry, strike, right)
                         wanted.setdefault(c.key, c)
@@ -167,10 +183,23 @@ class IBMarketData:
         for key in list(self._option_tickers):
             if key not in keep:
                 self.ib.cancelMktData(self._option_tickers.pop(key).contract)
+        fresh = []
         for key, contract in qualified.items():
             if key not in self._option_tickers:
                 self._option_tickers[key] = self.ib.reqMktData(contract, "", False, False)
+                fresh.append(self._option_tickers[key])
         self._subscribed_day = today
+        self._await_first_ticks(fresh)
+
+    def _await_first_ticks(self, tickers: list[Ticker]) -> None:
+        """Give new subscriptions a moment to deliver their first quotes, so the cycle
+        that subscribed them is not a cycle of empty chains."""
+        rate = self.settings.max_requests_per_second or 1000
+        deadline = time.monotonic() + self.settings.order_ack_seconds + len(tickers) / rate
+        while tickers and time.monotonic() < deadline:
+            if all(t.time is not None for t in tickers):
+                return
+            self.connection.pump(0.02)
 
     def _missing_held(self) -> bool:
         return any(c.key not in self._option_tickers for c in self.held_contracts())
@@ -185,7 +214,10 @@ class IBMarketData:
         self.connection.ensure_connected()
         self.connection.pump(0.0)
         if self.connection.connected:
-            self._ensure_underlyings()
+            try:
+                self._ensure_underlyings()
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("subscribing underlyings failed: %s", exc)
         received = datetime.now(UTC)
         quotes = {}
         for symbol, ticker in self._underlying_tickers.items():
@@ -199,7 +231,10 @@ class IBMarketData:
         spots = {s: q.mid for s, q in quotes.items()}
         today = now.astimezone(NEW_YORK).date()
         if self.connection.connected:
-            self._ensure_options(today, spots)
+            try:
+                self._ensure_options(today, spots)
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("subscribing options failed: %s", exc)
         chains = {
             s: self._chain_view(s, now, received, spots.get(s, math.nan)) for s in self._symbols
         }
@@ -318,3 +353,13 @@ def _signed(value: float | None, sentinel: float | None = None) -> float:
     if not math.isfinite(value) or abs(value) > 1e100 or value == sentinel:
         return math.nan
     return value
+
+
+def _spread(strikes: list[float], count: int) -> list[float]:
+    """``count`` of ``strikes`` spread evenly from first to last (all when fewer)."""
+    if count <= 0 or not strikes:
+        return []
+    if len(strikes) <= count:
+        return list(strikes)
+    idx = np.unique(np.round(np.linspace(0, len(strikes) - 1, count)).astype(int))
+    return [strikes[i] for i in idx]
