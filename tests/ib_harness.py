@@ -44,11 +44,11 @@ def paper_config(store: Path, port: int, **ib: object) -> TradingConfig:
     """The embedded defaults in paper mode against the gateway, one iron condor per
     underlying per cycle at most, quick reconnects and short order timeouts."""
     cfg = load_config(None)
+    ib = {"account": ACCOUNT, **ib}
     ib_settings = attrs.evolve(
         cfg.ib,
         port=port,
         client_id=5,
-        account=ACCOUNT,
         timeout_seconds=5.0,
         strikes_per_side=40,
         max_option_lines=1000,
@@ -95,6 +95,7 @@ def run_cycles(engine, clock, gateway: FakeGateway, n: int) -> list:
     for _ in range(n):
         reports.append(engine.run_cycle(clock.now()))
         advance(gateway)
+    engine.recorder.flush()  # so the test reads what happened from the tables
     return reports
 
 

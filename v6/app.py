@@ -134,7 +134,11 @@ def _build_ib_engine(
 
     connection = IBConnectionManager(config.ib)
     connection.connect()
-    connection.check_account_type(live=config.mode is Mode.LIVE)
+    try:
+        connection.check_account_type(live=config.mode is Mode.LIVE)
+    except Exception:
+        connection.disconnect()
+        raise
     calendar = ExchangeCalendar()
     contracts = IBContracts(connection.ib)
     market = IBMarketData(

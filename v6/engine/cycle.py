@@ -266,6 +266,8 @@ class Engine:
         a different quantity than the broker is a mismatch: an alert, and no new entries
         on that underlying until the two agree again.
         """
+        if not getattr(self.broker, "connected", True):
+            return  # no word from the broker is not a disagreement: keep the last verdict
         ours = self.book.net_contracts()
         known = self.book.contract_keys()
         theirs: dict[str, int] = {}

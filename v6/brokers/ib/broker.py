@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -55,9 +56,11 @@ class IBBroker:
         self._orders: dict[str, ComboOrder] = {}
         self._trades: dict[str, Trade] = {}
         self._cancel_requested: set[str] = set()
+        self._vanished: set[str] = set()  # working before a drop, gone from IB after it
         self._reported: dict[str, tuple[OrderStatus, int, str]] = {}
         self._seen_exec_ids: set[str] = set()
         self._commissions = 0.0
+        self._now: datetime | None = None  # the engine's clock, from the last market view
         connection.on_reconnect(self.refresh)
 
     # -- state ----------------------------------------------------------------------------
@@ -75,10 +78,15 @@ class IBBroker:
         self.ib.reqAllOpenOrders()
         self.ib.reqExecutions()
         self.ib.reqPositions()
-        for ref in list(self._trades):
+        for ref, trade in list(self._trades.items()):
             found = self._find_trade(ref)
             if found is not None:
                 self._trades[ref] = found
+                self._vanished.discard(ref)
+            elif not trade.isDone():
+                # Finished while V6 was away (filled, or cancelled by TWS): its executions,
+                # if any, came back with reqExecutions and tell what happened.
+                self._vanished.add(ref)
 
     def _find_trade(self, order_ref: str) -> Trade | None:
         """The gateway's trade for ``order_ref`` (working or done), newest first."""
@@ -86,6 +94,15 @@ class IBBroker:
             if trade.order.orderRef == order_ref:
                 return trade
         return None
+
+    def _undelivered(self, order_ref: str) -> bool:
+        """True while an execution of this order has not been handed to the engine."""
+        return any(
+            f.execution.orderRef == order_ref
+            and f.contract.secType != "BAG"
+            and f.execution.execId not in self._seen_exec_ids
+            for f in self.ib.fills()
+        )
 
     def _executed_units(self, order_ref: str) -> bool:
         return any(f.execution.orderRef == order_ref for f in self.ib.fills())
@@ -121,7 +138,7 @@ class IBBroker:
             return self._local(order, OrderStatus.REJECTED, f"not sent: {exc}")
         self._trades[order.order_ref] = trade
         self._await(trade, lambda t: t.orderStatus.status not in PENDING)
-        return self._state(order.order_ref)
+        return self._told(self._state(order.order_ref))
 
     def adopt(self, order: ComboOrder) -> OrderState | None:
         """After a restart: the broker's state of an order V6 sent before, or None if the
@@ -143,7 +160,7 @@ class IBBroker:
         trade.order.lmtPrice = round(limit_price, 2)
         self.ib.placeOrder(trade.contract, trade.order)
         self.connection.pump(0.05)
-        return self._state(order_ref)
+        return self._told(self._state(order_ref))
 
     def cancel(self, order_ref: str) -> OrderState:
         """Cancel what remains of a working order."""
@@ -155,7 +172,16 @@ class IBBroker:
         self._cancel_requested.add(order_ref)
         self.ib.cancelOrder(trade.order)
         self._await(trade, lambda t: t.isDone())
-        return self._state(order_ref)
+        return self._told(self._state(order_ref))
+
+    def _told(self, state: OrderState) -> OrderState:
+        """A state handed back directly is not reported again by the next poll."""
+        self._reported[state.order_ref] = (
+            state.status,
+            state.filled_quantity,
+            state.message,
+        )
+        return state
 
     def _await(self, trade: Trade, done: object) -> None:
         deadline = time.monotonic() + self.connection.settings.order_ack_seconds
@@ -168,6 +194,7 @@ class IBBroker:
 
     def poll(self, market: MarketView) -> BrokerUpdate:
         """New leg fills (once each) and the states of orders whose state changed."""
+        self._now = market.time
         self.connection.pump(0.0)
         fills: list[Fill] = []
         for ib_fill in sorted(self.ib.fills(), key=lambda f: f.time):
@@ -246,6 +273,10 @@ class IBBroker:
 
     # -- state mapping --------------------------------------------------------------------
 
+    def _stamp(self) -> datetime:
+        """State times on the engine's clock (IB's server time in paper and live)."""
+        return self._now or datetime.now(UTC)
+
     def _local(self, order: ComboOrder, status: OrderStatus, message: str) -> OrderState:
         return OrderState(
             order_ref=order.order_ref,
@@ -253,19 +284,43 @@ class IBBroker:
             filled_quantity=0,
             remaining_quantity=order.quantity,
             avg_fill_price=None,
-            time=datetime.now(UTC),
+            time=self._stamp(),
             limit_price=order.limit_price,
             message=message,
         )
 
+    def _vanished_state(self, order: ComboOrder) -> OrderState:
+        """An order that ended while V6 was disconnected: done once its fills are booked."""
+        if self._undelivered(order.order_ref):
+            return OrderState(
+                order_ref=order.order_ref,
+                status=OrderStatus.SUBMITTED,
+                filled_quantity=0,
+                remaining_quantity=order.quantity,
+                avg_fill_price=None,
+                time=self._stamp(),
+                limit_price=order.limit_price,
+                message="fills arriving",
+            )
+        if self._executed_units(order.order_ref):
+            return self._from_fills(order)
+        return self._local(
+            order, OrderStatus.CANCELLED, "no longer working at the broker after a reconnect"
+        )
+
     def _from_fills(self, order: ComboOrder) -> OrderState:
         """State of an order known only from its executions (done while V6 was away)."""
-        shares = [
-            abs(f.execution.shares)
-            for f in self.ib.fills()
-            if f.execution.orderRef == order.order_ref
-        ]
-        units = min(int(sum(shares) // max(abs(leg.ratio) for leg in order.legs)), order.quantity)
+        shares: Counter[str] = Counter()
+        for f in self.ib.fills():
+            if f.execution.orderRef != order.order_ref or f.contract.secType == "BAG":
+                continue
+            contract = self.contracts.remember(f.contract)
+            if contract is not None:
+                shares[contract.key] += abs(f.execution.shares)
+        units = min(
+            min(int(shares[leg.contract.key] // abs(leg.ratio)) for leg in order.legs),
+            order.quantity,
+        )
         status = OrderStatus.FILLED if units >= order.quantity else OrderStatus.CANCELLED
         return OrderState(
             order_ref=order.order_ref,
@@ -273,7 +328,7 @@ class IBBroker:
             filled_quantity=units,
             remaining_quantity=order.quantity - units,
             avg_fill_price=None,
-            time=datetime.now(UTC),
+            time=self._stamp(),
             limit_price=order.limit_price,
             message="known from executions only",
         )
@@ -281,6 +336,8 @@ class IBBroker:
     def _state(self, order_ref: str, message: str = "") -> OrderState:
         trade = self._trades.get(order_ref)
         order = self._orders.get(order_ref)
+        if order_ref in self._vanished and order is not None:
+            return self._vanished_state(order)
         if trade is None:
             quantity = order.quantity if order else 0
             return OrderState(
@@ -289,7 +346,7 @@ class IBBroker:
                 filled_quantity=0,
                 remaining_quantity=quantity,
                 avg_fill_price=None,
-                time=datetime.now(UTC),
+                time=self._stamp(),
                 message=message or "unknown order",
             )
         status_text = trade.orderStatus.status
@@ -297,7 +354,13 @@ class IBBroker:
         total = round(trade.order.totalQuantity)
         remaining = max(total - filled, 0)
         error = next((f"{e.errorCode} {e.message}" for e in reversed(trade.log) if e.errorCode), "")
-        if status_text == IBStatus.Filled or (total and filled >= total):
+        if self._undelivered(order_ref):
+            # IB may say Filled before every leg's execution and commission has been
+            # booked; a finished state must never run ahead of its fills (the engine
+            # settles the position when the order is done).
+            status = OrderStatus.PARTIAL if filled else OrderStatus.SUBMITTED
+            message = message or "fills arriving"
+        elif status_text == IBStatus.Filled or (total and filled >= total):
             status = OrderStatus.FILLED
         elif status_text in ENDED:
             asked = order_ref in self._cancel_requested
@@ -310,14 +373,13 @@ class IBBroker:
         else:
             status = OrderStatus.PENDING
         avg = trade.orderStatus.avgFillPrice if filled else None
-        last = trade.log[-1].time if trade.log else None
         return OrderState(
             order_ref=order_ref,
             status=status,
             filled_quantity=filled,
             remaining_quantity=remaining,
             avg_fill_price=avg,
-            time=_utc(last),
+            time=self._stamp(),
             broker_order_id=str(trade.order.orderId),
             limit_price=trade.order.lmtPrice,
             message=message,

@@ -87,6 +87,7 @@ class IBConnectionManager:
                 s.host, s.port, clientId=s.client_id, timeout=s.timeout_seconds, readonly=False
             )
         except (OSError, TimeoutError, ConnectionError) as exc:
+            self.ib.disconnect()  # leave the client clean for the next attempt
             raise IBConnectionError(
                 f"cannot reach TWS / IB Gateway at {s.host}:{s.port} with client id "
                 f"{s.client_id} ({type(exc).__name__}: {exc}); is it running with the API "
@@ -139,7 +140,7 @@ class IBConnectionManager:
         try:
             self.connect()
         except (IBConnectionError, TimeoutError, ConnectionError, OSError) as exc:
-            log.warning("reconnect attempt %d failed: %s (next in %.0fs)", self._attempts, exc,
+            log.warning("reconnect attempt %d failed: %s (next in %.1fs)", self._attempts, exc,
                         delay)  # fmt: skip
             return False
         self.reconnects += 1

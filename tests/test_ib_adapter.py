@@ -1,0 +1,293 @@
+"""V6's IB adapter end to end: the engine wired for paper mode exactly as ``v6 run``
+wires it, the real ib_async client, and the fake gateway on 127.0.0.1.
+
+For every fault scenario the same three things must hold at the end: no naked short
+leg at the broker, no order reference sent twice, and every order and every fill in
+the tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+import pytest
+from ib_harness import (
+    ACCOUNT,
+    advance,
+    broker_option_positions,
+    ib_engine,
+    naked_shorts,
+    paper_config,
+    placed_refs,
+    run_cycles,
+    running_gateway,
+)
+from sessions import table
+
+from v6.brokers.ib.connection import IBConnectionError, IBConnectionManager
+from v6.config import IBSettings
+from v6.errors import SafetyError
+from v6.store.rows import positions_from_frame
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def quiet_ib_async(caplog):
+    """ib_async logs every unknown strike it is asked about; keep test output readable."""
+    caplog.set_level(logging.CRITICAL, logger="ib_async")
+
+
+@pytest.fixture
+def gateway():
+    with running_gateway() as gw:
+        yield gw
+
+
+@pytest.fixture
+def session(tmp_path, gateway):
+    cfg = paper_config(tmp_path / "store", gateway.port)
+    engine, clock = ib_engine(cfg)
+    yield cfg, engine, clock
+    engine.close()
+
+
+def latest_positions(cfg):
+    return positions_from_frame(table(cfg, "positions"))
+
+
+def assert_sound(cfg, engine, gateway) -> None:
+    """No naked short, no duplicate order, every order and fill stored, book == broker."""
+    engine.recorder.flush()
+    held = broker_option_positions(gateway)
+    assert naked_shorts(held) == []
+    refs = placed_refs(gateway)
+    assert [r for r, n in Counter(refs).items() if n > 1] == []
+    orders = table(cfg, "orders")
+    assert set(refs) <= set(orders.order_ref)
+    executions = {e.exec_id for o in gateway.orders.values() for e in o.leg_executions}
+    fills = table(cfg, "fills")
+    assert set(fills.exec_id) == executions
+    assert fills.exec_id.is_unique
+    assert {k: v for k, v in engine.book.net_contracts().items() if v} == held
+
+
+# -- connection ---------------------------------------------------------------------------
+
+
+def test_connect_detects_a_drop_and_reconnects_with_backoff(gateway):
+    settings = IBSettings(port=gateway.port, client_id=3, reconnect_backoff_seconds=[0.0, 0.1])
+    connection = IBConnectionManager(settings)
+    restored = []
+    connection.on_reconnect(lambda: restored.append(connection.connected))
+    connection.connect()
+    assert connection.connected and connection.account == ACCOUNT
+    gateway.run(gateway.drop_connections())
+    for _ in range(100):
+        connection.pump(0.01)
+        if not connection.connected:
+            break
+    assert not connection.connected
+    assert connection.ensure_connected()
+    assert restored == [True] and connection.reconnects == 1
+    connection.disconnect()
+
+
+def test_an_unreachable_gateway_is_a_clear_error():
+    with pytest.raises(IBConnectionError, match=r"cannot reach TWS / IB Gateway at 127.0.0.1:9"):
+        IBConnectionManager(IBSettings(port=9, timeout_seconds=1.0)).connect()
+
+
+def test_paper_mode_refuses_a_live_account(tmp_path):
+    with running_gateway(account="U7654321") as gw:
+        cfg = paper_config(tmp_path / "store", gw.port, account="U7654321")
+        with pytest.raises(SafetyError, match="LIVE account"):
+            ib_engine(cfg)
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+def test_iron_condors_are_sent_as_combos_and_filled_leg_by_leg(session, gateway):
+    cfg, engine, clock = session
+    run_cycles(engine, clock, gateway, 1)
+    bags = [o for o in gateway.orders.values() if o.sec_type == "BAG"]
+    assert len(bags) == 3  # one iron condor per underlying per cycle
+    for order in bags:
+        assert order.status == "Filled" and len(order.legs) == 4
+        assert order.limit_price < 0  # a credit, as IB prices combos
+        assert order.order_ref.endswith(":open")
+    fills = table(cfg, "fills")
+    assert len(fills) == 12 and set(fills.order_ref) == {o.order_ref for o in bags}
+    assert {p.status.value for p in latest_positions(cfg)} == {"open"}
+    orders = table(cfg, "orders")
+    # Stored before sending (pending), then filled.
+    for ref in (o.order_ref for o in bags):
+        assert {"pending", "filled"} <= set(orders[orders.order_ref == ref].status)
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_rejected_combo_leaves_nothing_at_the_broker(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.reject_next(201, "Order rejected - reason: margin")
+    run_cycles(engine, clock, gateway, 1)
+    assert all(o.status in ("Inactive", "Cancelled") for o in gateway.orders.values())
+    assert broker_option_positions(gateway) == {}
+    orders = table(cfg, "orders")
+    rejected = orders[orders.status == "rejected"]
+    assert len(set(rejected.order_ref)) == 3
+    assert rejected.message.str.contains("201").all()
+    assert (table(cfg, "alerts").code == "order_rejected").sum() == 3
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_leg_that_never_fills_is_unwound_and_no_short_is_left_naked(session, gateway):
+    cfg, engine, clock = session
+    # Only the short put and short call of the first condor execute; the wings never do.
+    gateway.fill_next("legs", indices=[0, 2])
+    gateway.fill_next("none")
+    gateway.fill_next("none")
+    run_cycles(engine, clock, gateway, 1)
+    legged = broker_option_positions(gateway)
+    assert naked_shorts(legged)  # the fault: two naked shorts at the broker
+    run_cycles(engine, clock, gateway, 4)  # timeout, cancel, unwind
+    assert naked_shorts(broker_option_positions(gateway)) == []
+    unwinds = [o for o in gateway.orders.values() if o.order_ref.split(":")[1] == "unwind"]
+    assert unwinds and all(o.status == "Filled" for o in unwinds)
+    alerts = table(cfg, "alerts")
+    assert "legged_position" in set(alerts.code)
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_partial_fill_that_times_out_keeps_only_complete_hedged_units(tmp_path, gateway):
+    cfg = paper_config(tmp_path / "store", gateway.port)
+    import attrs
+
+    from v6.config import PluginBlock
+
+    cfg = attrs.evolve(
+        cfg,
+        plugins=attrs.evolve(
+            cfg.plugins,
+            strategies={
+                "iron_condor": PluginBlock(settings={"min_dte": 14, "max_dte": 45, "quantity": 2})
+            },
+        ),
+        underlyings=["SPY"],
+    )
+    engine, clock = ib_engine(cfg)
+    try:
+        gateway.fill_next("partial", units=1)
+        run_cycles(engine, clock, gateway, 4)
+        bag = next(o for o in gateway.orders.values() if o.order_ref.endswith(":open"))
+        assert (bag.filled, bag.status) == (1, "Cancelled")
+        held = broker_option_positions(gateway)
+        assert sorted(abs(q) for q in held.values()) == [1, 1, 1, 1]
+        position = engine.book.positions()[0]
+        assert (position.quantity, position.status.value) == (1, "open")
+        assert_sound(cfg, engine, gateway)
+    finally:
+        engine.close()
+
+
+# -- disconnects and restarts -------------------------------------------------------------
+
+
+def test_a_gateway_restart_mid_order_neither_loses_nor_doubles_it(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.fill_next("hold")
+    run_cycles(engine, clock, gateway, 1)
+    held = [o for o in gateway.orders.values() if o.status in ("Submitted", "PreSubmitted")]
+    assert len(held) == 3
+    gateway.run(gateway.restart())
+    for order in held:
+        gateway.release(order.order_id)  # they fill while V6 is reconnecting
+    run_cycles(engine, clock, gateway, 3)
+    assert engine.broker.connected
+    assert all(o.status == "Filled" for o in held)
+    assert len(table(cfg, "fills")) == 12  # booked once each, after the reconnect
+    assert_sound(cfg, engine, gateway)
+
+
+def test_while_the_gateway_is_down_the_breaker_holds_entries_until_it_is_back(session, gateway):
+    cfg, engine, clock = session
+    port = gateway.port
+    gateway.run(gateway.stop())
+    reports = run_cycles(engine, clock, gateway, 2)
+    assert all("broker_disconnect" in r.breakers_tripped for r in reports)
+    assert all(r.orders_sent == 0 for r in reports)
+    gateway.run(gateway.start(port))
+    time.sleep(0.15)  # the reconnect backoff (0.0 s, then 0.1 s) runs on real time
+    reports = run_cycles(engine, clock, gateway, 4)
+    assert engine.broker.connected
+    assert reports[-1].breakers_tripped == ()  # reset by its rule after good cycles
+    assert len(gateway.orders) == 3  # trading resumed: an iron condor per underlying
+    alerts = table(cfg, "alerts")
+    assert {"breaker_trip", "breaker_reset"} <= set(alerts.code)
+    assert_sound(cfg, engine, gateway)
+
+
+def test_fills_made_while_disconnected_are_recovered(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.fill_next("hold")
+    run_cycles(engine, clock, gateway, 1)
+    gateway.run(gateway.drop_connections())
+    for order in list(gateway.orders.values()):
+        gateway.release(order.order_id)
+    advance(gateway)
+    run_cycles(engine, clock, gateway, 3)
+    positions = latest_positions(cfg)
+    assert {p.status.value for p in positions} == {"open"} and len(positions) == 3
+    assert_sound(cfg, engine, gateway)
+
+
+# -- market data --------------------------------------------------------------------------
+
+
+def test_chains_carry_ib_greeks_and_v6_prices_options_ib_sent_none_for(session, gateway):
+    _, engine, clock = session
+    view = engine.market.snapshot(clock.now())
+    chain = view.chains["SPY"]
+    served = gateway.quotes.view.chains["SPY"]
+    assert len(chain) > 50
+    i = 10
+    j = served.index_of(chain.contract(i))
+    assert chain.delta[i] == pytest.approx(served.delta[j], abs=1e-9)
+    assert chain.vega[i] == pytest.approx(served.vega[j], rel=1e-9)  # IB's per point x 100
+    # Now IB stops computing Greeks for some options: V6 prices them itself.
+    tickers = engine.market._option_tickers
+    blank = [t.contract.conId for t in list(tickers.values())[:20]]
+    gateway.nan_greeks_for(blank)
+    gateway.push_quotes()
+    engine.market.connection.pump(0.3)
+    view = engine.market.snapshot(clock.now())
+    chain = view.chains["SPY"]
+    rows = [
+        k for k in range(len(chain)) if engine.market.contracts.known(blank[0]) == chain.contract(k)
+    ]
+    assert rows, "the option should still be in the chain"
+    k = rows[0]
+    j = served.index_of(chain.contract(k))
+    assert chain.delta[k] == pytest.approx(served.delta[j], abs=0.02)
+    assert chain.iv[k] == pytest.approx(served.iv[j], abs=0.01)
+
+
+def test_a_position_opened_outside_v6_is_reported_and_left_alone(session, gateway):
+    cfg, engine, clock = session
+    gateway.set_position(
+        "SPY", "OPT", 777001, -3, 250.0, expiry="20260320", strike=500.0, right="P",
+        multiplier="100",
+    )  # fmt: skip
+    run_cycles(engine, clock, gateway, 2)
+    alerts = table(cfg, "alerts")
+    external = alerts[alerts.code == "external_position"]
+    assert len(external) == 1 and "SPY 20260320 500P x-3" in external.message.iloc[0]
+    assert "SPY" not in engine.blocked_underlyings  # not a mismatch: someone else's
+    sent = [o for o in gateway.orders.values() if o.symbol == "SPY"]
+    assert sent and all(leg.con_id != 777001 for o in gateway.orders.values() for leg in o.legs)
+    assert broker_option_positions(gateway)["SPY 20260320 500P"] == -3
