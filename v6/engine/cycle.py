@@ -677,6 +677,7 @@ class Engine:
                     message="about to send",
                 ),
             )
+            self.recorder.position(self.book.position(order.position_id), view.time)
             self.recorder.flush_orders()
         state = self.executor.submit(order, view, self.cycle)
         self._report.orders_sent += 1

@@ -38,6 +38,7 @@ class Recorder:
         self.settings = settings
         self.run_id = run_id
         self._flushes = 0
+        self._position_seq = 0
 
     def _append(self, table: str, row: Mapping[str, Any]) -> None:
         self.store.append(table, [{**row, "run_id": self.run_id}])
@@ -73,7 +74,8 @@ class Recorder:
         self._append("fills", rows.fill_row(fill, position_id, strategy))
 
     def position(self, position: Position, time: datetime) -> None:
-        self._append("positions", rows.position_row(position, time))
+        self._position_seq += 1
+        self._append("positions", {**rows.position_row(position, time), "seq": self._position_seq})
 
     def decision(self, record: DecisionRecord) -> None:
         self._append("decisions", rows.decision_row(record))

@@ -132,6 +132,11 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
         engine.recorder.order(order, state)
         if state.status.is_done:
             engine.book.order_done(order.order_ref, state.time)
+    for position_id in engine.book.drain_changed():  # settled by what the broker said
+        position = engine.book.position(position_id)
+        engine.recorder.position(position, now)
+        if position.status is PositionStatus.CLOSED:
+            engine.registry.release(position, now)
     engine.recorder.flush_orders()
     report = RecoveryReport(
         positions=len(live),

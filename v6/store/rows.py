@@ -152,7 +152,7 @@ def position_row(position: Position, time: datetime) -> Row:
     row = converter.unstructure(position)
     row["legs"] = legs_json(position.legs)
     row["status"] = position.status.value
-    return {"time": time, **row}
+    return {"time": time, **row, "seq": None}  # the recorder numbers the rows it writes
 
 
 def decision_row(record: DecisionRecord) -> Row:
@@ -237,7 +237,9 @@ def positions_from_frame(frame: pd.DataFrame) -> list[Position]:
     """
     if frame.empty:
         return []
-    latest = frame.sort_values("time", kind="stable").drop_duplicates("position_id", keep="last")
+    order = ["time", "seq"] if "seq" in frame else ["time"]
+    frame = frame.assign(seq=frame["seq"].fillna(-1)) if "seq" in frame else frame
+    latest = frame.sort_values(order, kind="stable").drop_duplicates("position_id", keep="last")
     latest = latest.sort_values(["opened_at", "position_id"], kind="stable")
     # Through Arrow so nulls arrive as None (not NaN/NaT) and times as aware datetimes.
     latest = latest.copy()

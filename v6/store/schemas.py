@@ -116,6 +116,9 @@ POSITIONS = pa.schema(
         _optional("entry_regime", pa.string()),
         _optional("exit_rule", pa.string()),
         _optional("slot", pa.string()),
+        # Write order within a run: two rows of one position can share a time (the row
+        # written before an order is sent and the cycle's final row), and the later wins.
+        _optional("seq", pa.int64()),
         _RUN_ID,
     ]
 )

@@ -149,13 +149,15 @@ class IBBroker:
             self._trades[order.order_ref] = trade
             return self._state(order.order_ref)
         if self._executed_units(order.order_ref):
-            return self._from_fills(order)
+            # Finished while V6 was down: settled from its executions, once they are booked.
+            self._vanished.add(order.order_ref)
+            return self._told(self._vanished_state(order))
         return None
 
     def modify(self, order_ref: str, limit_price: float) -> OrderState:
         """Move a working order's limit (same orderId, same reference)."""
         trade = self._trades.get(order_ref)
-        if trade is None or trade.isDone():
+        if order_ref in self._vanished or trade is None or trade.isDone():
             return self._state(order_ref, "cannot modify: order is not working")
         trade.order.lmtPrice = round(limit_price, 2)
         self.ib.placeOrder(trade.contract, trade.order)
@@ -165,6 +167,8 @@ class IBBroker:
     def cancel(self, order_ref: str) -> OrderState:
         """Cancel what remains of a working order."""
         trade = self._trades.get(order_ref)
+        if order_ref in self._vanished:
+            return self._state(order_ref)  # already over at the broker
         if trade is None:
             return self._state(order_ref, "cannot cancel: unknown order")
         if trade.isDone():
@@ -224,7 +228,7 @@ class IBBroker:
                 )
             )
         states = []
-        for ref in list(self._trades):
+        for ref in list(self._trades.keys() | self._vanished):
             state = self._state(ref)
             key = (state.status, state.filled_quantity, state.message)
             if self._reported.get(ref) != key:
