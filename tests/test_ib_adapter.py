@@ -291,3 +291,69 @@ def test_a_position_opened_outside_v6_is_reported_and_left_alone(session, gatewa
     sent = [o for o in gateway.orders.values() if o.symbol == "SPY"]
     assert sent and all(leg.con_id != 777001 for o in gateway.orders.values() for leg in o.legs)
     assert broker_option_positions(gateway)["SPY 20260320 500P"] == -3
+
+
+def test_an_unfilled_combo_is_improved_step_by_step_then_cancelled(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.fill_next("none")
+    run_cycles(engine, clock, gateway, 4)
+    bags = sorted(gateway.orders.values(), key=lambda o: o.order_id)[:3]  # the first cycle's
+    for order in bags:
+        frames = [f for f in gateway.placed_order_frames() if int(f[1]) == order.order_id]
+        assert len(frames) >= 2  # sent, then modified in place (same order id)
+        assert order.status == "Cancelled" and not order.leg_executions
+    orders = table(cfg, "orders")
+    for order in bags:
+        limits = orders[orders.order_ref == order.order_ref].limit_price
+        assert limits.max() > limits.min()  # the limit moved toward natural
+    latest = {p.position_id: p for p in latest_positions(cfg)}
+    assert {latest[o.order_ref.split(":")[0]].status.value for o in bags} == {"closed"}
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_quantity_mismatch_with_the_broker_blocks_entries_on_that_underlying(session, gateway):
+    cfg, engine, clock = session
+    run_cycles(engine, clock, gateway, 1)
+    spy_leg = next(k for k in engine.book.net_contracts() if k.startswith("SPY"))
+    con_id = next(
+        p.contract.con_id
+        for p in gateway.positions.values()
+        if f"{p.contract.symbol} {p.contract.expiry} {p.contract.strike:g}{p.contract.right}"
+        == spy_leg
+    )
+    held = gateway.positions[con_id]
+    c = held.contract
+    gateway.set_position(
+        "SPY", "OPT", con_id, held.quantity * 2, held.avg_cost, expiry=c.expiry,
+        strike=c.strike, right=c.right, multiplier=c.multiplier,
+    )  # fmt: skip
+    run_cycles(engine, clock, gateway, 2)
+    assert "SPY" in engine.blocked_underlyings
+    alerts = table(cfg, "alerts")
+    mismatch = alerts[alerts.code == "position_mismatch"]
+    assert mismatch.message.str.contains("SPY").any()
+
+
+def test_live_mode_refuses_a_paper_account(gateway):
+    connection = IBConnectionManager(IBSettings(port=gateway.port, client_id=4))
+    connection.connect()
+    try:
+        with pytest.raises(SafetyError, match="paper account"):
+            connection.check_account_type(live=True)
+        connection.check_account_type(live=False)  # paper on paper is fine
+    finally:
+        connection.disconnect()
+
+
+def test_v6_run_without_a_gateway_exits_with_a_clear_message(tmp_path, capsys):
+    from ib_harness import write_config
+
+    from v6.cli import main
+
+    config = write_config(paper_config(tmp_path / "store", 9), tmp_path / "paper.yaml")
+    status = main(["run", "--config", str(config), "--cycles", "1"])
+    err = capsys.readouterr().err
+    assert status == 4
+    assert err.startswith("v6: cannot reach TWS / IB Gateway at 127.0.0.1:9")
+    assert "Traceback" not in err

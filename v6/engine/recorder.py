@@ -8,6 +8,7 @@ and at shutdown. Every row carries the run id so runs sharing a store stay separ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,9 @@ class Recorder:
         self.settings = settings
         self.run_id = run_id
         self._flushes = 0
-        self._position_seq = 0
+        # Write order of order and position rows: starts at the wall clock in ns, so a
+        # later run's rows also sort after an earlier run's rows of the same time.
+        self._seq = time.time_ns()
 
     def _append(self, table: str, row: Mapping[str, Any]) -> None:
         self.store.append(table, [{**row, "run_id": self.run_id}])
@@ -68,14 +71,15 @@ class Recorder:
             self.store.append("chain_snapshots", table)
 
     def order(self, order: ComboOrder, state: OrderState) -> None:
-        self._append("orders", rows.order_row(order, state))
+        self._seq += 1
+        self._append("orders", {**rows.order_row(order, state), "seq": self._seq})
 
     def fill(self, fill: Fill, position_id: str, strategy: str) -> None:
         self._append("fills", rows.fill_row(fill, position_id, strategy))
 
     def position(self, position: Position, time: datetime) -> None:
-        self._position_seq += 1
-        self._append("positions", {**rows.position_row(position, time), "seq": self._position_seq})
+        self._seq += 1
+        self._append("positions", {**rows.position_row(position, time), "seq": self._seq})
 
     def decision(self, record: DecisionRecord) -> None:
         self._append("decisions", rows.decision_row(record))

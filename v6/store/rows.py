@@ -121,6 +121,7 @@ def order_row(order: ComboOrder, state: OrderState) -> Row:
         "remaining_quantity": state.remaining_quantity,
         "avg_fill_price": state.avg_fill_price,
         "message": state.message,
+        "seq": None,  # the recorder numbers the rows it writes
     }
 
 
@@ -275,13 +276,16 @@ def orders_from_frame(frame: pd.DataFrame) -> list[StoredOrder]:
     """The latest row of every order in an ``orders`` frame, oldest order first."""
     if frame.empty:
         return []
-    frame = frame.sort_values("time", kind="stable")
+    order = ["time", "seq"] if "seq" in frame else ["time"]
+    frame = frame.assign(seq=frame["seq"].fillna(-1)) if "seq" in frame else frame
+    frame = frame.sort_values(order, kind="stable")
     first_seen = frame.drop_duplicates("order_ref", keep="first").set_index("order_ref")["time"]
     latest = frame.drop_duplicates("order_ref", keep="last").copy()
     latest["created_at"] = latest["order_ref"].map(first_seen)
     latest = latest.sort_values(["created_at", "order_ref"], kind="stable")
     out = []
-    for r in _records(latest, [*frame.columns.drop("run_id", errors="ignore"), "created_at"]):
+    columns = frame.columns.drop(["run_id", "seq"], errors="ignore")
+    for r in _records(latest, [*columns, "created_at"]):
         order = ComboOrder(
             order_ref=r["order_ref"],
             position_id=r["position_id"],

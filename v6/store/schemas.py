@@ -69,6 +69,7 @@ ORDERS = pa.schema(
         _required("remaining_quantity", pa.int64()),
         _optional("avg_fill_price", pa.float64()),
         _required("message", pa.string()),
+        _optional("seq", pa.int64()),  # write order (breaks ties between same-time rows)
         _RUN_ID,
     ]
 )

@@ -61,6 +61,7 @@ class IBBroker:
         self._seen_exec_ids: set[str] = set()
         self._commissions = 0.0
         self._now: datetime | None = None  # the engine's clock, from the last market view
+        self._polls = 0
         connection.on_reconnect(self.refresh)
 
     # -- state ----------------------------------------------------------------------------
@@ -199,6 +200,14 @@ class IBBroker:
     def poll(self, market: MarketView) -> BrokerUpdate:
         """New leg fills (once each) and the states of orders whose state changed."""
         self._now = market.time
+        self._polls += 1
+        if self._polls % self.connection.settings.reconcile_every_cycles == 0 and self.connected:
+            # Hybrid sync: positions stream in between; every N cycles the whole account is
+            # re-read, so a missed update cannot linger.
+            try:
+                self.ib.reqPositions()
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("position reconciliation failed: %s", exc)
         self.connection.pump(0.0)
         fills: list[Fill] = []
         for ib_fill in sorted(self.ib.fills(), key=lambda f: f.time):
