@@ -102,3 +102,31 @@ def test_the_trail_share_sets_how_much_profit_may_be_given_back():
     path = [*RISE, 0.40, 0.40, 0.40, 0.40]  # 40% of max: two thirds of the 60% peak
     assert replay(path, trail_fraction=0.5) is None  # level 30%
     assert replay(path, trail_fraction=0.25) == 6  # level 45%
+
+
+def test_a_restart_rebuilds_every_track_from_the_decisions_table(tmp_path):
+    """The trailing stop's peak must survive a restart: the marks the rules saw are stored
+    with each decision and read back into the tracker exactly."""
+    import numpy as np
+    from sessions import engine_for, sim_config
+
+    from v6.domain.positions import PositionStatus
+    from v6.engine.recovery import restore_tracks
+
+    cfg = sim_config(tmp_path / "store", days=2)
+    engine, clock = engine_for(cfg)
+    while (now := clock.next_cycle()) is not None:
+        engine.run_cycle(now)
+    engine.close()
+    live = [p.position_id for p in engine.book.positions([PositionStatus.OPEN])]
+    assert live
+
+    restarted, _ = engine_for(cfg)
+    restore_tracks(restarted, restarted.recorder.store, live)
+    assert max(len(engine.tracks.track(pid)) for pid in live) > 3
+    for pid in live:
+        before, after = engine.tracks.track(pid), restarted.tracks.track(pid)
+        assert len(after) == len(before)
+        np.testing.assert_array_equal(after.times, before.times)
+        for name in ("pnl", "pnl_fraction", "half_spread", "spot"):
+            np.testing.assert_allclose(getattr(after, name), getattr(before, name), equal_nan=True)

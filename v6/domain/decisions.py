@@ -92,3 +92,9 @@ class DecisionRecord:
     underlying: str = ""
     regime: str = ""
     verdicts: tuple[RuleVerdict, ...] = ()
+    # The mark the rules saw (NaN where the quotes were bad): the position's track, so a
+    # restart rebuilds it and a trailing stop keeps its peak.
+    unrealized_pnl: float = float("nan")
+    pnl_fraction: float = float("nan")
+    half_spread: float = float("nan")
+    spot: float = float("nan")

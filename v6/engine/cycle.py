@@ -36,7 +36,7 @@ from v6.engine.entries import EntryWorkflow
 from v6.engine.history import HistoryRecorder
 from v6.engine.marks import mark_positions
 from v6.engine.recorder import Recorder
-from v6.engine.tracks import MarkTracker
+from v6.engine.tracks import MarkTracker, track_row
 from v6.entry.strategy_registry import StrategyRegistry
 from v6.execution.combo_executor import ComboExecutor, round_to_tick
 from v6.execution.pre_trade import combo_quotes
@@ -395,7 +395,7 @@ class Engine:
         for mark, decision, verdicts in self.decide_all(candidates, view):
             position = mark.position
             regime = self.regimes.get(position.underlying)
-            self._record_decision(position, decision, view.time, verdicts, regime)
+            self._record_decision(position, decision, view.time, verdicts, regime, mark)
             self._report.decisions[decision.rule or "none"] = (
                 self._report.decisions.get(decision.rule or "none", 0) + 1
             )
@@ -727,7 +727,17 @@ class Engine:
         now: datetime,
         verdicts: tuple[RuleVerdict, ...],
         regime: RegimeReading | None = None,
+        mark: PositionMark | None = None,
     ) -> None:
+        numbers = {}
+        if mark is not None:
+            pnl, fraction, half_spread, spot = track_row(mark)
+            numbers = {
+                "unrealized_pnl": pnl,
+                "pnl_fraction": fraction,
+                "half_spread": half_spread,
+                "spot": spot,
+            }
         self.recorder.decision(
             DecisionRecord(
                 time=now,
@@ -740,6 +750,7 @@ class Engine:
                 underlying=position.underlying,
                 regime=regime.regime.value if regime is not None else "",
                 verdicts=verdicts,
+                **numbers,
             )
         )
 

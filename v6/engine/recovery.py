@@ -100,6 +100,7 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
         [p for p in stored_positions if p.position_id not in live] + replayed_live
     )
     _restore_breakers(engine, store, stored_positions, replayed_live, now)
+    restore_tracks(engine, store, [p.position_id for p in replayed_live])
     engine.continue_ids_after(
         max(
             [int(m.group(1)) for p in stored_positions if (m := SEQUENCE.search(p.position_id))]
@@ -188,3 +189,24 @@ def _restore_breakers(
     engine.breakers.restore(
         stored_events(store), day=day, day_start_net_liquidation=start, losing_streak=streak
     )
+
+
+def restore_tracks(engine: Engine, store: DeltaStore, position_ids: list[str]) -> None:
+    """Every live position's marks from the decisions table, so path-dependent rules (the
+    trailing stop's peak) carry on where they were."""
+    if not position_ids:
+        return
+    columns = ["time", "position_id", "unrealized_pnl", "pnl_fraction", "half_spread", "spot"]
+    frame = store.read("decisions", columns=columns, filters=[("position_id", "in", position_ids)])
+    if frame.empty:
+        return
+    frame = frame.sort_values("time", kind="stable")
+    times = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None).to_numpy("datetime64[us]")
+    for position_id in position_ids:
+        rows = (frame["position_id"] == position_id).to_numpy()
+        if rows.any():
+            engine.tracks.restore(
+                position_id,
+                times[rows],
+                *(frame[c].to_numpy(dtype=float, na_value=np.nan)[rows] for c in columns[2:]),
+            )

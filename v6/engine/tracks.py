@@ -45,6 +45,19 @@ class _Buffer:
         )  # fmt: skip
 
 
+def track_row(mark: PositionMark) -> tuple[float, float, float, float]:
+    """(pnl, pnl fraction, half-spread, spot) of a mark; NaN prices for bad quotes, which
+    must neither set a trailing peak nor count as a breach."""
+    if mark.quotes_valid:
+        return (
+            mark.unrealized_pnl,
+            mark.pnl_fraction_of_max_profit,
+            mark.close_natural - mark.close_mid,
+            mark.spot,
+        )
+    return (np.nan, np.nan, np.nan, mark.spot)
+
+
 class MarkTracker:
     """Appends each cycle's marks and hands out every position's track."""
 
@@ -59,18 +72,28 @@ class MarkTracker:
             buffer = self._buffers.get(pid)
             if buffer is None:
                 buffer = self._buffers[pid] = _Buffer()
-            if mark.quotes_valid:
-                row = (
-                    mark.unrealized_pnl,
-                    mark.pnl_fraction_of_max_profit,
-                    mark.close_natural - mark.close_mid,
-                    mark.spot,
-                )
-            else:  # a bad quote is not a price: it must not set a peak or count as a breach
-                row = (np.nan, np.nan, np.nan, mark.spot)
-            buffer.append(np.datetime64(mark.time.replace(tzinfo=None), "us"), row)
+            buffer.append(np.datetime64(mark.time.replace(tzinfo=None), "us"), track_row(mark))
             tracks[pid] = buffer.track()
         return tracks
+
+    def restore(
+        self,
+        position_id: str,
+        times: np.ndarray,
+        pnl: np.ndarray,
+        pnl_fraction: np.ndarray,
+        half_spread: np.ndarray,
+        spot: np.ndarray,
+    ) -> None:
+        """Rebuild a position's track from stored marks (oldest first), after a restart."""
+        buffer = self._buffers[position_id] = _Buffer(max(64, 2 * len(times)))
+        for row in zip(times, pnl, pnl_fraction, half_spread, spot, strict=True):
+            buffer.append(np.datetime64(row[0], "us"), tuple(float(x) for x in row[1:]))
+
+    def track(self, position_id: str) -> PositionTrack | None:
+        """The position's track so far, or None if it has none."""
+        buffer = self._buffers.get(position_id)
+        return None if buffer is None else buffer.track()
 
     def forget(self, position_id: str) -> None:
         """Drop a closed position's track."""

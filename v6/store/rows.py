@@ -161,6 +161,9 @@ def decision_row(record: DecisionRecord) -> Row:
     row = converter.unstructure(record)
     row["action"] = record.action.value
     row["inputs"] = to_json(record.inputs)
+    for name in ("unrealized_pnl", "pnl_fraction", "half_spread", "spot"):
+        if not np.isfinite(row[name]):
+            row[name] = None  # stored as null: no price to record this cycle
     row["verdicts"] = to_json(
         [
             {

@@ -137,6 +137,10 @@ DECISIONS = pa.schema(
         _optional("regime", pa.string()),
         # JSON list of every rule's verdict that cycle: {rule, priority, action, reason, error}
         _optional("verdicts", pa.string()),
+        _optional("unrealized_pnl", pa.float64()),
+        _optional("pnl_fraction", pa.float64()),
+        _optional("half_spread", pa.float64()),
+        _optional("spot", pa.float64()),
         _RUN_ID,
     ]
 )
