@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, time
 
 import numpy as np
 
@@ -23,12 +22,10 @@ from v6.config import RiskSettings
 from v6.domain.market import MarketView
 from v6.domain.positions import Position, PositionStatus
 from v6.domain.risk import PortfolioRisk, StressScenario
-from v6.engine.marks import NEW_YORK, locate_legs
-from v6.pricing import DAYS_PER_YEAR, bsm_price
+from v6.engine.marks import locate_legs
+from v6.pricing import bsm_price
+from v6.pricing.expiry import years_to_expiry
 
-SECONDS_PER_YEAR = DAYS_PER_YEAR * 86_400.0
-# Listed equity options stop trading at the closing bell of their expiry date.
-EXPIRY_CLOSE = time(16, 0)
 # A shocked volatility below one point is not a market anyone quotes; it would also
 # collapse the option to its forward value and hide the risk the scenario is meant to show.
 MIN_STRESS_VOL = 0.01
@@ -79,7 +76,6 @@ class PortfolioRiskCalculator:
         self._vol_shift = np.array([0.0, *(s.vol_shift for s in self.scenarios)], dtype=np.float64)[
             :, None
         ]
-        self._expiry_close: dict[date, datetime] = {}
 
     # -- public --------------------------------------------------------------------------
 
@@ -105,7 +101,9 @@ class PortfolioRiskCalculator:
         is_call = np.array([leg.contract.is_call for leg in legs], dtype=bool)
         weight = np.array([leg.ratio * leg.contract.multiplier for leg in legs], dtype=np.float64)
         weight *= units[owner]  # ratio x units x multiplier: shares per per-share value
-        years = self._years_to_expiry([leg.contract.expiry for leg in legs], market.time)
+        years = years_to_expiry(
+            np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"), market.time
+        )
 
         iv = np.full(n_legs, np.nan)
         delta = np.full(n_legs, np.nan)
@@ -228,18 +226,3 @@ class PortfolioRiskCalculator:
         if chain is not None and _positive_finite(chain.spot):
             return float(chain.spot)
         return float("nan")
-
-    def _years_to_expiry(self, expiries: list[date], now: datetime) -> np.ndarray:
-        """Years from ``now`` to each expiry's 16:00 New York close (0 once past it)."""
-        out = np.empty(len(expiries), dtype=np.float64)
-        seconds: dict[date, float] = {}
-        for i, expiry in enumerate(expiries):
-            s = seconds.get(expiry)
-            if s is None:
-                close = self._expiry_close.get(expiry)
-                if close is None:
-                    close = datetime.combine(expiry, EXPIRY_CLOSE, tzinfo=NEW_YORK)
-                    self._expiry_close[expiry] = close
-                s = seconds[expiry] = max(0.0, (close - now).total_seconds())
-            out[i] = s
-        return out / SECONDS_PER_YEAR

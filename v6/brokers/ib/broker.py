@@ -290,12 +290,15 @@ class IBBroker:
         """State times on the engine's clock (IB's server time in paper and live)."""
         return self._now or datetime.now(UTC)
 
-    def _local(self, order: ComboOrder, status: OrderStatus, message: str) -> OrderState:
+    def _local(
+        self, order: ComboOrder, status: OrderStatus, message: str, filled: int = 0
+    ) -> OrderState:
+        """A state V6 states itself (not read off an IB trade)."""
         return OrderState(
             order_ref=order.order_ref,
             status=status,
-            filled_quantity=0,
-            remaining_quantity=order.quantity,
+            filled_quantity=filled,
+            remaining_quantity=order.quantity - filled,
             avg_fill_price=None,
             time=self._stamp(),
             limit_price=order.limit_price,
@@ -305,16 +308,7 @@ class IBBroker:
     def _vanished_state(self, order: ComboOrder) -> OrderState:
         """An order that ended while V6 was disconnected: done once its fills are booked."""
         if self._undelivered(order.order_ref):
-            return OrderState(
-                order_ref=order.order_ref,
-                status=OrderStatus.SUBMITTED,
-                filled_quantity=0,
-                remaining_quantity=order.quantity,
-                avg_fill_price=None,
-                time=self._stamp(),
-                limit_price=order.limit_price,
-                message="fills arriving",
-            )
+            return self._local(order, OrderStatus.SUBMITTED, "fills arriving")
         if self._executed_units(order.order_ref):
             return self._from_fills(order)
         return self._local(
@@ -335,16 +329,7 @@ class IBBroker:
             order.quantity,
         )
         status = OrderStatus.FILLED if units >= order.quantity else OrderStatus.CANCELLED
-        return OrderState(
-            order_ref=order.order_ref,
-            status=status,
-            filled_quantity=units,
-            remaining_quantity=order.quantity - units,
-            avg_fill_price=None,
-            time=self._stamp(),
-            limit_price=order.limit_price,
-            message="known from executions only",
-        )
+        return self._local(order, status, "known from executions only", filled=units)
 
     def _state(self, order_ref: str, message: str = "") -> OrderState:
         trade = self._trades.get(order_ref)

@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,23 +32,14 @@ from v6.domain.contracts import OptionContract, Right
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.market.calendar import ExchangeCalendar
 from v6.pricing import DEFAULT_VOL_MIN, bsm_greeks, implied_vol
+from v6.pricing.expiry import years_to_expiry
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
-SECONDS_PER_YEAR = 365.0 * 86_400.0
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 STRIKE_RANGE = 0.12  # strikes within 12% of spot are candidates for streaming
 # IB's vega is per volatility point (0.01); V6's is per 1.00 of volatility.
 IB_VEGA_SCALE = 100.0
-
-
-def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
-    """Years from ``now`` to each expiry's 16:00 New York close (0 once past it)."""
-    out = np.zeros(expiry.shape[0])
-    for day in np.unique(expiry):
-        close = datetime.combine(day.astype(object), clock_time(16), tzinfo=NEW_YORK)
-        out[expiry == day] = max(0.0, (close - now).total_seconds()) / SECONDS_PER_YEAR
-    return out
 
 
 def _number(value: float | None) -> float:

@@ -1,0 +1,28 @@
+"""Time to expiry in years, the ``t`` every pricing function takes."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from v6.pricing.bsm import DAYS_PER_YEAR
+
+NEW_YORK = ZoneInfo("America/New_York")
+SECONDS_PER_YEAR = DAYS_PER_YEAR * 86_400.0
+EXPIRY_CLOSE = time(16, 0)  # equity options stop trading at the 16:00 New York close
+
+
+def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
+    """Years from ``now`` to each expiry's 16:00 New York close (0 once past it).
+
+    Vectorised over the distinct expiries (a chain has a handful), so a whole chain or a
+    whole book costs a few datetime conversions, not one per option.
+    """
+    days = np.asarray(expiry, dtype="datetime64[D]")
+    out = np.zeros(days.shape[0])
+    for day in np.unique(days):
+        close = datetime.combine(day.astype(object), EXPIRY_CLOSE, tzinfo=NEW_YORK)
+        out[days == day] = max(0.0, (close - now).total_seconds()) / SECONDS_PER_YEAR
+    return out
