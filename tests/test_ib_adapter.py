@@ -357,3 +357,25 @@ def test_v6_run_without_a_gateway_exits_with_a_clear_message(tmp_path, capsys):
     assert status == 4
     assert err.startswith("v6: cannot reach TWS / IB Gateway at 127.0.0.1:9")
     assert "Traceback" not in err
+
+
+def test_tws_losing_ib_holds_entries_and_its_return_restores_before_trading(session, gateway):
+    """Error 1100 (TWS lost IB's servers) while our socket stays up: no trading, the
+    breaker trips; 1101 (restored, data lost): resubscribe and reconcile, then trade."""
+    cfg, engine, clock = session
+    connection = engine.market.connection
+    restored = []
+    connection.on_reconnect(lambda: restored.append(True))
+    gateway.announce(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    connection.pump(0.2)
+    assert not connection.connected and connection.ib.isConnected()
+    reports = run_cycles(engine, clock, gateway, 2)
+    assert all("broker_disconnect" in r.breakers_tripped for r in reports)
+    assert gateway.orders == {}
+    gateway.announce(1101, "Connectivity restored - data lost.")
+    connection.pump(0.2)
+    reports = run_cycles(engine, clock, gateway, 3)
+    assert restored == [True]  # resubscribed and reconciled once, at the next cycle
+    assert reports[-1].breakers_tripped == ()
+    assert len(gateway.orders) == 3
+    assert_sound(cfg, engine, gateway)

@@ -543,6 +543,16 @@ class FakeGateway:
 
         self._on_loop(push)
 
+    def announce(self, code: int, message: str) -> None:
+        """Send a system message to every client, as TWS does for its own connectivity
+        (1100 lost, 1101/1102 restored, 2110 TWS-server connectivity broken)."""
+
+        def send() -> None:
+            for conn in list(self._conns):
+                conn.send(wire.error_message(-1, code, message))
+
+        self._on_loop(send)
+
     def placed_order_frames(self) -> list[list[str]]:
         """Every placeOrder frame received, in order."""
         return [fields for msg_id, fields in self.frames if msg_id == 3]
