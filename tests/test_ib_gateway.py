@@ -428,3 +428,18 @@ def test_what_if_order_reports_margin_and_trades_nothing(gateway, ib, quotes):
     assert float(state.initMarginChange) == 450.0
     assert float(state.maintMarginAfter) == 450.0
     assert gateway.orders == {} and ib.fills() == []
+
+
+def test_futures_have_contract_details_and_quotes(ib: IB, quotes: SimQuotes) -> None:
+    from ib_async import Future
+
+    details = ib.reqContractDetails(Future("ES", exchange="CME"))
+    expiries = sorted(d.contract.lastTradeDateOrContractMonth for d in details)
+    assert expiries == ["20260320", "20260619"]  # the next two quarterlies from 2026-01-05
+    assert {d.contract.secType for d in details} == {"FUT"}
+    assert {d.contract.multiplier for d in details} == {"50"}
+    ticker = ib.reqMktData(details[0].contract, "", False, False)
+    wait_until(ib, lambda: ticker.bid == ticker.bid and ticker.ask == ticker.ask and ticker.ask > 0)
+    spx = quotes.view.underlyings["SPY"].mid * 10
+    assert ticker.ask - ticker.bid == pytest.approx(0.25)
+    assert spx < ticker.ask < spx * 1.02  # carry above the index

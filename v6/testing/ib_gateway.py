@@ -18,7 +18,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -160,7 +160,30 @@ class SimQuotes:
         return self._view.time
 
     def underlyings(self) -> Sequence[GatewayContract]:
-        return [*(wire.stock(s) for s in self.market.symbols), wire.index("VIX")]
+        return [
+            *(wire.stock(s) for s in self.market.symbols),
+            wire.index("VIX"),
+            *self.futures(),
+        ]
+
+    def futures(self) -> list[GatewayContract]:
+        """ES for the next two quarterly expiries (third Friday of Mar, Jun, Sep, Dec),
+        when SPY is simulated: the S&P 500 future, priced from SPY x 10."""
+        if "SPY" not in self.market.symbols:
+            return []
+        today = self._view.time.date()
+        out = []
+        year, month = today.year, today.month
+        while len(out) < 2:
+            if month % 3 == 0:
+                first = date(year, month, 1)
+                third_friday = first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+                if third_friday >= today:
+                    out.append(wire.future("ES", third_friday.strftime("%Y%m%d")))
+            month += 1
+            if month == 13:
+                year, month = year + 1, 1
+        return out
 
     def options(self, symbol: str) -> Sequence[GatewayContract]:
         if symbol not in self._options:
@@ -184,6 +207,16 @@ class SimQuotes:
             return GatewayQuote(u.bid, u.ask, u.last, 100.0, 100.0, 100.0)
         if contract.sec_type == "IND" and contract.symbol == "VIX":
             return GatewayQuote(None, None, view.vix, last_size=0.0)
+        if contract.sec_type == "FUT":
+            spy = view.underlyings.get("SPY")
+            if spy is None:
+                return None
+            expiry = date(
+                int(contract.expiry[:4]), int(contract.expiry[4:6]), int(contract.expiry[6:])
+            )
+            years = max((expiry - view.time.date()).days, 0) / 365.0
+            fair = round(spy.mid * 10.0 * math.exp(0.03 * years) * 4) / 4  # 0.25 ticks
+            return GatewayQuote(fair - 0.25, fair, fair, 25.0, 25.0, 1.0)
         if contract.sec_type != "OPT":
             return None
         chain = view.chains.get(contract.symbol)

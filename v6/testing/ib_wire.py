@@ -159,6 +159,22 @@ def index(symbol: str, exchange: str = "CBOE") -> GatewayContract:
     )
 
 
+def future(
+    symbol: str, expiry: str, exchange: str = "CME", multiplier: str = "50"
+) -> GatewayContract:
+    """An index future (ES by default) for the quarterly ``expiry`` (YYYYMMDD)."""
+    return GatewayContract(
+        con_id=contract_id(symbol, "FUT", expiry),
+        symbol=symbol,
+        sec_type="FUT",
+        expiry=expiry,
+        multiplier=multiplier,
+        exchange=exchange,
+        local_symbol=f"{symbol}{'HMUZ'[(int(expiry[4:6]) - 1) // 3]}{expiry[3]}",
+        trading_class=symbol,
+    )
+
+
 def option(symbol: str, expiry: str, strike: float, right: str) -> GatewayContract:
     """An equity option on SMART with its OCC local symbol."""
     right = _right(right)
