@@ -379,3 +379,55 @@ def test_tws_losing_ib_holds_entries_and_its_return_restores_before_trading(sess
     assert reports[-1].breakers_tripped == ()
     assert len(gateway.orders) == 3
     assert_sound(cfg, engine, gateway)
+
+
+# -- IB's reporting quirks ----------------------------------------------------------------
+
+
+def test_a_filled_status_ahead_of_its_executions_never_settles_a_position_early(session, gateway):
+    cfg, engine, clock = session
+    gateway.status_first = True  # orderStatus Filled arrives before the leg executions
+    gateway.execution_delay_seconds = 0.3  # ... well before them
+    run_cycles(engine, clock, gateway, 1)
+    engine.market.connection.pump(0.5)
+    run_cycles(engine, clock, gateway, 2)
+    latest = latest_positions(cfg)
+    assert len(latest) == 3 and {p.status.value for p in latest} == {"open"}
+    assert all(p.quantity == 1 for p in latest)
+    assert "legged_position" not in set(table(cfg, "alerts").code)
+    assert_sound(cfg, engine, gateway)
+
+
+def test_an_error_on_a_live_order_does_not_end_it_until_ib_confirms(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.fill_next("hold")
+    run_cycles(engine, clock, gateway, 1)
+    first = min(gateway.orders.values(), key=lambda o: o.order_id)
+    # e.g. a price modification refused: ib_async marks the trade Cancelled, IB does not.
+    gateway.order_error(first.order_id, 201, "Order rejected - reason: modify refused")
+    engine.market.connection.pump(0.2)
+    run_cycles(engine, clock, gateway, 1)
+    position = next(p for p in engine.book.positions() if first.order_ref.startswith(p.position_id))
+    assert position.status.value == "opening"  # still working at IB: not rejected
+    gateway.release(first.order_id)
+    run_cycles(engine, clock, gateway, 2)
+    latest = {p.position_id: p for p in latest_positions(cfg)}
+    assert latest[position.position_id].status.value == "open"
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_socket_drop_while_an_order_is_working_does_not_stop_the_engine(session, gateway):
+    cfg, engine, clock = session
+    for _ in range(3):
+        gateway.fill_next("none")
+    run_cycles(engine, clock, gateway, 1)
+    port = gateway.port
+    gateway.run(gateway.stop())
+    reports = run_cycles(engine, clock, gateway, 3)  # modify/cancel due while down
+    assert all("broker_disconnect" in r.breakers_tripped for r in reports)
+    gateway.run(gateway.start(port))
+    time.sleep(0.15)
+    run_cycles(engine, clock, gateway, 4)
+    assert engine.broker.connected
+    assert_sound(cfg, engine, gateway)

@@ -171,3 +171,28 @@ def test_an_order_stored_but_never_sent_is_recorded_cancelled_and_not_resent(tmp
             for p in positions_from_frame(DeltaStore(tmp_path / "store").read("positions"))
         }
         assert latest[order.position_id].status.value == "closed"
+
+
+def test_positions_filled_in_the_cycle_they_were_sent_come_back_open_after_a_restart(
+    tmp_path,
+):
+    from ib_harness import ib_engine, run_cycles
+
+    with running_gateway() as gateway:
+        cfg = paper_config(tmp_path / "store", gateway.port)
+        engine, clock = ib_engine(cfg)
+        run_cycles(engine, clock, gateway, 2)
+        before = {p.position_id: (p.status, p.quantity) for p in engine.book.positions()}
+        engine.close()
+        assert {s.value for s, _ in before.values()} == {"open"}
+
+        restarted, _ = ib_engine(cfg)
+        try:
+            after = {p.position_id: (p.status, p.quantity) for p in restarted.book.positions()}
+            assert after == before
+            assert {k: v for k, v in restarted.book.net_contracts().items() if v} == (
+                broker_option_positions(gateway)
+            )
+            assert sorted(restarted.registry.occupied().values()) == sorted(before)
+        finally:
+            restarted.close()

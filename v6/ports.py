@@ -79,6 +79,10 @@ class Broker(Protocol):
 class RecoverableBroker(Broker, Protocol):
     """A broker that outlives V6's process (IB), so a restart must settle with it."""
 
+    def refresh(self) -> None:
+        """Re-read open orders, executions and positions from the broker."""
+        ...
+
     def mark_seen(self, exec_ids: Iterable[str]) -> None:
         """Executions already booked (from the fills table): never report them again."""
         ...

@@ -37,7 +37,9 @@ from v6.store.rows import fills_from_frame, orders_from_frame, positions_from_fr
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
-SEQUENCE = re.compile(r"-(\d{4,})(?::|$)")
+# The counters V6 puts in ids: "...-0012" ending a position id, ":0034" ending a close or
+# unwind reference (never the date and time parts, which are followed by other text).
+SEQUENCE = re.compile(r"[-:](\d{4,})(?=:|$)")
 
 
 @frozen(slots=True)
@@ -74,20 +76,20 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
             entry_regime=position.entry_regime,
             slot=position.slot,
         )
-    events: list[tuple[datetime, int, object]] = []
-    for stored in orders:
-        events.append((stored.order.created_at or stored.state.time, 0, ("track", stored)))
-        if stored.state.status.is_done:
-            events.append((stored.state.time, 2, ("done", stored)))
+    # Order by order: track it, book its own fills, then settle it if it ended. Fill and
+    # order-state times come from different clocks (IB's execution time, the engine's
+    # cycle), so a replay by timestamp could settle an order before its fills.
+    by_order: dict[str, list] = {}
     for fill in fills:
-        events.append((fill.time, 1, ("fill", fill)))
-    for _, _, (kind, payload) in sorted(events, key=lambda e: (e[0], e[1])):
-        if kind == "track":
-            engine.book.track_order(payload.order)
-        elif kind == "fill":
-            engine.book.apply_fill(payload)
-        else:
-            engine.book.order_done(payload.order.order_ref, payload.state.time)
+        by_order.setdefault(fill.order_ref, []).append(fill)
+    for stored in orders:
+        engine.book.track_order(stored.order)
+        for fill in by_order.pop(stored.order.order_ref, []):
+            engine.book.apply_fill(fill)
+        if stored.state.status.is_done:
+            engine.book.order_done(stored.order.order_ref, stored.state.time)
+    for fill in sorted(by_order.get("expiration", []), key=lambda f: f.time):
+        engine.book.apply_fill(fill)  # settlements at expiry, shared out by contract
     # A row written before the crash may be stale (fills are stored as they happen,
     # position rows at the end of a cycle): store the replayed state where it differs.
     changed = engine.book.drain_changed()
@@ -110,6 +112,12 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
     )
 
     adopted, never_sent = [], []
+    # Ask IB for every open order of this account first (any client id), so an order
+    # sent by the previous run is found, not declared never sent.
+    try:
+        engine.broker.refresh()
+    except (ConnectionError, TimeoutError) as exc:
+        log.warning("recovery could not refresh orders from the broker: %s", exc)
     for stored in orders:
         if stored.state.status.is_done:
             continue

@@ -358,6 +358,16 @@ class _Connection:
             self.writer.write(wire.encode_frame(fields))
 
 
+class _Buffered:
+    """Collects the frames of one fill so they can be sent in a chosen order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sequence[Field]] = []
+
+    def send(self, fields: Sequence[Field]) -> None:
+        self.sent.append(fields)
+
+
 def _identity(c: GatewayContract) -> tuple[str, str, str, float, str]:
     return (c.symbol, c.sec_type, c.expiry, c.strike, c.right)
 
@@ -382,6 +392,9 @@ class FakeGateway:
         # TWS reports a combo fill per leg and once for the BAG itself; ib_async counts
         # only the BAG executions in Trade.filled(). Set False for leg reports only.
         self.report_combo_execution = True
+        # Send orderStatus before the executions it counts (TWS does this at times).
+        self.status_first = False
+        self.execution_delay_seconds = 0.0  # with status_first: executions this much later
         # Initial and maintenance margin change a what-if order reports.
         self.what_if_margin_change = 2_000.0
         self.orders: dict[int, GatewayOrder] = {}
@@ -583,6 +596,18 @@ class FakeGateway:
         def send() -> None:
             for conn in list(self._conns):
                 conn.send(wire.error_message(-1, code, message))
+
+        self._on_loop(send)
+
+    def order_error(self, order_id: int, code: int, message: str) -> None:
+        """An error about a live order that leaves it working (a refused modification,
+        a cancel that raced a fill): TWS sends the error and no new status."""
+
+        def send() -> None:
+            order = self.orders[order_id]
+            owner = self._owner(order)
+            if owner is not None:
+                owner.send(wire.error_message(order_id, code, message))
 
         self._on_loop(send)
 
@@ -1019,8 +1044,13 @@ class FakeGateway:
     def _fill(
         self, order: GatewayOrder, targets: Sequence[float], price: float | None = None
     ) -> None:
-        """Execute each leg up to ``targets`` combo units, then report the order's state."""
-        owner = self._owner(order)
+        """Execute each leg up to ``targets`` combo units, then report the order's state.
+
+        With ``status_first`` the order status goes out before the executions, as TWS
+        often does: a client must not take "Filled" to mean its fills have arrived.
+        """
+        client = self._owner(order)
+        owner = _Buffered() if client is not None else None
         assert order.contract is not None
         combo_price = self._combo_price(order, price)
         if order.legs:
@@ -1058,10 +1088,25 @@ class FakeGateway:
             order.remaining = max(order.quantity - units, 0.0)
         if order.remaining <= 0:
             order.status = "Filled"
-        if owner is not None:
-            owner.send(self._status_message(order, last_fill=combo_price if added > 0 else 0.0))
+        if client is not None and owner is not None:
+            status = [self._status_message(order, last_fill=combo_price if added > 0 else 0.0)]
             if order.status == "Filled":
-                owner.send(self._open_order_message(order))
+                status.append(self._open_order_message(order))
+            if self.status_first:
+                for message in status:
+                    client.send(message)
+
+                def executions(sent: list = owner.sent) -> None:
+                    for message in sent:
+                        client.send(message)
+
+                if self.execution_delay_seconds > 0 and self._loop is not None:
+                    self._loop.call_later(self.execution_delay_seconds, executions)
+                else:
+                    executions()
+            else:
+                for message in owner.sent + status:
+                    client.send(message)
         self._push_account_values()
 
     def _combo_price(self, order: GatewayOrder, price: float | None) -> float:
@@ -1114,7 +1159,7 @@ class FakeGateway:
         shares: float,
         price: float,
         leg_no: int,
-        owner: _Connection | None,
+        owner: _Connection | _Buffered | None,
         *,
         book: bool = True,
     ) -> None:
@@ -1152,7 +1197,11 @@ class FakeGateway:
             self._send_execution(owner, -1, order, ex)
 
     def _send_execution(
-        self, conn: _Connection, req_id: int, order: GatewayOrder, ex: GatewayExecution
+        self,
+        conn: _Connection | _Buffered,
+        req_id: int,
+        order: GatewayOrder,
+        ex: GatewayExecution,
     ) -> None:
         contract = order.contract if ex.sec_type == "BAG" else self.contract(ex.con_id)
         assert contract is not None

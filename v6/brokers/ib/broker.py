@@ -57,6 +57,12 @@ class IBBroker:
         self._trades: dict[str, Trade] = {}
         self._cancel_requested: set[str] = set()
         self._vanished: set[str] = set()  # working before a drop, gone from IB after it
+        # Shares of each leg handed to the engine, per order: a state never runs ahead.
+        self._delivered: Counter[tuple[str, str]] = Counter()
+        # Orders ib_async marked Cancelled because of an error: maybe still live at IB.
+        self._unconfirmed: set[str] = set()
+        self._confirmed_ended: set[str] = set()
+        self._awaiting_commission: dict[str, float] = {}  # execId -> first seen (monotonic)
         self._reported: dict[str, tuple[OrderStatus, int, str]] = {}
         self._seen_exec_ids: set[str] = set()
         self._commissions = 0.0
@@ -79,6 +85,8 @@ class IBBroker:
         self.ib.reqAllOpenOrders()
         self.ib.reqExecutions()
         self.ib.reqPositions()
+        if self.connection.account:  # ib_async resubscribes account values only on 1102
+            self.ib.reqAccountUpdates(self.connection.account)
         for ref, trade in list(self._trades.items()):
             found = self._find_trade(ref)
             if found is not None:
@@ -95,6 +103,35 @@ class IBBroker:
             if trade.order.orderRef == order_ref:
                 return trade
         return None
+
+    def _confirm_ended(self) -> None:
+        """Ask IB whether orders ib_async ended on an error are really gone.
+
+        ib_async marks any order error "Cancelled", even a refused modification or a
+        cancel that raced a fill; IB's own open orders tell the truth. An order still
+        open comes back with a fresh status; one that is not is ended for good.
+        """
+        if not self._unconfirmed or not self.connected:
+            return
+        try:
+            self.ib.reqAllOpenOrders()
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("open orders not confirmed: %s", exc)
+            return
+        for ref in list(self._unconfirmed):
+            trade = self._trades.get(ref)
+            if trade is None or not _ended_by_error(trade):
+                self._unconfirmed.discard(ref)
+            elif trade.orderStatus.status in ENDED:
+                self._unconfirmed.discard(ref)
+                self._confirmed_ended.add(ref)
+
+    def _delivered_units(self, order: ComboOrder) -> int:
+        """Complete combo units whose every leg's fills the engine has received."""
+        return min(
+            self._delivered[(order.order_ref, leg.contract.key)] // abs(leg.ratio)
+            for leg in order.legs
+        )
 
     def _undelivered(self, order_ref: str) -> bool:
         """True while an execution of this order has not been handed to the engine."""
@@ -125,6 +162,8 @@ class IBBroker:
             bag = self.contracts.combo(order.underlying, order.legs)
         except ContractError as exc:
             return self._local(order, OrderStatus.REJECTED, str(exc))
+        except (TimeoutError, ConnectionError) as exc:
+            return self._local(order, OrderStatus.REJECTED, f"contracts not qualified: {exc}")
         ib_order = LimitOrder(
             "BUY",
             order.quantity,
@@ -160,8 +199,15 @@ class IBBroker:
         trade = self._trades.get(order_ref)
         if order_ref in self._vanished or trade is None or trade.isDone():
             return self._state(order_ref, "cannot modify: order is not working")
+        if not self.connected:
+            return self._state(order_ref, "cannot modify: not connected")
+        previous = trade.order.lmtPrice
         trade.order.lmtPrice = round(limit_price, 2)
-        self.ib.placeOrder(trade.contract, trade.order)
+        try:
+            self.ib.placeOrder(trade.contract, trade.order)
+        except ConnectionError as exc:
+            trade.order.lmtPrice = previous  # not sent: the old limit is what works at IB
+            return self._state(order_ref, f"modify not sent: {exc}")
         self.connection.pump(0.05)
         return self._told(self._state(order_ref))
 
@@ -174,8 +220,13 @@ class IBBroker:
             return self._state(order_ref, "cannot cancel: unknown order")
         if trade.isDone():
             return self._state(order_ref, "cannot cancel: order is done")
+        if not self.connected:
+            return self._state(order_ref, "cannot cancel: not connected")
         self._cancel_requested.add(order_ref)
-        self.ib.cancelOrder(trade.order)
+        try:
+            self.ib.cancelOrder(trade.order)
+        except ConnectionError as exc:
+            return self._state(order_ref, f"cancel not sent: {exc}")
         self._await(trade, lambda t: t.isDone())
         return self._told(self._state(order_ref))
 
@@ -215,13 +266,20 @@ class IBBroker:
             if execution.execId in self._seen_exec_ids or ib_fill.contract.secType == "BAG":
                 continue
             if not ib_fill.commissionReport.execId:
-                continue  # the commission report follows the execution: book both together
+                # The commission report follows the execution: book both together, but
+                # never hold a fill back for long for want of its commission.
+                first = self._awaiting_commission.setdefault(execution.execId, time.monotonic())
+                if time.monotonic() - first < self.connection.settings.order_ack_seconds:
+                    continue
+                log.warning("no commission report for %s: booked without", execution.execId)
             contract = self.contracts.remember(ib_fill.contract)
             if contract is None:
                 continue
             self._seen_exec_ids.add(execution.execId)
+            self._awaiting_commission.pop(execution.execId, None)
+            self._delivered[(execution.orderRef, contract.key)] += abs(round(execution.shares))
             sign = 1 if execution.side == "BOT" else -1
-            commission = float(ib_fill.commissionReport.commission)
+            commission = float(ib_fill.commissionReport.commission or 0.0)
             if not math.isfinite(commission):
                 commission = 0.0
             self._commissions += commission
@@ -236,6 +294,7 @@ class IBBroker:
                     time=_utc(ib_fill.time),
                 )
             )
+        self._confirm_ended()
         states = []
         for ref in list(self._trades.keys() | self._vanished):
             state = self._state(ref)
@@ -307,10 +366,13 @@ class IBBroker:
 
     def _vanished_state(self, order: ComboOrder) -> OrderState:
         """An order that ended while V6 was disconnected: done once its fills are booked."""
-        if self._undelivered(order.order_ref):
-            return self._local(order, OrderStatus.SUBMITTED, "fills arriving")
         if self._executed_units(order.order_ref):
-            return self._from_fills(order)
+            state = self._from_fills(order)
+            if self._undelivered(order.order_ref) or (
+                self._delivered_units(order) < state.filled_quantity
+            ):
+                return self._local(order, OrderStatus.SUBMITTED, "fills arriving")
+            return state
         return self._local(
             order, OrderStatus.CANCELLED, "no longer working at the broker after a reconnect"
         )
@@ -352,12 +414,22 @@ class IBBroker:
         total = round(trade.order.totalQuantity)
         remaining = max(total - filled, 0)
         error = next((f"{e.errorCode} {e.message}" for e in reversed(trade.log) if e.errorCode), "")
-        if self._undelivered(order_ref):
-            # IB may say Filled before every leg's execution and commission has been
-            # booked; a finished state must never run ahead of its fills (the engine
-            # settles the position when the order is done).
+        delivered = self._delivered_units(order) if order is not None else filled
+        if self._undelivered(order_ref) or delivered < filled:
+            # IB may say Filled before the executions (or before their commissions); a
+            # state must never run ahead of its fills, or the engine would settle the
+            # position on nothing (the engine settles it when the order is done).
+            filled = min(filled, delivered)
             status = OrderStatus.PARTIAL if filled else OrderStatus.SUBMITTED
             message = message or "fills arriving"
+        elif (
+            status_text in ENDED
+            and _ended_by_error(trade)
+            and order_ref not in self._confirmed_ended
+        ):
+            self._unconfirmed.add(order_ref)  # confirmed against IB's open orders next poll
+            status = OrderStatus.PARTIAL if filled else OrderStatus.SUBMITTED
+            message = message or f"unconfirmed after error: {error}"
         elif status_text == IBStatus.Filled or (total and filled >= total):
             status = OrderStatus.FILLED
         elif status_text in ENDED:
@@ -382,3 +454,8 @@ class IBBroker:
             limit_price=trade.order.lmtPrice,
             message=message,
         )
+
+
+def _ended_by_error(trade: Trade) -> bool:
+    """True when ib_async ended the trade itself on an error, not on IB's order status."""
+    return bool(trade.log) and bool(trade.log[-1].errorCode)

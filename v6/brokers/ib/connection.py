@@ -63,6 +63,9 @@ class IBConnectionManager:
         self.reconnects = 0
         # IB's pacing: ib_async queues requests beyond this rate instead of sending them.
         self.ib.client.MaxRequests = settings.max_requests_per_second
+        # A request TWS never answers must not hang the cycle (ib_async waits forever
+        # by default); callers treat the TimeoutError like a disconnect.
+        self.ib.RequestTimeout = settings.timeout_seconds
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
 

@@ -15,6 +15,7 @@ used as a number. Quotes IB has not sent are NaN and the data-quality gate rejec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -86,7 +87,16 @@ class IBMarketData:
     # -- subscriptions --------------------------------------------------------------------
 
     def resubscribe(self) -> None:
-        """After a reconnect ib_async has dropped every ticker: subscribe again."""
+        """After a reconnect (or TWS losing its data farms) subscribe again; the old
+        requests are cancelled first, since after 1101/1102 TWS may still hold them and
+        doubling them would exhaust the market-data lines."""
+        tickers = [*self._underlying_tickers.values(), *self._option_tickers.values()]
+        if self._vix is not None:
+            tickers.append(self._vix)
+        for ticker in tickers:
+            # If the connection that held a request is gone, the request went with it.
+            with contextlib.suppress(ConnectionError, ValueError, KeyError):
+                self.ib.cancelMktData(ticker.contract)
         self._underlying_tickers.clear()
         self._option_tickers.clear()
         self._vix = None
