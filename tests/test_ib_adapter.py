@@ -69,7 +69,11 @@ def assert_sound(cfg, engine, gateway) -> None:
     assert set(refs) <= set(orders.order_ref)
     executions = {e.exec_id for o in gateway.orders.values() for e in o.leg_executions}
     fills = table(cfg, "fills")
-    assert set(fills.exec_id) == executions
+    reversals = fills.exec_id.str.endswith(":reversed")
+    assert set(fills.exec_id[~reversals]) - executions == {
+        e.removesuffix(":reversed") for e in fills.exec_id[reversals]
+    }  # a corrected execution: the original and its reversal, then the correction
+    assert executions <= set(fills.exec_id)
     assert fills.exec_id.is_unique
     assert {k: v for k, v in engine.book.net_contracts().items() if v} == held
 
@@ -430,4 +434,24 @@ def test_a_socket_drop_while_an_order_is_working_does_not_stop_the_engine(sessio
     time.sleep(0.15)
     run_cycles(engine, clock, gateway, 4)
     assert engine.broker.connected
+    assert_sound(cfg, engine, gateway)
+
+
+def test_a_corrected_execution_replaces_the_original_once(session, gateway):
+    cfg, engine, clock = session
+    run_cycles(engine, clock, gateway, 1)
+    order = min(gateway.orders.values(), key=lambda o: o.order_id)
+    original = order.leg_executions[0]
+    new_price = round(original.price + 0.05, 2)
+    corrected_id = gateway.correct_execution(original.exec_id, new_price)
+    engine.market.connection.pump(0.2)
+    run_cycles(engine, clock, gateway, 1)
+    fills = table(cfg, "fills").set_index("exec_id")
+    assert fills.loc[corrected_id, "price"] == pytest.approx(new_price)
+    reversal = fills.loc[f"{original.exec_id}:reversed"]
+    assert reversal["quantity"] == -fills.loc[original.exec_id, "quantity"]
+    # Net: the leg is held once, at the corrected price; cash follows the correction.
+    leg = fills[fills.contract_key == fills.loc[corrected_id, "contract_key"]]
+    assert leg.quantity.sum() == fills.loc[corrected_id, "quantity"]
+    assert "legged_position" not in set(table(cfg, "alerts").code)
     assert_sound(cfg, engine, gateway)

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from v6.domain.account import AccountSnapshot, BrokerPosition
 from v6.domain.market import MarketView
-from v6.domain.orders import BrokerUpdate, ComboOrder, OrderState
+from v6.domain.orders import BrokerUpdate, ComboOrder, Fill, OrderState
 
 
 @runtime_checkable
@@ -83,8 +83,8 @@ class RecoverableBroker(Broker, Protocol):
         """Re-read open orders, executions and positions from the broker."""
         ...
 
-    def mark_seen(self, exec_ids: Iterable[str]) -> None:
-        """Executions already booked (from the fills table): never report them again."""
+    def mark_booked(self, fills: Iterable[Fill]) -> None:
+        """Fills already booked (from the fills table): never report them again."""
         ...
 
     def adopt(self, order: ComboOrder) -> OrderState | None:

@@ -61,7 +61,7 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
     live = {p.position_id: p for p in stored_positions if p.status is not PositionStatus.CLOSED}
     orders = [o for o in orders_from_frame(store.read("orders")) if o.order.position_id in live]
     all_fills = fills_from_frame(store.read("fills"))
-    engine.broker.mark_seen(f.exec_id for f in all_fills)
+    engine.broker.mark_booked(all_fills)
     order_refs = {o.order.order_ref for o in orders}
     fills = [f for f in all_fills if f.order_ref in order_refs or f.kind == "expiration"]
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import attrs
 import numpy as np
 from attrs import Factory, define, frozen
 
@@ -610,6 +611,32 @@ class FakeGateway:
                 owner.send(wire.error_message(order_id, code, message))
 
         self._on_loop(send)
+
+    def correct_execution(self, exec_id: str, price: float) -> str:
+        """Correct a leg execution's price, as IB does: a new execution whose id repeats
+        the old one's with the last part incremented (``.01`` -> ``.02``) replaces it.
+        Returns the new execution id."""
+
+        def correct() -> str:
+            for order in self.orders.values():
+                for i, ex in enumerate(order.executions):
+                    if ex.exec_id != exec_id:
+                        continue
+                    head, tail = exec_id.rsplit(".", 1)
+                    fixed = attrs.evolve(ex, exec_id=f"{head}.{int(tail) + 1:02d}", price=price)
+                    signed = ex.shares if ex.side == "BOT" else -ex.shares
+                    contract = self.contract(ex.con_id)
+                    assert contract is not None
+                    self._book(contract, -signed, ex.price, 0.0)  # undo the old price
+                    self._book(contract, signed, price, 0.0)
+                    order.executions[i] = fixed
+                    owner = self._owner(order)
+                    if owner is not None:
+                        self._send_execution(owner, -1, order, fixed)
+                    return fixed.exec_id
+            raise KeyError(exec_id)
+
+        return self._on_loop(correct)
 
     def placed_order_frames(self) -> list[list[str]]:
         """Every placeOrder frame received, in order."""

@@ -63,6 +63,7 @@ class IBBroker:
         self._unconfirmed: set[str] = set()
         self._confirmed_ended: set[str] = set()
         self._awaiting_commission: dict[str, float] = {}  # execId -> first seen (monotonic)
+        self._booked: dict[str, Fill] = {}  # execution (without its revision) -> fill booked
         self._reported: dict[str, tuple[OrderStatus, int, str]] = {}
         self._seen_exec_ids: set[str] = set()
         self._commissions = 0.0
@@ -76,9 +77,13 @@ class IBBroker:
     def connected(self) -> bool:
         return self.connection.connected
 
-    def mark_seen(self, exec_ids: Iterable[str]) -> None:
-        """Executions already booked (from the fills table after a restart): never again."""
-        self._seen_exec_ids.update(exec_ids)
+    def mark_booked(self, fills: Iterable[Fill]) -> None:
+        """Fills already booked (the fills table, after a restart): never booked again,
+        and a later correction of one of them reverses it first."""
+        for fill in fills:
+            self._seen_exec_ids.add(fill.exec_id)
+            if not fill.exec_id.endswith(":reversed") and fill.kind == "trade":
+                self._booked[_execution_key(fill.exec_id)] = fill
 
     def refresh(self) -> None:
         """Re-read open orders, executions and positions (after a reconnect or restart)."""
@@ -277,23 +282,43 @@ class IBBroker:
                 continue
             self._seen_exec_ids.add(execution.execId)
             self._awaiting_commission.pop(execution.execId, None)
-            self._delivered[(execution.orderRef, contract.key)] += abs(round(execution.shares))
             sign = 1 if execution.side == "BOT" else -1
             commission = float(ib_fill.commissionReport.commission or 0.0)
             if not math.isfinite(commission):
                 commission = 0.0
-            self._commissions += commission
-            fills.append(
-                Fill(
-                    exec_id=execution.execId,
-                    order_ref=execution.orderRef,
-                    contract=contract,
-                    quantity=sign * round(execution.shares),
-                    price=float(execution.price),
-                    commission=round(commission, 2),
-                    time=_utc(ib_fill.time),
-                )
+            fill = Fill(
+                exec_id=execution.execId,
+                order_ref=execution.orderRef,
+                contract=contract,
+                quantity=sign * round(execution.shares),
+                price=float(execution.price),
+                commission=round(commission, 2),
+                time=_utc(ib_fill.time),
             )
+            # IB corrects an execution by sending a new one whose id repeats the old one's
+            # but for the last part: book a reversal of the old fill, then the new one, so
+            # the books hold the corrected trade once.
+            key = _execution_key(execution.execId)
+            earlier = self._booked.get(key)
+            if earlier is not None:
+                log.warning("execution %s corrects %s", execution.execId, earlier.exec_id)
+                fills.append(
+                    Fill(
+                        exec_id=f"{earlier.exec_id}:reversed",
+                        order_ref=earlier.order_ref,
+                        contract=earlier.contract,
+                        quantity=-earlier.quantity,
+                        price=earlier.price,
+                        commission=-earlier.commission,
+                        time=fill.time,
+                    )
+                )
+                self._commissions -= earlier.commission
+            else:
+                self._delivered[(execution.orderRef, contract.key)] += abs(fill.quantity)
+            self._booked[key] = fill
+            self._commissions += commission
+            fills.append(fill)
         self._confirm_ended()
         states = []
         for ref in list(self._trades.keys() | self._vanished):
@@ -459,3 +484,10 @@ class IBBroker:
 def _ended_by_error(trade: Trade) -> bool:
     """True when ib_async ended the trade itself on an error, not on IB's order status."""
     return bool(trade.log) and bool(trade.log[-1].errorCode)
+
+
+def _execution_key(exec_id: str) -> str:
+    """An execution id without its revision (IB's last dotted part), so a correction
+    (``....01`` -> ``....02``) is recognised as the same execution."""
+    head, _, tail = exec_id.rpartition(".")
+    return head if head and tail.isdigit() else exec_id
