@@ -63,6 +63,7 @@ class IBBroker:
         self._unconfirmed: set[str] = set()
         self._confirmed_ended: set[str] = set()
         self._awaiting_commission: dict[str, float] = {}  # execId -> first seen (monotonic)
+        self._finished: set[str] = set()  # final state handed to the engine
         self._booked: dict[str, Fill] = {}  # execution (without its revision) -> fill booked
         self._reported: dict[str, tuple[OrderStatus, int, str]] = {}
         self._seen_exec_ids: set[str] = set()
@@ -236,12 +237,14 @@ class IBBroker:
         return self._told(self._state(order_ref))
 
     def _told(self, state: OrderState) -> OrderState:
-        """A state handed back directly is not reported again by the next poll."""
+        """Remember a state handed to the engine, so a poll reports only changes."""
         self._reported[state.order_ref] = (
             state.status,
             state.filled_quantity,
             state.message,
         )
+        if state.status.is_done:
+            self._finished.add(state.order_ref)
         return state
 
     def _await(self, trade: Trade, done: object) -> None:
@@ -321,12 +324,13 @@ class IBBroker:
             fills.append(fill)
         self._confirm_ended()
         states = []
-        for ref in list(self._trades.keys() | self._vanished):
+        # Orders whose final state the engine already has are not looked at again: each
+        # state scans the day's executions, and the day's orders only grow.
+        for ref in list((self._trades.keys() | self._vanished) - self._finished):
             state = self._state(ref)
             key = (state.status, state.filled_quantity, state.message)
             if self._reported.get(ref) != key:
-                self._reported[ref] = key
-                states.append(state)
+                states.append(self._told(state))
         return BrokerUpdate(states=tuple(states), fills=tuple(fills))
 
     def open_orders(self) -> Sequence[OrderState]:
