@@ -196,3 +196,16 @@ def test_positions_filled_in_the_cycle_they_were_sent_come_back_open_after_a_res
             assert sorted(restarted.registry.occupied().values()) == sorted(before)
         finally:
             restarted.close()
+
+
+def test_ids_continue_after_every_counter_in_the_store_closes_included():
+    from v6.engine.recovery import last_counter
+
+    ids = [
+        "iron_condor-SPY-20260105T1500-0001",
+        "iron_condor-SPY-20260105T1500-0001:open",
+        "iron_condor-SPY-20260105T1500-0001:close:0007",
+        "bull_put_spread-QQQ-20260105T1515-0004:unwind:0005",
+    ]
+    assert last_counter(ids) == 7  # not the date or time, not only the position's number
+    assert last_counter([]) == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 SEQUENCE = re.compile(r"[-:](\d{4,})(?=:|$)")
 
 
+def last_counter(ids: Iterable[str]) -> int:
+    """The highest counter V6 has put in any of ``ids`` (position ids and order
+    references, closes and unwinds included), so new ids continue after it."""
+    return max((int(n) for i in ids for n in SEQUENCE.findall(i)), default=0)
+
+
 @frozen(slots=True)
 class RecoveryReport:
     """What a restart found and did."""
@@ -59,7 +66,8 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
     """
     stored_positions = positions_from_frame(store.read("positions"))
     live = {p.position_id: p for p in stored_positions if p.status is not PositionStatus.CLOSED}
-    orders = [o for o in orders_from_frame(store.read("orders")) if o.order.position_id in live]
+    every_order = orders_from_frame(store.read("orders"))
+    orders = [o for o in every_order if o.order.position_id in live]
     all_fills = fills_from_frame(store.read("fills"))
     engine.broker.mark_booked(all_fills)
     order_refs = {o.order.order_ref for o in orders}
@@ -104,10 +112,8 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
     _restore_breakers(engine, store, stored_positions, replayed_live, now)
     restore_tracks(engine, store, [p.position_id for p in replayed_live])
     engine.continue_ids_after(
-        max(
-            [int(m.group(1)) for p in stored_positions if (m := SEQUENCE.search(p.position_id))]
-            + [int(m.group(1)) for o in orders if (m := SEQUENCE.search(o.order.order_ref))]
-            + [0]
+        last_counter(
+            [p.position_id for p in stored_positions] + [o.order.order_ref for o in every_order]
         )
     )
 
