@@ -14,7 +14,7 @@ from test_portfolio_risk import EXPIRY, call_spread, default_market, position, p
 from v6.config import LimitSettings, RiskSettings
 from v6.domain.account import AccountSnapshot
 from v6.domain.entries import EntryCandidate, LegTemplate, StrikeSelection
-from v6.engine.entries import EntryWorkflow
+from v6.entry.workflow import EntryWorkflow
 from v6.risk.portfolio_risk import PortfolioRiskCalculator
 
 MARKET = default_market()

@@ -7,8 +7,9 @@ import pytest
 from builders import NOW, chain, contract, iron_condor, market
 
 from v6.domain.contracts import Leg
+from v6.domain.market import locate_legs
 from v6.domain.positions import Position, PositionStatus
-from v6.engine.marks import locate_legs, mark_positions
+from v6.engine.marks import mark_positions
 
 
 def position(legs, entry_price=-1.40, qty=1, underlying="SPY"):

@@ -6,13 +6,13 @@ strike selection run vectorised over the whole chain instead of looping in Pytho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import numpy as np
 from attrs import field, frozen
 
-from v6.domain.contracts import OptionContract, Right
+from v6.domain.contracts import Leg, OptionContract, Right
 
 
 @frozen(slots=True)
@@ -185,3 +185,27 @@ class MarketHistory:
     spots: Mapping[str, np.ndarray]
     atm_iv: Mapping[str, np.ndarray]
     vix: np.ndarray
+
+
+def _composite_key(expiry: np.ndarray, strike: np.ndarray, is_call: np.ndarray) -> np.ndarray:
+    days = expiry.astype("datetime64[D]").astype(np.int64)
+    cents = np.rint(np.asarray(strike, dtype=np.float64) * 1000).astype(np.int64)
+    return (days * 10_000_000_000 + cents) * 2 + np.asarray(is_call, dtype=np.int64)
+
+
+def locate_legs(chain: OptionChain, legs: Sequence[Leg]) -> np.ndarray:
+    """Row index of every leg in ``chain``; -1 where the contract is not listed."""
+    if not legs:
+        return np.empty(0, dtype=np.int64)
+    chain_keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
+    order = np.argsort(chain_keys, kind="stable")
+    sorted_keys = chain_keys[order]
+    leg_keys = _composite_key(
+        np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"),
+        np.array([leg.contract.strike for leg in legs]),
+        np.array([leg.contract.is_call for leg in legs]),
+    )
+    pos = np.searchsorted(sorted_keys, leg_keys)
+    pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
+    found = (pos < len(sorted_keys)) & (sorted_keys[pos_clipped] == leg_keys)
+    return np.where(found, order[pos_clipped], -1)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from v6.domain.market import MarketView
+from v6.domain.market import MarketView, locate_legs
 from v6.domain.orders import ComboOrder, OrderIntent
-from v6.engine.marks import locate_legs
 from v6.pricing.payoff import risk_profile
 
 

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from v6.config import RiskSettings
-from v6.domain.market import MarketView
+from v6.domain.market import MarketView, locate_legs
 from v6.domain.positions import Position, PositionStatus
 from v6.domain.risk import PortfolioRisk, StressScenario
-from v6.engine.marks import locate_legs
 from v6.pricing import bsm_price
 from v6.pricing.expiry import years_to_expiry
 

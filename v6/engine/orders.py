@@ -1,0 +1,230 @@
+"""Orders, from the engine's side: open, close and unwind positions, and book what the
+broker reports.
+
+Every order is tracked by the position book before it is sent, so every fill that comes
+back is attributed through its reference to exactly one position. With a real broker
+the order's row is stored before it leaves (write-ahead), so a crash between sending and
+hearing back leaves the reference for recovery to look up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from v6.domain.alerts import Severity
+from v6.domain.contracts import Leg
+from v6.domain.decisions import ExitDecision
+from v6.domain.market import MarketView
+from v6.domain.orders import (
+    BrokerUpdate,
+    ComboOrder,
+    OrderIntent,
+    OrderState,
+    OrderStatus,
+)
+from v6.domain.positions import Position
+from v6.execution.combo_executor import round_to_tick
+from v6.execution.pre_trade import combo_quotes
+
+if TYPE_CHECKING:
+    from v6.engine.cycle import Engine
+
+log = logging.getLogger(__name__)
+
+
+def legs_text(legs: tuple[Leg, ...]) -> str:
+    """``SPY 20260220 580P x-1, ...`` for logs and alerts."""
+    return ", ".join(f"{leg.contract.key} x{leg.ratio}" for leg in legs)
+
+
+# -- what the broker reports -----------------------------------------------------------
+
+
+def apply(engine: Engine, update: BrokerUpdate, view: MarketView) -> None:
+    """Book fills (before states, so a finished order sees its fills) and states."""
+    for fill in update.fills:
+        attributed = engine.book.apply_fill(fill)
+        if not attributed:
+            engine.alert(
+                Severity.WARNING,
+                "book",
+                "unattributed_fill",
+                f"fill {fill.exec_id} ({fill.contract.key} x{fill.quantity}) belongs to no "
+                "V6 order: left alone",
+                view.time,
+            )
+            engine.recorder.fill(fill, position_id="", strategy="")
+        for position_id, part in attributed:
+            position = engine.book.position(position_id)
+            engine.recorder.fill(part, position_id=position_id, strategy=position.strategy)
+            engine.report.fills += 1
+    for state in update.states:
+        record_state(engine, state, view)
+
+
+def record_state(engine: Engine, state: OrderState, view: MarketView) -> None:
+    """Store an order's new state; a final state settles its position."""
+    order = engine.book.order(state.order_ref)
+    if order is None:
+        return
+    engine.recorder.order(order, state)
+    engine.executor.on_state(state)
+    if state.status is OrderStatus.REJECTED:
+        engine.rejections += 1
+        engine.alert(
+            Severity.WARNING,
+            "execution",
+            "order_rejected",
+            f"order {state.order_ref} rejected: {state.message}",
+            view.time,
+        )
+    if state.status.is_done:
+        engine.book.order_done(state.order_ref, state.time)
+
+
+def work(engine: Engine, view: MarketView) -> None:
+    """Improve or time out working orders, book what filled, unwind anything legged."""
+    for state in engine.executor.work(view, engine.cycle, view.time):
+        record_state(engine, state, view)
+    apply(engine, engine.broker.poll(view), view)
+    unwind_legged(engine, view)
+
+
+# -- sending ---------------------------------------------------------------------------
+
+
+def _next_id(engine: Engine, strategy: str, underlying: str, view: MarketView) -> str:
+    return f"{strategy}-{underlying}-{view.time:%Y%m%dT%H%M}-{engine.next_sequence():04d}"
+
+
+def open_position(engine: Engine, selection: Any, view: MarketView) -> OrderState:
+    """Register the position a selection becomes and send its opening order."""
+    candidate = selection.candidate
+    position_id = _next_id(engine, candidate.strategy, candidate.underlying, view)
+    regime = engine.regimes.get(candidate.underlying)
+    engine.book.open_position(
+        position_id,
+        candidate.strategy,
+        candidate.underlying,
+        candidate.structure,
+        selection.legs,
+        view.time,
+        entry_regime=regime.regime.value if regime is not None else "",
+        slot=engine.registry.assign(candidate.strategy, candidate.underlying, position_id),
+    )
+    order = ComboOrder(
+        order_ref=f"{position_id}:open",
+        position_id=position_id,
+        strategy=candidate.strategy,
+        underlying=candidate.underlying,
+        intent=OrderIntent.OPEN,
+        legs=selection.legs,
+        quantity=candidate.quantity,
+        limit_price=round_to_tick(selection.net_mid, engine.config.execution.tick_size, up=True),
+        created_at=view.time,
+    )
+    return send(engine, order, view)
+
+
+def close(
+    engine: Engine,
+    position: Position,
+    view: MarketView,
+    decision: ExitDecision,
+    *,
+    at_natural: bool = False,
+) -> OrderState | None:
+    """Send the order that closes every complete unit of ``position``."""
+    quantity = engine.book.quantity(position.position_id)
+    if quantity <= 0:
+        return None
+    legs = tuple(Leg(contract=leg.contract, ratio=-leg.ratio) for leg in position.legs)
+    order = ComboOrder(
+        order_ref=f"{position.position_id}:close:{engine.next_sequence():04d}",
+        position_id=position.position_id,
+        strategy=position.strategy,
+        underlying=position.underlying,
+        intent=OrderIntent.CLOSE,
+        legs=legs,
+        quantity=quantity,
+        limit_price=0.0,
+        created_at=view.time,
+    )
+    quotes = combo_quotes(order, view)
+    if quotes is None:
+        engine.alert(
+            Severity.ERROR,
+            "execution",
+            "close_impossible",
+            f"cannot price close of {position.position_id}: contract missing",
+            view.time,
+        )
+        return None
+    price = quotes[1] if at_natural else engine.executor.initial_limit(order, view)
+    order = order.with_limit(round_to_tick(price, engine.config.execution.tick_size, up=True))
+    log.info("closing %s (%s): %s", position.position_id, decision.rule, decision.reason)
+    engine.book.note_exit(position.position_id, decision.rule)
+    return send(engine, order, view)
+
+
+def unwind_legged(engine: Engine, view: MarketView) -> None:
+    """Trade away any leg imbalance left after an order ended (never leave a naked short)."""
+    from v6.engine.cycle import LIVE
+
+    for position in engine.book.positions(LIVE):
+        pid = position.position_id
+        if engine.book.has_working_order(pid):
+            continue
+        fixes = engine.book.imbalance(pid)
+        if not fixes:
+            continue
+        engine.alert(
+            Severity.ERROR,
+            "execution",
+            "legged_position",
+            f"{pid} is legged: unwinding {legs_text(fixes)}",
+            view.time,
+        )
+        order = ComboOrder(
+            order_ref=f"{pid}:unwind:{engine.next_sequence():04d}",
+            position_id=pid,
+            strategy=position.strategy,
+            underlying=position.underlying,
+            intent=OrderIntent.UNWIND,
+            legs=fixes,
+            quantity=1,
+            limit_price=0.0,
+            created_at=view.time,
+        )
+        price = engine.executor.initial_limit(order, view)
+        if price is None:
+            continue
+        engine.book.note_exit(pid, "unwind", keep_existing=True)
+        send(engine, order.with_limit(price), view)
+
+
+def send(engine: Engine, order: ComboOrder, view: MarketView) -> OrderState:
+    """Track, (with a real broker) store, then send ``order``; store what came back."""
+    engine.book.track_order(order)
+    if engine.write_ahead:
+        engine.recorder.order(
+            order,
+            OrderState(
+                order_ref=order.order_ref,
+                status=OrderStatus.PENDING,
+                filled_quantity=0,
+                remaining_quantity=order.quantity,
+                avg_fill_price=None,
+                time=view.time,
+                limit_price=order.limit_price,
+                message="about to send",
+            ),
+        )
+        engine.recorder.position(engine.book.position(order.position_id), view.time)
+        engine.recorder.flush_orders()
+    state = engine.executor.submit(order, view, engine.cycle)
+    engine.report.orders_sent += 1
+    record_state(engine, state, view)
+    engine.recorder.flush_orders()
+    return state
