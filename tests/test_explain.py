@@ -10,6 +10,7 @@ import pytest
 from sessions import run, sim_config, table
 
 from v6.cli import main
+from v6.store.rows import in_write_order
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def finished_run(tmp_path_factory):
 def test_explain_prints_the_history_and_every_rules_verdict_of_a_closed_position(
     finished_run, capsys
 ):
-    positions = table(finished_run, "positions").sort_values("time")
+    positions = in_write_order(table(finished_run, "positions"))
     latest = positions.drop_duplicates("position_id", keep="last")
     closed = latest[(latest.status == "closed") & (latest.exit_rule != "")].iloc[0]
     store = str(finished_run.store.path)
@@ -53,3 +54,28 @@ def test_explain_of_an_unknown_position_exits_2_and_lists_recent_ones(finished_r
     assert "no decisions stored for position 'no-such-position'" in result.stderr
     assert "most recent positions:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_explain_never_mixes_runs_that_shared_an_id_in_an_old_store(tmp_path, capsys):
+    """Stores written before ids were unique per store hold one id from several runs:
+    explain shows one run's history, says so, and never adds the other's cycles."""
+    import pyarrow as pa
+
+    from v6.store.delta_store import DeltaStore
+
+    first = sim_config(tmp_path / "a", days=1)
+    second = sim_config(tmp_path / "b", days=1)
+    run(first, cycles=8)
+    run(second, cycles=8)  # same seed and dates, a fresh store: the same ids
+    store = DeltaStore(first.store.path)
+    for name in ("positions", "decisions"):
+        store.append(name, pa.Table.from_pandas(table(second, name), preserve_index=False))
+    store.flush()
+    decisions = store.read("decisions")
+    shared = decisions.groupby("position_id")["run_id"].nunique()
+    position_id = shared[shared == 2].index[0]
+    assert main(["explain", position_id, "--store", first.store.path]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs of this store used this id" in out
+    one_run = decisions[decisions.position_id == position_id].groupby("run_id").size()
+    assert f"decision history ({one_run.iloc[0]} cycles" in out

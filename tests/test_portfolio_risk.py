@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -390,3 +390,34 @@ def test_positions_on_two_underlyings_match_computing_each_alone(calc):
             assert getattr(both, name)[i] == pytest.approx(getattr(alone, name)[0])
         np.testing.assert_allclose(both.stress_pnl[:, i], alone.stress_pnl[:, 0])
     assert both.delta[0] != both.delta[1]
+
+
+@pytest.mark.parametrize("q", [0.0, 0.013, 0.03])
+def test_stress_revalues_with_the_dividend_yield_the_chain_was_priced_with(calc, q):
+    """One source of dividends: the simulator pays 1.3% and prices its chains with it, so
+    the stress revaluation must use the same yield (it used 0 whatever the chain said)."""
+    market = default_market()
+    chain = attrs.evolve(market.chains["SPY"], dividend_yield=q)
+    market = attrs.evolve(market, chains={**market.chains, "SPY": chain})
+    risk = calc.compute([position(put_spread(580, 570))], market)
+    spot = market.underlyings["SPY"].mid
+    strikes = np.array([570.0, 580.0])
+    ratios = np.array([1.0, -1.0])
+    iv = chain.iv[[row(chain, 570, False), row(chain, 580, False)]]
+    t = years_to(EXPIRY)
+    base = bsm_price(spot, strikes, t, RATE, q, iv, False) @ ratios
+    crashed = bsm_price(spot * 0.9, strikes, t, RATE, q, iv, False) @ ratios
+    s = calc.scenarios.index(StressScenario(-0.10, 0.0))
+    assert risk.stress_pnl[s, 0] == pytest.approx((crashed - base) * 100)
+
+
+def test_simulated_chains_carry_the_underlyings_dividend_yield():
+    from v6.config_loader import load_config
+    from v6.market.calendar import ExchangeCalendar
+    from v6.market.sim_market import SimMarket
+
+    cfg = load_config(None)
+    market = SimMarket(cfg.sim, list(cfg.underlyings), ExchangeCalendar())
+    view = market.snapshot(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
+    for symbol, chain in view.chains.items():
+        assert chain.dividend_yield == cfg.sim.underlyings[symbol].dividend_yield > 0

@@ -33,6 +33,7 @@ ARRAYS = [
     f.name for f in attrs.fields(OptionChain) if f.name not in ("underlying", "as_of", "spot")
 ]
 ARRAYS.remove("multiplier")
+ARRAYS.remove("dividend_yield")
 
 
 # -- hand-made markets ---------------------------------------------------------------------

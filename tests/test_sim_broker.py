@@ -189,13 +189,36 @@ def test_modify_off_the_cent_is_refused_and_the_old_limit_keeps_working():
     ids=["at-mid", "a-cent-over", "natural", "beyond-natural", "zero", "far-beyond"],
 )
 def test_leg_prices_add_up_to_the_combo_price_to_the_cent(limit: float):
+    """Legs add up to the combo's price to the cent and each fills inside its own quote;
+    a limit through the natural price (-1.00) fills at the natural, as on an exchange."""
     b = broker()
     b.place(order(limit=limit, quantity=3))
     fills = b.poll(view()).fills
     ratio = {leg.contract.key: leg.ratio for leg in IRON_CONDOR}
-    assert sum(ratio[f.contract.key] * cents(f.price) for f in fills) == cents(limit)
+    assert sum(ratio[f.contract.key] * cents(f.price) for f in fills) == min(cents(limit), -100)
     assert all(f.price >= 0 and cents(f.price) / 100 == f.price for f in fills)
+    for f in fills:
+        bid, ask = QUOTES[(f.contract.strike, f.contract.right.value)]
+        assert bid - 1e-9 <= f.price <= ask + 1e-9, f"{f.contract.key} filled outside its quote"
     assert sorted(f.quantity for f in fills) == [-3, -3, 3, 3]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_no_leg_ever_fills_outside_its_own_quote(seed: int):
+    """Random quotes and limits between mid and natural: the rounding residual goes to a
+    leg with room in its quote, never past a bid or an ask (IWM 202P once filled at 2.01
+    with the ask at 2.00)."""
+    rng = np.random.default_rng(seed)
+    ratio = np.array([1, -1, -1, 1])
+    bid = np.round(rng.uniform(0.05, 4.0, size=4), 2)
+    ask = bid + np.round(rng.uniform(0.01, 0.12, size=4), 2)
+    mid, half = (bid + ask) / 2, (ask - bid) / 2
+    natural = int(np.rint(ratio @ np.where(ratio > 0, ask, bid) * 100))
+    for combo in range(int(np.ceil(ratio @ mid * 100)), natural + 1):
+        prices = split_combo_price(combo, ratio, mid, half, bounds=(bid, ask))
+        assert prices is not None
+        assert int(ratio @ prices) == combo
+        assert (prices >= np.round(bid * 100)).all() and (prices <= np.round(ask * 100)).all()
 
 
 def test_leg_prices_of_a_ratio_combo_add_up_and_stay_non_negative():

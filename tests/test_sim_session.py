@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sessions import run, sim_config, table
 
+from v6.store.rows import in_write_order
+
 pytestmark = pytest.mark.slow
 
 
@@ -23,7 +25,7 @@ def week(tmp_path_factory):
 def test_a_week_opens_and_closes_iron_condors_and_both_verticals(week):
     cfg, _ = week
     positions = table(cfg, "positions")
-    latest = positions.sort_values("time").groupby("position_id").tail(1)
+    latest = in_write_order(positions).groupby("position_id").tail(1)
     traded = latest[latest["quantity"].gt(0) | latest["realized_pnl"].ne(0)]
     opened = set(positions.loc[positions["status"] == "open", "structure"])
     assert {"iron_condor", "bull_put_spread", "bear_call_spread"} <= opened
@@ -54,7 +56,7 @@ def test_realized_pnl_from_fills_equals_change_in_net_liquidation_to_the_cent(we
 def test_each_positions_realized_pnl_is_the_cash_of_its_own_fills(week):
     cfg, _ = week
     fills = table(cfg, "fills")
-    latest = table(cfg, "positions").sort_values("time").groupby("position_id").tail(1)
+    latest = in_write_order(table(cfg, "positions")).groupby("position_id").tail(1)
     cash = fills.groupby("position_id")["cash_flow"].sum().round(2)
     for row in latest.itertuples():
         assert round(row.realized_pnl, 2) == cash.get(row.position_id, 0.0), row.position_id

@@ -111,7 +111,20 @@ def build_engine(
     broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed)
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
-    return Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox), clock
+    engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox)
+    continue_ids(engine, store)
+    return engine, clock
+
+
+def continue_ids(engine: Engine, store: DeltaStore) -> None:
+    """Position ids and order references are unique per store, not per run: a new sim
+    run numbers on after every id earlier runs left (each sim run starts on the same
+    simulated dates, so its ids would otherwise repeat theirs)."""
+    from v6.engine.recovery import last_counter
+
+    ids = store.read("positions", columns=["position_id"])["position_id"].tolist()
+    refs = store.read("orders", columns=["order_ref"])["order_ref"].tolist()
+    engine.continue_ids_after(last_counter(ids + refs))
 
 
 def _build_ib_engine(
@@ -152,7 +165,6 @@ def _build_ib_engine(
         broker,
         recorder,
         breaker_inbox=BreakerResetInbox(store),
-        write_ahead=True,
     )
     market.held_contracts = lambda: [
         leg.contract for p in engine.book.positions(LIVE) for leg in p.legs

@@ -15,6 +15,7 @@ import pandas as pd
 
 from v6.errors import V6Error
 from v6.store.delta_store import DeltaStore
+from v6.store.rows import in_write_order
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -57,11 +58,22 @@ def explain(store: DeltaStore, position_id: str, *, history: int = 20) -> str:
     decisions = store.read("decisions", filters=[("position_id", "=", position_id)])
     if decisions.empty:
         raise _not_found(store, position_id)
-    decisions = decisions.sort_values("time", kind="stable")
     lines = [f"position {position_id}"]
-    positions = store.read("positions", filters=[("position_id", "=", position_id)])
+    positions = in_write_order(store.read("positions", filters=[("position_id", "=", position_id)]))
+    used_by = sorted(set(decisions["run_id"]) | set(positions["run_id"]))
+    if len(used_by) > 1:
+        # Stores written before ids were numbered per store can hold one id from several
+        # runs: never mix their histories; show the run that wrote the id last.
+        run = positions["run_id"].iloc[-1] if not positions.empty else decisions["run_id"].iloc[-1]
+        decisions = decisions[decisions["run_id"] == run]
+        positions = positions[positions["run_id"] == run]
+        lines.append(
+            f"  note: {len(used_by)} runs of this store used this id (written before ids "
+            f"were unique per store); showing run {run}, the last to write it"
+        )
+    decisions = decisions.sort_values("time", kind="stable")
     if not positions.empty:
-        p = positions.sort_values("time", kind="stable").iloc[-1]
+        p = positions.iloc[-1]
         lines.append(
             f"  {p['strategy']} {p['structure']} on {p['underlying']}, "
             f"entry {p['entry_price']:+.2f}/share, opened {_et(p['opened_at'])}"

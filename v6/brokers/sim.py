@@ -76,34 +76,47 @@ def to_cents(dollars: float) -> int:
 
 
 def split_combo_price(
-    combo_cents: int, ratio: np.ndarray, mid: np.ndarray, half_spread: np.ndarray
+    combo_cents: int,
+    ratio: np.ndarray,
+    mid: np.ndarray,
+    half_spread: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Per-leg prices in cents with ``sum(ratio * price) == combo_cents`` exactly.
 
     Why: a broker reports one execution per leg, and the account only balances to the
     cent if those leg prices add back to the combo price. Legs start at their mid and
-    share the difference in proportion to their half-spread (wide legs move more);
-    no price goes below zero; the rounding residual goes on the first leg whose ratio
-    can absorb it. Returns None when no such split exists (the order then waits).
+    share the difference in proportion to their half-spread (wide legs move more); no
+    price goes below zero, and with ``bounds`` (each leg's bid and ask, in dollars) no
+    leg fills outside its own quote: the rounding residual goes to the legs that have
+    room for it. Returns None when no such split exists (the order then waits).
     """
     r = np.asarray(ratio, dtype=np.int64)
     start = np.maximum(np.rint(np.asarray(mid, dtype=np.float64) * 100.0), 0.0).astype(np.int64)
+    if bounds is None:
+        low = np.zeros_like(start)
+        high = np.full_like(start, np.iinfo(np.int64).max // 4)
+    else:
+        # Whole cents inside the quote: a bid of 1.005 allows 1.01, an ask of 2.004 2.00.
+        low = np.maximum(np.ceil(np.asarray(bounds[0]) * 100.0 - 1e-6), 0).astype(np.int64)
+        high = np.floor(np.asarray(bounds[1]) * 100.0 + 1e-6).astype(np.int64)
+        if (low > high).any():
+            return None
     diff = combo_cents - int(r @ start)
     weight = np.abs(r) * np.maximum(np.nan_to_num(np.asarray(half_spread) * 100.0), 0.5)
     share = diff * weight / weight.sum()  # each leg's part of the difference, in combo cents
-    prices = np.maximum(start + np.rint(share / r).astype(np.int64), 0)
+    prices = np.clip(start + np.rint(share / r).astype(np.int64), low, high)
     residual = combo_cents - int(r @ prices)
-    if residual == 0:
-        return prices
-    step = math.gcd(*(int(x) for x in np.abs(r)))
-    if residual % step:
-        return None
-    for i in np.flatnonzero(np.abs(r) == step):
-        candidate = prices[i] + residual // int(r[i])
-        if candidate >= 0:
-            prices[i] = candidate
-            return prices
-    return None
+    # Hand what is left to the legs with room, the smallest ratios first (finest steps).
+    for i in sorted(range(len(r)), key=lambda k: abs(int(r[k]))):
+        if residual == 0:
+            break
+        ri = int(r[i])
+        move = int(residual / ri)  # toward zero: never overshoots the residual
+        move = min(max(move, int(low[i] - prices[i])), int(high[i] - prices[i]))
+        prices[i] += move
+        residual -= ri * move
+    return prices if residual == 0 else None
 
 
 def _quotes(
@@ -391,8 +404,13 @@ class SimBroker:
         threshold = ratio @ mid + self.settings.fill_threshold_half_spreads * (np.abs(ratio) @ half)
         if working.limit_price < threshold - _PRICE_EPS:
             return []
-        combo_cents = to_cents(working.limit_price)
-        leg_cents = split_combo_price(combo_cents, ratio, mid, half)
+        # A limit through the natural price fills at the natural (every leg at its own
+        # bid or ask), as an exchange would: never worse than the quotes.
+        natural = int(
+            ratio @ np.where(ratio > 0, np.floor(ask * 100 + 1e-6), np.ceil(bid * 100 - 1e-6))
+        )
+        combo_cents = min(to_cents(working.limit_price), natural)
+        leg_cents = split_combo_price(combo_cents, ratio, mid, half, bounds=(bid, ask))
         if leg_cents is None:
             return []
         units = self._units(order.quantity - working.filled)

@@ -61,6 +61,9 @@ class OptionChain:
         default=None, converter=lambda v: None if v is None else np.asarray(v, dtype=bool)
     )
     multiplier: int = 100
+    # The continuous dividend yield the quotes and Greeks were computed with. Pricing,
+    # risk and the simulator read it from here, so all three use one source.
+    dividend_yield: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         n = self.strike.shape[0]
@@ -138,6 +141,7 @@ class OptionChain:
             quote_time=self.quote_time[mask],
             valid=self.valid[mask],
             multiplier=self.multiplier,
+            dividend_yield=self.dividend_yield,
         )
 
     def with_validity(self, valid: np.ndarray) -> OptionChain:
@@ -159,6 +163,7 @@ class OptionChain:
             quote_time=self.quote_time,
             valid=np.asarray(valid, dtype=bool),
             multiplier=self.multiplier,
+            dividend_yield=self.dividend_yield,
         )
 
 

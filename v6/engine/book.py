@@ -63,6 +63,7 @@ class PositionBook:
         self._books: dict[str, _Book] = {}
         self._orders: dict[str, ComboOrder] = {}
         self._changed: set[str] = set()
+        self._reopened: set[str] = set()
 
     # -- orders ---------------------------------------------------------------------
 
@@ -142,6 +143,8 @@ class PositionBook:
         return [(book.position_id, fill)]
 
     def _book_fill(self, book: _Book, fill: Fill, intent: OrderIntent) -> None:
+        if book.status is PositionStatus.CLOSED and fill.quantity:
+            self._reopen(book)
         key = fill.contract.key
         book.holdings[key] = book.holdings.get(key, 0) + fill.quantity
         if book.holdings[key] == 0:
@@ -185,6 +188,31 @@ class PositionBook:
         return attributed
 
     # -- state ----------------------------------------------------------------------
+
+    def _reopen(self, book: _Book) -> None:
+        """A fill for a position already settled as closed: the broker says otherwise.
+
+        The position is live again (exit rules watch it, reconciliation counts it); its
+        own next settlement decides whether it is open or closed. The engine alerts on
+        every reopened position (:meth:`take_reopened`).
+        """
+        book.status = PositionStatus.OPENING if not book.opened_units else PositionStatus.OPEN
+        book.closed_at = None
+        book.exit_rule = ""
+        self._reopened.add(book.position_id)
+        self._changed.add(book.position_id)
+
+    def take_reopened(self) -> list[str]:
+        """Positions reopened by a late fill since the last call."""
+        reopened, self._reopened = sorted(self._reopened), set()
+        return reopened
+
+    def settle_if_idle(self, position_id: str, time: datetime) -> None:
+        """Settle a reopened position that has no working order (open or closed by its
+        holdings), as an order's end would."""
+        book = self._books[position_id]
+        if not book.open_orders:
+            self._settle(book, time)
 
     def _settle(self, book: _Book, time: datetime) -> None:
         book.status = PositionStatus.OPEN if book.holdings else PositionStatus.CLOSED
@@ -238,7 +266,8 @@ class PositionBook:
             np.array([leg.ratio for leg in book.legs]),
             entry_price,
         )
-        size = max(held, 1) * mult
+        # Max profit and loss are of the units held, or of those opened once closed.
+        size = (held or opened or 1) * mult
         if book.status is PositionStatus.CLOSED:
             realized = book.cash
         elif opened and closed_units > 0:
@@ -283,13 +312,20 @@ class PositionBook:
         """True once any complete unit of the position was opened."""
         return self._books[position_id].opened_units > 0
 
+    def working_orders(self, position_id: str) -> list[ComboOrder]:
+        """The position's orders not yet in a final state, oldest reference first."""
+        return [self._orders[ref] for ref in sorted(self._books[position_id].open_orders)]
+
     def has_working_order(self, position_id: str) -> bool:
         return bool(self._books[position_id].open_orders)
 
     def net_contracts(self) -> dict[str, int]:
-        """V6's net holding per contract across all positions (to compare with the broker)."""
+        """V6's net holding per contract across its live positions (to compare with the
+        broker): a closed position holds nothing, whatever is left in its ledger."""
         net: dict[str, int] = {}
         for book in self._books.values():
+            if book.status is PositionStatus.CLOSED:
+                continue
             for key, qty in book.holdings.items():
                 net[key] = net.get(key, 0) + qty
         return {k: v for k, v in net.items() if v}

@@ -61,6 +61,7 @@ class CycleReport:
     rejected_quotes: int = 0
     decisions: dict[str, int] = field(factory=dict)
     breakers_tripped: tuple[str, ...] = ()
+    still_open: tuple[str, ...] = ()  # live positions a flatten could not close
 
 
 class Engine:
@@ -75,7 +76,6 @@ class Engine:
         recorder: Recorder,
         *,
         breaker_inbox: BreakerResetInbox | None = None,
-        write_ahead: bool = False,
     ) -> None:
         self.config = config
         self.plugins = plugins
@@ -93,10 +93,6 @@ class Engine:
         self.registry = StrategyRegistry(config.slots)
         self.breakers = CircuitBreakers(config.breakers)
         self.breaker_inbox = breaker_inbox
-        # With a real broker an order row (status pending) is stored before the order is
-        # sent, so a crash between sending and hearing back leaves its reference in the
-        # store for recovery to look up. A simulated broker dies with the process.
-        self.write_ahead = write_ahead
         self.tracks = MarkTracker()
         self.regimes: dict[str, RegimeReading] = {}
         self.risk: PortfolioRisk = PortfolioRisk.empty(
@@ -135,13 +131,35 @@ class Engine:
         persist.run(self, view)
         return self.report
 
-    def flatten(self, now: datetime) -> CycleReport:
-        """Close every open position at the natural price (end of a simulation)."""
-        view = observe.begin(self, now)
-        exits.flatten(self, view)
-        orders.apply(self, self.broker.poll(view), view)
-        persist.run(self, view)
-        return self.report
+    def flatten(self, now: datetime, *, max_rounds: int = 50) -> CycleReport:
+        """Close every live position at the natural price (the end of a simulation).
+
+        Works round after round at ``now`` until nothing is live: entries still working
+        are cancelled, partial closes are worked to their timeout and closed again, legged
+        remainders unwound. What is still live after ``max_rounds`` is alerted (CRITICAL)
+        and returned in the report's ``still_open``, never silently left behind.
+        """
+        report = self.report
+        for _ in range(max_rounds):
+            view = observe.begin(self, now)
+            exits.flatten(self, view)
+            orders.work(self, view)
+            persist.run(self, view)
+            report = self.report
+            if not self.book.positions(LIVE):
+                return report
+        left = [p.position_id for p in self.book.positions(LIVE)]
+        report.still_open = tuple(left)
+        self.alert(
+            Severity.CRITICAL,
+            "flatten",
+            "flatten_incomplete",
+            f"{len(left)} positions still live after {max_rounds} flatten rounds: "
+            + ", ".join(left),
+            now,
+        )
+        self.recorder.flush()
+        return report
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` when the engine closes (after the final flush)."""

@@ -52,10 +52,15 @@ def run(engine: Engine, view: MarketView) -> None:
 
 
 def flatten(engine: Engine, view: MarketView) -> None:
-    """Close every open position at the natural price (the end of a simulated session)."""
+    """One round of closing everything at the natural price: entries still working are
+    cancelled, every open position without a working order gets its closing order."""
+    for position in engine.book.positions([PositionStatus.OPENING, PositionStatus.OPEN]):
+        orders.cancel_entries(engine, position.position_id, view)
     for position in engine.book.positions([PositionStatus.OPEN]):
         if engine.book.has_working_order(position.position_id):
             continue
+        if engine.book.imbalance(position.position_id):
+            continue  # legged: the unwind at the end of the round makes it whole first
         record_decision(engine, position, FLATTEN, view.time, ())
         orders.close(engine, position, view, FLATTEN, at_natural=True)
 

@@ -59,8 +59,27 @@ def apply(engine: Engine, update: BrokerUpdate, view: MarketView) -> None:
             position = engine.book.position(position_id)
             engine.recorder.fill(part, position_id=position_id, strategy=position.strategy)
             engine.report.fills += 1
+    for position_id in engine.book.take_reopened():
+        reopened(engine, position_id, view)
     for state in update.states:
         record_state(engine, state, view)
+
+
+def reopened(engine: Engine, position_id: str, view: MarketView) -> None:
+    """A fill arrived for a position V6 had settled as closed: the broker holds it, so it
+    is live again. It takes its slot back (no second entry in its place), exit rules
+    watch it again, and the trader is told."""
+    engine.book.settle_if_idle(position_id, view.time)
+    position = engine.book.position(position_id)
+    engine.registry.restore([position])
+    engine.alert(
+        Severity.ERROR,
+        "book",
+        "fill_after_close",
+        f"{position_id} was settled as closed but the broker filled it: reopened as "
+        f"{position.status.value} with {position.quantity} units; its exit rules apply again",
+        view.time,
+    )
 
 
 def record_state(engine: Engine, state: OrderState, view: MarketView) -> None:
@@ -89,6 +108,15 @@ def work(engine: Engine, view: MarketView) -> None:
         record_state(engine, state, view)
     apply(engine, engine.broker.poll(view), view)
     unwind_legged(engine, view)
+
+
+def cancel_entries(engine: Engine, position_id: str, view: MarketView) -> None:
+    """Cancel the position's entry orders still working (what filled stays booked)."""
+    for order in engine.book.working_orders(position_id):
+        if order.intent is OrderIntent.OPEN:
+            state = engine.broker.cancel(order.order_ref)
+            engine.executor.on_state(state)
+            record_state(engine, state, view)
 
 
 # -- sending ---------------------------------------------------------------------------
@@ -205,24 +233,26 @@ def unwind_legged(engine: Engine, view: MarketView) -> None:
 
 
 def send(engine: Engine, order: ComboOrder, view: MarketView) -> OrderState:
-    """Track, (with a real broker) store, then send ``order``; store what came back."""
+    """Track, store, then send ``order``; store what came back.
+
+    The order is written ahead of sending, whatever the broker: after a crash the store
+    then never holds a fill or an order state whose order or position row is missing.
+    """
     engine.book.track_order(order)
-    if engine.write_ahead:
-        engine.recorder.order(
-            order,
-            OrderState(
-                order_ref=order.order_ref,
-                status=OrderStatus.PENDING,
-                filled_quantity=0,
-                remaining_quantity=order.quantity,
-                avg_fill_price=None,
-                time=view.time,
-                limit_price=order.limit_price,
-                message="about to send",
-            ),
-        )
-        engine.recorder.position(engine.book.position(order.position_id), view.time)
-        engine.recorder.flush_orders()
+    engine.recorder.write_ahead(
+        order,
+        OrderState(
+            order_ref=order.order_ref,
+            status=OrderStatus.PENDING,
+            filled_quantity=0,
+            remaining_quantity=order.quantity,
+            avg_fill_price=None,
+            time=view.time,
+            limit_price=order.limit_price,
+            message="about to send",
+        ),
+        engine.book.position(order.position_id),
+    )
     state = engine.executor.submit(order, view, engine.cycle)
     engine.report.orders_sent += 1
     record_state(engine, state, view)

@@ -1,9 +1,20 @@
 """The engine's write path to the store: domain records in, batched Delta appends out.
 
 Commits to Delta cost tens of milliseconds each, so rows are buffered and written in one
-append per table: orders and fills at once whenever an order event happens (they are
-what a restart needs to recover), everything else every ``flush_every_cycles`` cycles
-and at shutdown. Every row carries the run id so runs sharing a store stay separable.
+append per table: orders, fills and positions at once whenever an order event happens
+(they are what a restart needs to recover), everything else every
+``flush_every_cycles`` cycles and at shutdown. Every row carries the run id so runs
+sharing a store stay separable.
+
+The three order tables are separate commits, so a crash can fall between them. They are
+therefore always committed in an order that leaves no row pointing at a row that is not
+there, whatever commit the crash interrupts (docs/RECOVERY.md):
+
+* a new order is written ahead: its position's row first, then the order's row, and only
+  then is it sent, so no fill can exist before both;
+* what the broker reports is written fills first, then order states, then positions, so
+  an order stored filled always has its fills, and a position stored holding contracts
+  always has the fills that made it.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ from v6.risk.circuit_breakers import BreakerEvent
 from v6.store import rows
 from v6.store.delta_store import DeltaStore
 
-ORDER_TABLES = ("orders", "fills", "positions")
+# Facts before the states derived from them: see the module docstring.
+ORDER_TABLES = ("fills", "orders", "positions")
 
 
 class Recorder:
@@ -159,8 +171,17 @@ class Recorder:
     # -- flushing ---------------------------------------------------------------------
 
     def flush_orders(self) -> None:
-        """Write order, fill and position rows now (called on every order event)."""
+        """Write fill, order and position rows now, in that order (on every order event)."""
         self.store.flush(list(ORDER_TABLES))
+
+    def write_ahead(self, order: ComboOrder, pending: OrderState, position: Position) -> None:
+        """Make ``order`` durable before it is sent: whatever was still buffered, then the
+        position's row, then the order's row, each committed before the next."""
+        self.flush_orders()
+        self.position(position, pending.time)
+        self.store.flush(["positions"])
+        self.order(order, pending)
+        self.store.flush(["orders"])
 
     def end_cycle(self, cycle: int) -> None:
         """Flush order tables every cycle they changed; the rest on the interval."""

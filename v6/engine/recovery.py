@@ -1,19 +1,26 @@
-"""Crash recovery: rebuild the engine's book from the store, then settle what was in
-flight with the broker.
+"""Crash recovery: rebuild the engine's book from the store, then settle every order with
+the broker, whose word is final.
 
-V6 may be killed at any instant, including between sending an order and hearing back.
-Because every order row is stored (status pending) *before* the order is sent, the store
-always knows every reference V6 may have sent. On the next start:
+V6 may be killed at any instant, including between the commits of one order event.
+The store is written so that no row ever points at a row that is not there (the order
+tables' write order, :mod:`v6.engine.recorder`), but a stored order *state* may lag what
+happened at the broker. So recovery never settles an order on stored rows alone:
 
-1. the book is rebuilt by replaying, in time order, every order and fill of the
-   positions that were not closed (the same code path that built it the first time);
-2. strategy slots and cool-downs are restored from the positions table;
-3. every execution already in the fills table is marked seen, so it is never booked twice;
-4. each order that was not finished is looked up at the broker *by its reference*: if the
-   broker has it, V6 adopts it and works it to completion or cancels it on the normal
-   timeout (a legged remainder is then unwound); if the broker never received it, it is
-   recorded as cancelled and never sent again;
-5. the first poll then books every fill that happened while V6 was down.
+1. the book is rebuilt by replaying every order and stored fill of the positions that
+   were not closed (the same code path that built it the first time), without settling
+   any order yet;
+2. every execution already in the fills table is marked seen, so it is never booked
+   twice;
+3. every order of those positions, finished or not, is looked up at the broker *by its
+   reference*. An order the broker knows is adopted: its state from now on is the
+   broker's, and a position is settled only once the fills the broker reports are
+   booked (a state never runs ahead of its fills). An order the broker does not know
+   is settled on its stored state if that was final (an order of an earlier day), and
+   otherwise recorded as cancelled and never sent again;
+4. slots, cool-downs, breakers and trailing-stop tracks are restored from the settled
+   book, and new ids continue after every id in the store;
+5. the first poll then books every fill that happened while V6 was down; a fill for a
+   position V6 had settled as closed reopens it with an alert.
 """
 
 from __future__ import annotations
@@ -24,17 +31,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import attrs
 import numpy as np
 import pandas as pd
 from attrs import frozen
 
 from v6.domain.alerts import Severity
-from v6.domain.orders import OrderState, OrderStatus
-from v6.domain.positions import PositionStatus
+from v6.domain.orders import Fill, OrderState, OrderStatus
+from v6.domain.positions import Position, PositionStatus
 from v6.engine.cycle import Engine
 from v6.risk.breaker_log import stored_events
 from v6.store.delta_store import DeltaStore
-from v6.store.rows import fills_from_frame, orders_from_frame, positions_from_frame
+from v6.store.rows import (
+    StoredOrder,
+    fills_from_frame,
+    orders_from_frame,
+    positions_from_frame,
+)
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -60,7 +73,7 @@ class RecoveryReport:
 
 
 def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
-    """Restore ``engine`` from ``store`` and settle in-flight orders with its broker.
+    """Restore ``engine`` from ``store`` and settle every order with its broker.
 
     The engine's broker must also implement :class:`v6.ports.RecoverableBroker`.
     """
@@ -69,90 +82,36 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
     every_order = orders_from_frame(store.read("orders"))
     orders = [o for o in every_order if o.order.position_id in live]
     all_fills = fills_from_frame(store.read("fills"))
-    engine.broker.mark_booked(all_fills)
-    order_refs = {o.order.order_ref for o in orders}
-    fills = [f for f in all_fills if f.order_ref in order_refs or f.kind == "expiration"]
-
-    for position in live.values():
-        engine.book.open_position(
-            position.position_id,
-            position.strategy,
-            position.underlying,
-            position.structure,
-            position.legs,
-            position.opened_at,
-            entry_regime=position.entry_regime,
-            slot=position.slot,
-        )
-    # Order by order: track it, book its own fills, then settle it if it ended. Fill and
-    # order-state times come from different clocks (IB's execution time, the engine's
-    # cycle), so a replay by timestamp could settle an order before its fills.
-    by_order: dict[str, list] = {}
-    for fill in fills:
-        by_order.setdefault(fill.order_ref, []).append(fill)
-    for stored in orders:
-        engine.book.track_order(stored.order)
-        for fill in by_order.pop(stored.order.order_ref, []):
-            engine.book.apply_fill(fill)
-        if stored.state.status.is_done:
-            engine.book.order_done(stored.order.order_ref, stored.state.time)
-    for fill in sorted(by_order.get("expiration", []), key=lambda f: f.time):
-        engine.book.apply_fill(fill)  # settlements at expiry, shared out by contract
-    # A row written before the crash may be stale (fills are stored as they happen,
-    # position rows at the end of a cycle): store the replayed state where it differs.
-    changed = engine.book.drain_changed()
-    for position_id in changed:
-        replayed = engine.book.position(position_id)
-        if replayed.status is not live[position_id].status:
-            engine.recorder.position(replayed, now)
-    replayed_live = engine.book.positions()
-    engine.registry.restore(
-        [p for p in stored_positions if p.position_id not in live] + replayed_live
-    )
-    _restore_breakers(engine, store, stored_positions, replayed_live, now)
-    restore_tracks(engine, store, [p.position_id for p in replayed_live])
     engine.continue_ids_after(
         last_counter(
             [p.position_id for p in stored_positions] + [o.order.order_ref for o in every_order]
         )
     )
-
-    adopted, never_sent = [], []
-    # Ask IB for every open order of this account first (any client id), so an order
-    # sent by the previous run is found, not declared never sent.
+    engine.broker.mark_booked(all_fills)
+    order_refs = {o.order.order_ref for o in orders}
+    fills = [f for f in all_fills if f.order_ref in order_refs or f.kind == "expiration"]
+    replay(engine, live.values(), orders, fills)
+    # Ask IB for every open order, completed order and execution of this account first
+    # (any client id), so an order sent by the previous run is found, not declared never
+    # sent, and its fills are known before anything is settled.
     try:
         engine.broker.refresh()
     except (ConnectionError, TimeoutError) as exc:
         log.warning("recovery could not refresh orders from the broker: %s", exc)
-    for stored in orders:
-        if stored.state.status.is_done:
-            continue
-        order = stored.order
-        state = engine.broker.adopt(order)
-        if state is None:
-            never_sent.append(order.order_ref)
-            state = OrderState(
-                order_ref=order.order_ref,
-                status=OrderStatus.CANCELLED,
-                filled_quantity=0,
-                remaining_quantity=order.quantity,
-                avg_fill_price=None,
-                time=now,
-                limit_price=order.limit_price,
-                message="not found at the broker after a restart: never sent, not resent",
-            )
-        else:
-            adopted.append(order.order_ref)
-            engine.executor.resume(order, state, engine.cycle)
-        engine.recorder.order(order, state)
-        if state.status.is_done:
-            engine.book.order_done(order.order_ref, state.time)
-    for position_id in engine.book.drain_changed():  # settled by what the broker said
-        position = engine.book.position(position_id)
-        engine.recorder.position(position, now)
-        if position.status is PositionStatus.CLOSED:
-            engine.registry.release(position, now)
+    adopted, never_sent = settle_with_broker(engine, orders, now)
+
+    settled = engine.book.drain_changed()
+    for position_id in settled:  # the replayed and settled state, where it moved
+        engine.recorder.position(engine.book.position(position_id), now)
     engine.recorder.flush_orders()
+    replayed = engine.book.positions()
+    engine.registry.restore([p for p in stored_positions if p.position_id not in live] + replayed)
+    _restore_breakers(engine, store, stored_positions, replayed, now)
+    restore_tracks(
+        engine,
+        store,
+        [p.position_id for p in replayed if p.status is not PositionStatus.CLOSED],
+    )
     report = RecoveryReport(
         positions=len(live),
         orders_adopted=tuple(adopted),
@@ -171,6 +130,79 @@ def recover(engine: Engine, store: DeltaStore, now: datetime) -> RecoveryReport:
         )
     log.warning("recovery: %s", report)
     return report
+
+
+def replay(
+    engine: Engine,
+    positions: Iterable[Position],
+    orders: Iterable[StoredOrder],
+    fills: Iterable[Fill],
+) -> None:
+    """Rebuild positions from their orders and stored fills, settling none of the orders.
+
+    Order by order: track it, then book its own fills. Fill and order-state times come
+    from different clocks (IB's execution time, the engine's cycle), so a replay by
+    timestamp could book a fill before its order.
+    """
+    for position in positions:
+        engine.book.open_position(
+            position.position_id,
+            position.strategy,
+            position.underlying,
+            position.structure,
+            position.legs,
+            position.opened_at,
+            entry_regime=position.entry_regime,
+            slot=position.slot,
+        )
+    by_order: dict[str, list[Fill]] = {}
+    for fill in fills:
+        by_order.setdefault(fill.order_ref, []).append(fill)
+    for stored in orders:
+        engine.book.track_order(stored.order)
+        for fill in by_order.pop(stored.order.order_ref, []):
+            engine.book.apply_fill(fill)
+    for fill in sorted(by_order.get("expiration", []), key=lambda f: f.time):
+        engine.book.apply_fill(fill)  # settlements at expiry, shared out by contract
+
+
+def settle_with_broker(
+    engine: Engine, orders: Iterable[StoredOrder], now: datetime
+) -> tuple[list[str], list[str]]:
+    """Every replayed order's state from the broker; the store's only where the broker
+    has no word. Returns (adopted references, references never sent)."""
+    adopted, never_sent = [], []
+    for stored in orders:
+        order = stored.order
+        state = engine.broker.adopt(order)
+        if state is None and stored.state.status.is_done:
+            # Unknown to the broker today (an order of an earlier day): its stored end
+            # stands, and its fills are in the store.
+            engine.book.order_done(order.order_ref, stored.state.time)
+            continue
+        if state is None:
+            never_sent.append(order.order_ref)
+            state = OrderState(
+                order_ref=order.order_ref,
+                status=OrderStatus.CANCELLED,
+                filled_quantity=0,
+                remaining_quantity=order.quantity,
+                avg_fill_price=None,
+                time=now,
+                limit_price=order.limit_price,
+                message="not found at the broker after a restart: never sent, not resent",
+            )
+        else:
+            state = attrs.evolve(state, time=now)  # on the engine's clock, like every state
+            if not stored.state.status.is_done or not state.status.is_done:
+                adopted.append(order.order_ref)
+            if not state.status.is_done:
+                engine.executor.resume(order, state, engine.cycle)
+        if state != stored.state:
+            engine.recorder.order(order, state)
+        if state.status.is_done:
+            engine.book.order_done(order.order_ref, state.time)
+    return adopted, never_sent
 
 
 def _restore_breakers(

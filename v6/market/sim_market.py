@@ -281,4 +281,5 @@ class SimMarket:
             vega=greeks.vega,
             theta=greeks.theta,
             quote_time=np.full(len(strike), _naive_utc(time)),
+            dividend_yield=dividend,
         )

@@ -146,7 +146,7 @@ class PortfolioRiskCalculator:
             vega[hit] = chain.vega[at]
             theta[hit] = chain.theta[at]
             spot[rows] = u_spot
-            dividend[rows] = float(self.settings.dividend_yields.get(underlying, 0.0))
+            dividend[rows] = chain.dividend_yield  # what the chain was priced with
 
         leg_ok = (
             listed

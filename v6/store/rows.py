@@ -232,18 +232,30 @@ def chain_table(chain: OptionChain) -> pa.Table:
 # -- readers -------------------------------------------------------------------------
 
 
+def in_write_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """State rows (orders, positions) in the order they were written.
+
+    The recorder numbers every state row it writes (``seq``, increasing across runs:
+    it starts at the wall clock in ns), so the last row written is the latest state even
+    when two rows carry the same time or clocks disagree (a restart stamps its recovered
+    states on the broker's clock, then cycles run on it). Rows from before ``seq``
+    existed come first, ordered by time.
+    """
+    if "seq" not in frame:
+        return frame.sort_values("time", kind="stable")
+    return frame.assign(seq=frame["seq"].fillna(-1)).sort_values(["seq", "time"], kind="stable")
+
+
 def positions_from_frame(frame: pd.DataFrame) -> list[Position]:
     """The latest state of every position in a ``positions`` frame, as domain values.
 
-    The row with the greatest ``time`` wins (the later row on a tie, as written). The
+    The row written last wins (:func:`in_write_order`). The
     list is ordered by ``opened_at`` then ``position_id`` so a rebuilt book is
     deterministic. Nulls (a position not yet closed) come back as None.
     """
     if frame.empty:
         return []
-    order = ["time", "seq"] if "seq" in frame else ["time"]
-    frame = frame.assign(seq=frame["seq"].fillna(-1)) if "seq" in frame else frame
-    latest = frame.sort_values(order, kind="stable").drop_duplicates("position_id", keep="last")
+    latest = in_write_order(frame).drop_duplicates("position_id", keep="last")
     latest = latest.sort_values(["opened_at", "position_id"], kind="stable")
     # Through Arrow so nulls arrive as None (not NaN/NaT) and times as aware datetimes.
     latest = latest.copy()
@@ -279,9 +291,7 @@ def orders_from_frame(frame: pd.DataFrame) -> list[StoredOrder]:
     """The latest row of every order in an ``orders`` frame, oldest order first."""
     if frame.empty:
         return []
-    order = ["time", "seq"] if "seq" in frame else ["time"]
-    frame = frame.assign(seq=frame["seq"].fillna(-1)) if "seq" in frame else frame
-    frame = frame.sort_values(order, kind="stable")
+    frame = in_write_order(frame)
     first_seen = frame.drop_duplicates("order_ref", keep="first").set_index("order_ref")["time"]
     latest = frame.drop_duplicates("order_ref", keep="last").copy()
     latest["created_at"] = latest["order_ref"].map(first_seen)

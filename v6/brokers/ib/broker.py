@@ -84,7 +84,10 @@ class IBBroker:
         for fill in fills:
             self._seen_exec_ids.add(fill.exec_id)
             if not fill.exec_id.endswith(":reversed") and fill.kind == "trade":
-                self._booked[_execution_key(fill.exec_id)] = fill
+                key = _execution_key(fill.exec_id)
+                if key not in self._booked:  # a correction replaces, it adds no shares
+                    self._delivered[(fill.order_ref, fill.contract.key)] += abs(fill.quantity)
+                self._booked[key] = fill
 
     def refresh(self) -> None:
         """Re-read open orders, executions and positions (after a reconnect or restart)."""

@@ -306,6 +306,7 @@ class IBMarketData:
             vega=greeks[3],
             theta=greeks[4],
             quote_time=quote_time,
+            dividend_yield=self.risk.dividend_yields.get(symbol, 0.0),
         )
 
     def _fill_missing_greeks(
