@@ -4,6 +4,7 @@ fake gateway (``v6.testing.ib_gateway``) on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 import yaml
+from sessions import table
 
 from v6.app import build_engine
 from v6.config import Mode, PluginBlock, TradingConfig
@@ -129,3 +131,33 @@ def naked_shorts(positions: dict[str, int]) -> list[str]:
 def placed_refs(gateway: FakeGateway) -> list[str]:
     """orderRef of every new order the gateway received (modifications excluded)."""
     return [o.order_ref for o in sorted(gateway.orders.values(), key=lambda o: o.order_id)]
+
+
+def assert_sound(cfg: TradingConfig, engine, gateway: FakeGateway) -> None:
+    """No naked short, no duplicate order, every order and fill stored, each execution's
+    commission booked once in full, book == broker."""
+    engine.recorder.flush()
+    held = broker_option_positions(gateway)
+    assert naked_shorts(held) == []
+    refs = placed_refs(gateway)
+    assert [r for r, n in Counter(refs).items() if n > 1] == []
+    orders = table(cfg, "orders")
+    assert set(refs) <= set(orders.order_ref)
+    executions = {e.exec_id: e for o in gateway.orders.values() for e in o.leg_executions}
+    fills = table(cfg, "fills")
+    assert fills.exec_id.is_unique
+    commissions = fills.kind == "commission"
+    execution_of = fills.exec_id.str.replace(r":commission\d*$", "", regex=True)
+    trades = fills[~commissions]
+    reversals = trades.exec_id.str.endswith(":reversed")
+    reversed_ = {e.removesuffix(":reversed") for e in trades.exec_id[reversals]}
+    # A corrected execution: the original and its reversal, then the correction.
+    assert set(trades.exec_id[~reversals]) - set(executions) == reversed_
+    # A late commission belongs to a known execution (maybe one corrected since).
+    assert set(execution_of[commissions]) <= set(executions) | reversed_
+    assert set(executions) <= set(fills.exec_id)
+    booked = fills.groupby(execution_of).commission.sum()
+    for exec_id, execution in executions.items():
+        if not execution.commission_pending:  # IB has reported it
+            assert round(booked[exec_id], 2) == round(execution.commission, 2), exec_id
+    assert {k: v for k, v in engine.book.net_contracts().items() if v} == held

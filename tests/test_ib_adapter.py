@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 
 import pytest
 from ib_harness import (
     ACCOUNT,
     advance,
+    assert_sound,
     broker_option_positions,
     ib_engine,
     naked_shorts,
     paper_config,
-    placed_refs,
     run_cycles,
     running_gateway,
 )
@@ -56,26 +55,6 @@ def session(tmp_path, gateway):
 
 def latest_positions(cfg):
     return positions_from_frame(table(cfg, "positions"))
-
-
-def assert_sound(cfg, engine, gateway) -> None:
-    """No naked short, no duplicate order, every order and fill stored, book == broker."""
-    engine.recorder.flush()
-    held = broker_option_positions(gateway)
-    assert naked_shorts(held) == []
-    refs = placed_refs(gateway)
-    assert [r for r, n in Counter(refs).items() if n > 1] == []
-    orders = table(cfg, "orders")
-    assert set(refs) <= set(orders.order_ref)
-    executions = {e.exec_id for o in gateway.orders.values() for e in o.leg_executions}
-    fills = table(cfg, "fills")
-    reversals = fills.exec_id.str.endswith(":reversed")
-    assert set(fills.exec_id[~reversals]) - executions == {
-        e.removesuffix(":reversed") for e in fills.exec_id[reversals]
-    }  # a corrected execution: the original and its reversal, then the correction
-    assert executions <= set(fills.exec_id)
-    assert fills.exec_id.is_unique
-    assert {k: v for k, v in engine.book.net_contracts().items() if v} == held
 
 
 # -- connection ---------------------------------------------------------------------------

@@ -443,3 +443,75 @@ def test_futures_have_contract_details_and_quotes(ib: IB, quotes: SimQuotes) -> 
     spx = quotes.view.underlyings["SPY"].mid * 10
     assert ticker.ask - ticker.bid == pytest.approx(0.25)
     assert spx < ticker.ask < spx * 1.02  # carry above the index
+
+
+# -- completed orders and late commission reports ---------------------------------------
+
+
+def test_completed_orders_carry_the_filled_quantity_in_the_order_as_tws_does(gateway, ib, quotes):
+    legs, credit = iron_condor(quotes)
+    filled = ib.placeOrder(condor_bag(legs), LimitOrder("BUY", 2, credit, orderRef="done"))
+    wait_until(ib, lambda: filled.isDone())
+    gateway.fill_next("partial", units=1)
+    partial = ib.placeOrder(condor_bag(legs), LimitOrder("BUY", 2, credit, orderRef="part"))
+    wait_until(ib, lambda: partial.orderStatus.filled == 1)
+    gateway.cancel_at_broker(partial.order.orderId)  # e.g. a DAY order at the close
+    wait_until(ib, lambda: partial.isDone())
+    gateway.run(gateway.restart())
+    wait_until(ib, lambda: not ib.isConnected())
+    ib.connect("127.0.0.1", gateway.port, clientId=7, timeout=5)
+
+    completed = {t.order.orderRef: t for t in ib.trades()}
+    done, part = completed["done"], completed["part"]
+    # ib_async builds these from completedOrder: no order status, so orderStatus.filled
+    # stays 0; the quantity is order.filledQuantity (what issue 9 found real TWS does).
+    assert (done.orderStatus.status, done.orderStatus.filled) == ("Filled", 0.0)
+    assert done.order.filledQuantity == 2.0 and done.order.totalQuantity == 2.0
+    assert (part.orderStatus.status, part.order.filledQuantity) == ("Cancelled", 1.0)
+    assert done.order.permId == gateway.orders[filled.order.orderId].perm_id
+    assert done.order.lmtPrice == credit and done.order.orderId == 0
+    assert [leg.conId for leg in done.contract.comboLegs] == [leg.con_id for leg in legs]
+    assert len(leg_fills(ib, filled.order.orderId)) == 4  # executions found their trade
+    assert all(f in done.fills for f in leg_fills(ib, filled.order.orderId))
+    assert [t.order.orderRef for t in ib.reqCompletedOrders(apiOnly=False)] == ["done", "part"]
+
+
+def test_commission_reports_can_come_late(gateway, ib, quotes):
+    gateway.commission_delay_seconds = 0.4
+    legs, credit = iron_condor(quotes)
+    trade = ib.placeOrder(condor_bag(legs), LimitOrder("BUY", 1, credit))
+    wait_until(ib, lambda: len(leg_fills(ib, trade.order.orderId)) == 4)
+    fills = leg_fills(ib, trade.order.orderId)
+    assert all(f.commissionReport.execId == "" for f in fills)
+    wait_until(ib, lambda: all(f.commissionReport.execId for f in fills))
+    assert [f.commissionReport.commission for f in fills] == [0.65] * 4
+
+
+def test_withheld_commission_reports_come_when_released_even_after_a_restart(gateway, ib, quotes):
+    gateway.withhold_commissions = True
+    legs, credit = iron_condor(quotes)
+    trade = ib.placeOrder(condor_bag(legs), LimitOrder("BUY", 1, credit))
+    wait_until(ib, lambda: trade.isDone())
+    ib.sleep(0.2)
+    assert all(not f.commissionReport.execId for f in ib.fills())
+    gateway.run(gateway.restart())  # between the executions and their commissions
+    wait_until(ib, lambda: not ib.isConnected())
+    ib.connect("127.0.0.1", gateway.port, clientId=7, timeout=5)
+    fills = leg_fills(ib, trade.order.orderId)
+    assert len(fills) == 4 and all(not f.commissionReport.execId for f in fills)
+    released = gateway.release_commissions([fills[0].execution.execId])
+    assert released == [fills[0].execution.execId]
+    wait_until(ib, lambda: fills[0].commissionReport.execId != "")
+    assert fills[0].commissionReport.commission == 0.65
+    assert all(not f.commissionReport.execId for f in fills[1:])
+    assert len(gateway.release_commissions()) == 4  # three legs and the BAG report
+    wait_until(ib, lambda: all(f.commissionReport.execId for f in fills))
+    # Released reports also come with the executions from now on (to a fresh client:
+    # ib_async keeps the fills it knows and returns unreported copies from reqExecutions).
+    other = IB()
+    other.connect("127.0.0.1", gateway.port, clientId=8, timeout=5)
+    try:
+        again = [f for f in other.fills() if f.contract.secType == "OPT"]
+        assert len(again) == 4 and all(f.commissionReport.commission == 0.65 for f in again)
+    finally:
+        other.disconnect()

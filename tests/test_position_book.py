@@ -133,3 +133,59 @@ def test_expiration_is_shared_among_the_positions_holding_the_contract():
     parts = book.apply_fill(settle)
     assert sorted((pid, f.quantity) for pid, f in parts) == [("a", 1), ("b", 2)]
     assert contract(95, "P").key not in book.net_contracts()
+
+
+def test_a_fill_for_a_position_settled_closed_reopens_it_and_counts_again():
+    """An entry settled as "unfilled" (no fills seen) whose fills then arrive: the
+    position is live again, holds the contracts, and V6's net holdings show them, so
+    reconciliation with the broker agrees and exit rules watch it."""
+    book = PositionBook()
+    legs = iron_condor()
+    book.open_position("ic-1", "iron_condor", "SPY", "iron_condor", legs, NOW)
+    o = order("ic-1", legs)
+    book.track_order(o)
+    book.order_done(o.order_ref, NOW)
+    assert book.position("ic-1").status is PositionStatus.CLOSED
+    assert book.position("ic-1").exit_rule == "unfilled"
+    assert book.net_contracts() == {}
+    for f in fills_for(o, [0.50, 1.20, 1.10, 0.40]):
+        book.apply_fill(f)
+    assert book.take_reopened() == ["ic-1"]
+    book.settle_if_idle("ic-1", NOW)
+    p = book.position("ic-1")
+    assert p.status is PositionStatus.OPEN and p.quantity == 1
+    assert p.exit_rule == "" and p.closed_at is None
+    assert book.net_contracts() == {leg.contract.key: leg.ratio for leg in legs}
+    assert book.take_reopened() == []
+
+
+def test_a_late_commission_for_a_closed_position_corrects_its_pnl_without_reopening_it():
+    book = PositionBook()
+    legs = open_condor(book, qty=1)
+    close = order(
+        "ic-1",
+        tuple(Leg(leg.contract, -leg.ratio) for leg in legs),
+        OrderIntent.CLOSE,
+        suffix="close:1",
+    )
+    book.track_order(close)
+    for f in fills_for(close, [0.20, 0.60, 0.50, 0.10], commission=0.0):
+        book.apply_fill(f)
+    book.order_done(close.order_ref, NOW)
+    before = book.position("ic-1")
+    assert before.status is PositionStatus.CLOSED
+    correction = Fill(
+        exec_id=f"{close.order_ref}:0:commission",
+        order_ref=close.order_ref,
+        contract=legs[0].contract,
+        quantity=0,
+        price=0.0,
+        commission=2.60,
+        time=NOW,
+        kind="commission",
+    )
+    book.apply_fill(correction)
+    after = book.position("ic-1")
+    assert after.status is PositionStatus.CLOSED and book.take_reopened() == []
+    assert after.realized_pnl == pytest.approx(before.realized_pnl - 2.60)
+    assert after.commissions == pytest.approx(before.commissions + 2.60)

@@ -55,6 +55,9 @@ class IBSettings:
     reconcile_every_cycles: int = field(default=4, validator=gt0)
     # How long place/modify/cancel wait for the gateway's acknowledgement.
     order_ack_seconds: float = field(default=2.0, validator=gt0)
+    # IB reports an execution's commission separately; a fill is booked without it after
+    # order_ack_seconds and corrected when it comes. Alert when it has not come in this.
+    commission_alert_seconds: float = field(default=120.0, validator=gt0)
     # Messages per second to TWS. IB disconnects a client that sends more than 50; 0
     # turns ib_async's throttle off (only for a local test gateway).
     max_requests_per_second: int = field(default=45, validator=[ge0, validators.le(50)])

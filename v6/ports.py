@@ -59,7 +59,8 @@ class Broker(Protocol):
         ...
 
     def poll(self, market: MarketView) -> BrokerUpdate:
-        """Order states and fills since the previous poll (a simulator matches here)."""
+        """Order states and fills since the previous poll (a simulator matches here), and
+        alerts about what the broker noticed (a report it is owed and has not had)."""
         ...
 
     def open_orders(self) -> Sequence[OrderState]:
@@ -84,7 +85,8 @@ class RecoverableBroker(Broker, Protocol):
         ...
 
     def mark_booked(self, fills: Iterable[Fill]) -> None:
-        """Fills already booked (from the fills table): never report them again."""
+        """Fills already booked (from the fills table): never report them again, and
+        report only the difference when a commission booked for one of them changes."""
         ...
 
     def adopt(self, order: ComboOrder) -> OrderState | None:

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from attrs import field, frozen, validators
 
+from v6.domain.alerts import Alert
 from v6.domain.contracts import Leg, OptionContract
 
 
@@ -95,7 +96,9 @@ class Fill:
     price: float
     commission: float
     time: datetime
-    kind: str = "trade"  # "trade" or "expiration" (settled at intrinsic value)
+    # "trade"; "expiration" (settled at intrinsic value); "commission": a commission the
+    # broker reported after the trade was booked (quantity 0, price 0, the difference).
+    kind: str = "trade"
 
     @property
     def cash_flow(self) -> float:
@@ -105,7 +108,9 @@ class Fill:
 
 @frozen(slots=True)
 class BrokerUpdate:
-    """Order states and fills a broker reported since the previous poll."""
+    """Order states and fills a broker reported since the previous poll, and alerts about
+    what it noticed (a report the broker owes and has not sent)."""
 
     states: tuple[OrderState, ...] = ()
     fills: tuple[Fill, ...] = ()
+    alerts: tuple[Alert, ...] = ()

@@ -115,6 +115,10 @@ class PositionBook:
             book.status = PositionStatus.CLOSING
             self._changed.add(book.position_id)
 
+    def knows(self, position_id: str) -> bool:
+        """True when the book holds ``position_id`` (live, or closed in this run)."""
+        return position_id in self._books
+
     def order(self, order_ref: str) -> ComboOrder | None:
         return self._orders.get(order_ref)
 

@@ -166,10 +166,13 @@ class Engine:
         self._closers.append(callback)
 
     def close(self) -> None:
-        """Flush everything still buffered, then release what the adapters hold."""
-        self.recorder.flush()
-        for callback in self._closers:
-            callback()
+        """Flush everything still buffered, then release what the adapters hold (even if
+        the flush failed: the IB connection is closed either way)."""
+        try:
+            self.recorder.flush()
+        finally:
+            for callback in self._closers:
+                callback()
 
     # -- ids ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from v6.domain.market import MarketView
 from v6.domain.orders import (
     BrokerUpdate,
     ComboOrder,
+    Fill,
     OrderIntent,
     OrderState,
     OrderStatus,
@@ -42,9 +43,12 @@ def legs_text(legs: tuple[Leg, ...]) -> str:
 
 
 def apply(engine: Engine, update: BrokerUpdate, view: MarketView) -> None:
-    """Book fills (before states, so a finished order sees its fills) and states."""
+    """Book fills (before states, so a finished order sees its fills), states, and the
+    broker's own alerts."""
     for fill in update.fills:
         attributed = engine.book.apply_fill(fill)
+        if not attributed and _revive_owner(engine, fill):
+            attributed = engine.book.apply_fill(fill)
         if not attributed:
             engine.alert(
                 Severity.WARNING,
@@ -63,6 +67,17 @@ def apply(engine: Engine, update: BrokerUpdate, view: MarketView) -> None:
         reopened(engine, position_id, view)
     for state in update.states:
         record_state(engine, state, view)
+    for alert in update.alerts:  # what the broker noticed, e.g. a commission IB still owes
+        engine.alert(alert.severity, alert.source, alert.code, alert.message, alert.time)
+
+
+def _revive_owner(engine: Engine, fill: Fill) -> bool:
+    """A fill for an order of a position closed before a restart: bring the position
+    back from the store so the fill is booked onto it (never lost as unattributed)."""
+    from v6.engine.recovery import revive
+
+    position_id, sep, _ = fill.order_ref.partition(":")
+    return bool(sep) and revive(engine, position_id)
 
 
 def reopened(engine: Engine, position_id: str, view: MarketView) -> None:

@@ -205,6 +205,31 @@ def settle_with_broker(
     return adopted, never_sent
 
 
+def revive(engine: Engine, position_id: str) -> bool:
+    """Bring a position the book no longer holds (closed before a restart) back from the
+    store, so a fill that arrives for it now (a late commission, an execution IB reports
+    late) is booked onto it instead of vanishing. Its finished orders are settled on
+    their stored states; a trade fill then reopens it (:meth:`PositionBook.apply_fill`).
+    Returns False when the store does not know the position either."""
+    if engine.book.knows(position_id):
+        return False
+    store = engine.recorder.store
+    where = [("position_id", "=", position_id)]
+    stored = positions_from_frame(store.read("positions", filters=where))
+    if not stored:
+        return False
+    orders = orders_from_frame(store.read("orders", filters=where))
+    fills = fills_from_frame(store.read("fills", filters=where))
+    replay(engine, stored, orders, [f for f in fills if f.kind != "expiration"])
+    for stored_order in orders:
+        if stored_order.state.status.is_done:
+            engine.book.order_done(stored_order.order.order_ref, stored_order.state.time)
+    engine.book.drain_changed()  # its stored rows already say all this
+    engine.book.take_reopened()
+    engine.broker.mark_booked(fills)
+    return True
+
+
 def _restore_breakers(
     engine: Engine,
     store: DeltaStore,

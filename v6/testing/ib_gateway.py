@@ -5,7 +5,9 @@ live in :mod:`v6.testing.ib_wire`) and keeps an account: orders, executions, pos
 and account values survive a :meth:`FakeGateway.restart` the way they survive a real
 gateway restart, while connections, subscriptions and client state do not. Tests script
 it from the main thread: reject or fill the next order in a given way, hold an order and
-release it, serve quotes from V6's simulated market and push fresh ticks, drop sockets.
+release it, serve quotes from V6's simulated market and push fresh ticks, drop sockets,
+send commission reports late or not at all. Done orders come back through completed
+orders as TWS sends them (the filled quantity in the order, no order status).
 Every frame a client sends is recorded in :attr:`FakeGateway.frames`, so a test can
 prove an order was sent exactly once.
 """
@@ -37,6 +39,7 @@ from v6.testing.ib_wire import (
 )
 
 WORKING = frozenset({"PendingSubmit", "PreSubmitted", "Submitted"})
+COMPLETED = frozenset({"Filled", "Cancelled", "ApiCancelled"})  # in reqCompletedOrders
 FILL_MODES = frozenset({"full", "partial", "legs", "hold", "none"})
 ACCOUNT_TAGS = (
     "NetLiquidation",
@@ -285,6 +288,7 @@ class GatewayExecution:
     cum_qty: float
     avg_price: float
     realized_pnl: float | None = None
+    commission_pending: bool = False  # its commission report has not been sent yet
 
 
 @define
@@ -313,6 +317,7 @@ class GatewayOrder:
     mode: str = "full"
     leg_filled: list[float] = Factory(list)
     placed: PlacedOrder | None = None
+    completed_at: datetime | None = None  # when it was filled or cancelled
 
     @property
     def leg_executions(self) -> list[GatewayExecution]:
@@ -396,6 +401,10 @@ class FakeGateway:
         # Send orderStatus before the executions it counts (TWS does this at times).
         self.status_first = False
         self.execution_delay_seconds = 0.0  # with status_first: executions this much later
+        # Commission reports: each goes out this long after its execution (0: with it) ...
+        self.commission_delay_seconds = 0.0
+        # ... or not at all (live or on reqExecutions) until release_commissions().
+        self.withhold_commissions = False
         # Initial and maintenance margin change a what-if order reports.
         self.what_if_margin_change = 2_000.0
         self.orders: dict[int, GatewayOrder] = {}
@@ -638,6 +647,51 @@ class FakeGateway:
 
         return self._on_loop(correct)
 
+    def release_commissions(self, exec_ids: Iterable[str] | None = None) -> list[str]:
+        """Send the commission reports not sent yet (all, or those of ``exec_ids``) to the
+        client that placed each order, if connected; from now on they also come with
+        reqExecutions. Returns the execution ids released."""
+        wanted = None if exec_ids is None else set(exec_ids)
+
+        def release() -> list[str]:
+            released = []
+            for order in self.orders.values():
+                for ex in order.executions:
+                    if ex.commission_pending and (wanted is None or ex.exec_id in wanted):
+                        self._release_commission(order, ex)
+                        released.append(ex.exec_id)
+            return released
+
+        return self._on_loop(release)
+
+    def revise_commission(self, exec_id: str, commission: float) -> None:
+        """Report a different commission for an execution (a new report for the same
+        execId) to the client that placed the order, if connected."""
+
+        def revise() -> None:
+            for order in self.orders.values():
+                for ex in order.executions:
+                    if ex.exec_id == exec_id:
+                        ex.commission = float(commission)
+                        ex.commission_pending = True
+                        self._release_commission(order, ex)
+                        return
+            raise KeyError(exec_id)
+
+        self._on_loop(revise)
+
+    def cancel_at_broker(self, order_id: int) -> None:
+        """TWS cancels a working order by itself (a DAY order at the close, a cancel
+        typed in TWS): status Cancelled and error 202 to its client, if connected."""
+
+        def cancel() -> None:
+            order = self.orders[order_id]
+            if order.status not in WORKING:
+                raise ValueError(f"order {order_id} is {order.status}, not working")
+            self._cancel(order)
+
+        self._on_loop(cancel)
+
     def placed_order_frames(self) -> list[list[str]]:
         """Every placeOrder frame received, in order."""
         return [fields for msg_id, fields in self.frames if msg_id == 3]
@@ -771,6 +825,10 @@ class FakeGateway:
         return
 
     def _req_completed_orders(self, conn: _Connection, f: list[str]) -> None:
+        # The account's filled and cancelled orders, whichever client placed them.
+        for order in self.orders.values():
+            if order.status in COMPLETED and order.contract is not None:
+                conn.send(self._completed_order_message(order))
         conn.send([102])
 
     def _req_executions(self, conn: _Connection, f: list[str]) -> None:
@@ -1061,6 +1119,7 @@ class FakeGateway:
 
     def _cancel(self, order: GatewayOrder) -> None:
         order.status = "Cancelled"
+        order.completed_at = self._now()
         owner = self._owner(order)
         if owner is not None:
             owner.send(self._status_message(order))
@@ -1115,6 +1174,7 @@ class FakeGateway:
             order.remaining = max(order.quantity - units, 0.0)
         if order.remaining <= 0:
             order.status = "Filled"
+            order.completed_at = self._now()
         if client is not None and owner is not None:
             status = [self._status_message(order, last_fill=combo_price if added > 0 else 0.0)]
             if order.status == "Filled":
@@ -1218,10 +1278,16 @@ class FakeGateway:
             cum_qty=cum,
             avg_price=round(avg, 6),
             realized_pnl=realized,
+            commission_pending=self.withhold_commissions or self.commission_delay_seconds > 0,
         )
         order.executions.append(ex)
         if owner is not None:
             self._send_execution(owner, -1, order, ex)
+        late = self.commission_delay_seconds > 0 and not self.withhold_commissions
+        if late and self._loop is not None and self._loop.is_running():
+            self._loop.call_later(
+                self.commission_delay_seconds, self._release_commission, order, ex
+            )
 
     def _send_execution(
         self,
@@ -1250,7 +1316,20 @@ class FakeGateway:
                 ex.order_ref,
             )
         )
-        conn.send(wire.commission_report(ex.exec_id, ex.commission, ex.realized_pnl))
+        if not ex.commission_pending:
+            conn.send(wire.commission_report(ex.exec_id, ex.commission, ex.realized_pnl))
+
+    def _release_commission(self, order: GatewayOrder, ex: GatewayExecution) -> None:
+        """Send a commission report held back (late or withheld) to the order's client."""
+        current = next((e for e in order.executions if e.exec_id == ex.exec_id), None)
+        if current is None or not current.commission_pending:
+            return  # already released, or replaced by a corrected execution
+        current.commission_pending = False
+        owner = self._owner(order)
+        if owner is not None:
+            owner.send(
+                wire.commission_report(current.exec_id, current.commission, current.realized_pnl)
+            )
 
     def _book(
         self, contract: GatewayContract, qty: float, price: float, commission: float
@@ -1323,27 +1402,33 @@ class FakeGateway:
         )
 
     def _open_order_message(self, order: GatewayOrder) -> list[Field]:
+        return wire.open_order(self._order_view(order))
+
+    def _order_view(self, order: GatewayOrder) -> OpenOrderView:
         assert order.contract is not None
         placed = order.placed
         legs = placed.legs if placed is not None else ()
-        return wire.open_order(
-            OpenOrderView(
-                order_id=order.order_id,
-                client_id=order.client_id,
-                perm_id=order.perm_id,
-                contract=order.contract,
-                legs=legs,
-                action=order.action,
-                quantity=order.quantity,
-                order_type=order.order_type,
-                limit_price=order.limit_price,
-                aux_price=placed.aux_price if placed is not None else None,
-                tif=order.tif,
-                account=order.account,
-                order_ref=order.order_ref,
-                status=order.status,
-                parent_id=placed.parent_id if placed is not None else 0,
-            )
+        return OpenOrderView(
+            order_id=order.order_id,
+            client_id=order.client_id,
+            perm_id=order.perm_id,
+            contract=order.contract,
+            legs=legs,
+            action=order.action,
+            quantity=order.quantity,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            aux_price=placed.aux_price if placed is not None else None,
+            tif=order.tif,
+            account=order.account,
+            order_ref=order.order_ref,
+            status=order.status,
+            parent_id=placed.parent_id if placed is not None else 0,
+        )
+
+    def _completed_order_message(self, order: GatewayOrder) -> list[Field]:
+        return wire.completed_order(
+            self._order_view(order), order.filled, order.completed_at or self._now(), order.status
         )
 
     def _status_message(self, order: GatewayOrder, last_fill: float = 0.0) -> list[Field]:

@@ -521,6 +521,49 @@ def open_order(o: OpenOrderView) -> list[Field]:
     return fields
 
 
+def completed_order(
+    o: OpenOrderView, filled: float, completed_time: datetime, completed_status: str
+) -> list[Field]:
+    """completedOrder (101) at version 178, no order id, field for field as
+    ``decoder.completedOrder`` reads it.
+
+    As in TWS, the filled quantity travels in the order (``filledQuantity``): there is no
+    order status, so ib_async's ``Trade.orderStatus.filled`` stays 0.
+    """
+    fields: list[Field] = [101, *o.contract.wire()]
+    fields += [o.action, float(o.quantity), o.order_type, o.limit_price, o.aux_price, o.tif]
+    # ocaGroup, account, openClose, origin, orderRef, permId, outsideRth, hidden,
+    # discretionaryAmt, goodAfterTime, faGroup, faMethod, faPercentage
+    fields += ["", o.account, "", 0, o.order_ref, o.perm_id, 0, 0, 0.0, "", "", "", ""]
+    # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm, shortSaleSlot,
+    # designatedLocation, exemptCode, startingPrice, stockRefPrice, delta,
+    # stockRangeLower, stockRangeUpper, displaySize, sweepToFill, allOrNone, minQty,
+    # ocaType, triggerMethod, volatility, volatilityType, deltaNeutralOrderType (empty),
+    # deltaNeutralAuxPrice
+    fields += ["", "", "", None, "", 0, "", -1, None, None, None, None, None, 0, 0, 0]
+    fields += [None, 0, 0, None, None, "", None]
+    # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, comboLegsDescrip
+    fields += [0, None, None, None, ""]
+    fields += [len(o.legs)]
+    for leg in o.legs:
+        fields += [leg.con_id, leg.ratio, leg.action, leg.exchange, leg.open_close]
+        fields += [leg.short_sale_slot, leg.designated_location, leg.exempt_code]
+    fields += [0, 0]  # order combo leg prices, smart combo routing params
+    fields += [None, None, None]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
+    fields += [""]  # hedgeType
+    fields += ["", "", 0, 0]  # clearingAccount, clearingIntent, notHeld, dnc present
+    fields += [""]  # algoStrategy
+    fields += [0, o.status, 0, 0]  # solicited, status, randomizeSize, randomizePrice
+    fields += [0]  # conditions
+    # trailStopPrice, lmtPriceOffset, cashQty, dontUseAutoPriceForHedge, isOmsContainer,
+    # autoCancelDate, filledQuantity, refFuturesConId, autoCancelParent, shareholder,
+    # imbalanceOnly, routeMarketableToBbo, parentPermId, completedTime, completedStatus
+    fields += [None, None, None, 0, 0, "", float(filled), 0, 0, "", 0, 0, 0]
+    fields += [tws_time(completed_time), completed_status]
+    fields += [None, None, None, None, None]  # minTradeQty .. midOffsetAtHalf
+    return fields
+
+
 def exec_details(
     req_id: int,
     order_id: int,
