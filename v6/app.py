@@ -27,6 +27,8 @@ from v6.engine.recorder import Recorder
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.store.delta_store import DeltaStore
+from v6.store.run_log import mark_crashed_runs
+from v6.store.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -361,14 +363,24 @@ def run_session(
 ) -> int:
     """Run cycles until the clock ends, ``cycles`` are done, or a stop signal; returns 0.
 
-    The session ends in order on SIGINT, SIGTERM or SIGHUP (see :class:`StopRequest`).
+    The session holds the store's writer lock from before its first write until after its
+    last (StoreInUseError if another session holds it), marks runs that never stopped as
+    crashed, and ends in order on SIGINT, SIGTERM or SIGHUP (see :class:`StopRequest`).
     Output that cannot be written is dropped, never fatal (see :class:`Console`).
     ``exiting_after`` (the CLI) leaves those signals ignored once the session is over.
     """
     del live, verbose  # checked by the CLI before we get here
     console = Console(out or sys.stdout)
     run_id = uuid.uuid4().hex[:12]
-    with StopRequest(then_ignore=exiting_after) as stop:
+    # Handlers first: from the moment the lock is held, a signal means an orderly stop.
+    with StopRequest(then_ignore=exiting_after) as stop, WriterLock(config.store.path, run_id):
+        crashed = mark_crashed_runs(DeltaStore(config.store.path), datetime.now(UTC), run_id)
+        for old in crashed:
+            log.warning(
+                "run %s never wrote a stop record (killed or crashed): marked crashed in %s",
+                old,
+                config.store.path,
+            )
         store = ShieldedStore(config.store.path, stop)
         engine, clock = build_engine(config, run_id, extra_plugins, store=store)
         reports, ending = _cycle_until_stopped(engine, clock, config, cycles, stop, console)

@@ -1,9 +1,10 @@
 """The ``v6`` command: run a session, list plugins, check a config file.
 
 Errors a user can act on (``V6Error``) become one line on stderr, ``v6: <message>``, and the
-error's exit status (2 for configuration and usage, 3 for a safety refusal). Anything else
-is a bug: its traceback goes to the log and the exit status is 1. A session stopped by
-Ctrl-C, SIGTERM or SIGHUP exits 0; a Ctrl-C before the session starts exits 130.
+error's exit status (2 for configuration and usage, 3 for a safety refusal, 4 for a store
+in use by another session). Anything else is a bug: its traceback goes to the log and the
+exit status is 1. A session stopped by Ctrl-C, SIGTERM or SIGHUP exits 0; a Ctrl-C before
+the session starts exits 130.
 """
 
 from __future__ import annotations
