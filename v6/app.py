@@ -5,14 +5,17 @@ This is the only place that knows which adapters exist; the engine is handed por
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -24,38 +27,220 @@ from v6.engine.recorder import Recorder
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.store.delta_store import DeltaStore
+from v6.store.run_log import mark_crashed_runs
+from v6.store.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-class StopRequest:
-    """Ctrl-C finishes the current cycle, flushes and exits; a second Ctrl-C aborts."""
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Ctrl-C, ``systemctl stop`` / ``kill`` and a closed terminal all stop a session in order."""
 
-    def __init__(self) -> None:
+
+class SessionAborted(BaseException):
+    """A second stop signal while cycling: the cycle in progress is abandoned.
+
+    A BaseException, so no plugin isolation (``except Exception``) swallows it. The session
+    still closes in order: buffered rows are flushed and the stop record written.
+    """
+
+
+class StopRequest:
+    """SIGINT, SIGTERM and SIGHUP end a session in order, whenever they arrive.
+
+    - The first signal asks for a stop: the current cycle finishes, then the session
+      closes (flatten in sim, final flush, stop record) and exits 0.
+    - A second signal while cycling aborts the cycle in progress (``SessionAborted``), for
+      a cycle stuck waiting on the network; the session still closes in order. Inside
+      :meth:`shield` (a store commit) the abort waits until the commit is done, so a
+      committed batch is never left in the buffer to be written twice.
+    - Any signal once closing has begun is only acknowledged: the final flush and the
+      stop record are always written.
+
+    On exit the previous handlers come back, or with ``then_ignore`` the signals stay
+    ignored: for a process that only exits after the session, so a late signal cannot
+    turn a finished session into a kill (exit -15) or an interrupt (exit 130).
+    """
+
+    def __init__(self, *, then_ignore: bool = False) -> None:
+        self.then_ignore = then_ignore
         self.requested = False
-        self._previous = None
+        self.reason = ""  # the first signal's name
+        self.aborted_by = ""  # the name of the signal that aborted a cycle
+        self._cycling = False
+        self._closing = False
+        self._told_closing = False
+        self._shields = 0
+        self._abort_pending = ""  # the name of a signal whose abort waits for a commit
+        self._previous: dict[signal.Signals, object] = {}
 
     def __enter__(self) -> StopRequest:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            restored = signal.SIG_IGN if self.then_ignore else previous
+            signal.signal(signum, restored)  # type: ignore[arg-type]
+        self._previous.clear()
 
-    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this cycle (Ctrl-C again to abort)", file=sys.stderr)
+    # -- phases -----------------------------------------------------------------------
+
+    def cycling(self) -> None:
+        """From here a second signal aborts the cycle in progress."""
+        self._cycling = True
+
+    def done_cycling(self) -> None:
+        """From here no signal raises (call inside the try that catches SessionAborted)."""
+        self._cycling = False
+        self._abort_pending = ""
+
+    def closing(self) -> None:
+        """The session is flushing and recording its stop: signals are only acknowledged."""
+        self.done_cycling()
+        self._closing = True
+
+    def shield(self) -> _Shield:
+        """A block (a store commit) that a second signal never interrupts halfway."""
+        return _Shield(self)
+
+    # -- the handler ------------------------------------------------------------------
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        again = "Ctrl-C" if signum == signal.SIGINT else name
+        if self._closing:
+            if not self._told_closing:  # once: a storm of signals is not a storm of lines
+                self._told_closing = True
+                _say(f"{name}: already stopping; writing the tables and the stop record first")
+            return
+        if not self.requested:
+            self.requested = True
+            self.reason = name
+            _say(f"\n{name}: stopping after this cycle ({again} again to abort the cycle)")
+            return
+        if not self._cycling or self._abort_pending:
+            _say(f"{name}: already stopping")
+            return
+        if self._shields:
+            self._abort_pending = name  # raised when the commit in progress is done
+            return
+        self._abort(name)
+
+    def _abort(self, name: str) -> None:
+        self.done_cycling()
+        self.aborted_by = name
+        _say(f"{name}: aborting the cycle; writing the tables and the stop record")
+        raise SessionAborted(name)
+
+    def describe(self) -> str:
+        """How the signals ended the session, for the stop record ("" if none came)."""
+        if not self.requested:
+            return ""
+        text = f"stopped by {self.reason}"
+        if self.aborted_by:
+            text += f", the cycle in progress aborted by a second {self.aborted_by}"
+        return text
+
+    def _leave_shield(self) -> None:
+        self._shields -= 1
+        if not self._shields and self._abort_pending and self._cycling:
+            self._abort(self._abort_pending)
+
+
+class _Shield:
+    """Context manager of :meth:`StopRequest.shield`."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop = stop
+
+    def __enter__(self) -> None:
+        self.stop._shields += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop._leave_shield()
+
+
+def _say(text: str) -> None:
+    """A message to stderr that never raises (stderr may be a closed terminal)."""
+    with contextlib.suppress(OSError, ValueError, RuntimeError):
+        print(text, file=sys.stderr, flush=True)
+
+
+class ShieldedStore(DeltaStore):
+    """A DeltaStore whose commits a stop signal never interrupts halfway.
+
+    An exception raised between a Delta commit and the store's bookkeeping would leave the
+    committed rows buffered, to be written a second time by the final flush.
+    """
+
+    def __init__(self, root: str | Path, stop: StopRequest) -> None:
+        super().__init__(root)
+        self._stop = stop
+
+    def flush(self, *args: Any, **kwargs: Any) -> dict[str, int]:
+        with self._stop.shield():
+            return super().flush(*args, **kwargs)
+
+    def compact(self, *args: Any, **kwargs: Any) -> Any:
+        with self._stop.shield():
+            return super().compact(*args, **kwargs)
+
+
+class Console:
+    """The session's standard output, which may go away at any moment.
+
+    A closed pipe (``v6 run | head -1``), a full device or a lost terminal must never stop
+    the engine: the first failed write is logged once, and later output is dropped. If the
+    stream is the process's stdout, its descriptor is pointed at /dev/null so Python's own
+    flush at exit does not fail again ("Exception ignored ... BrokenPipeError").
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lost = False
+        try:
+            self.tty = stream.isatty()
+        except (OSError, ValueError):
+            self.tty = False
+
+    def write(self, text: str) -> None:
+        """Write and flush ``text``; never raises."""
+        if self.lost:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            self.lost = True
+            log.warning(
+                "standard output failed (%s): no more status lines or summary; "
+                "the session goes on and its tables are written as usual",
+                exc,
+            )
+            self._silence()
+
+    def _silence(self) -> None:
+        if self.stream is not sys.stdout and self.stream is not sys.__stdout__:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.stream.fileno())
+            finally:
+                os.close(devnull)
 
 
 class StatusLine:
     """One live line per cycle: rewritten in place on a terminal, appended otherwise."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.tty = console.tty
 
     def show(self, report: CycleReport) -> None:
         regimes = " ".join(f"{s}:{r}" for s, r in sorted(report.regimes.items())) or "-"
@@ -68,29 +253,32 @@ class StatusLine:
         if report.breakers_tripped:
             line += f"  BREAKER {','.join(report.breakers_tripped)}"
         if self.tty:
-            self.stream.write("\r" + line.ljust(120))
+            self.console.write("\r" + line.ljust(120))
         else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self.console.write(line + "\n")
 
     def done(self) -> None:
         if self.tty:
-            self.stream.write("\n")
+            self.console.write("\n")
 
 
 def build_engine(
-    config: TradingConfig, run_id: str, extra_plugins: Iterable[tuple[str, object]] = ()
+    config: TradingConfig,
+    run_id: str,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    store: DeltaStore | None = None,
 ) -> tuple[Engine, object]:
     """Engine and clock for ``config.mode``.
 
     ``extra_plugins`` registers plugin objects besides the installed entry points (tests
-    use it the way datasette's tests register a plugin for one test).
+    use it the way datasette's tests register a plugin for one test). ``store`` defaults
+    to a plain DeltaStore on ``config.store.path``.
     """
     discovery = discover(extra=extra_plugins)
     for error in discovery.errors:
         log.warning("%s", error)
     plugins = select(discovery, config.plugins)
-    store = DeltaStore(config.store.path)
+    store = store if store is not None else DeltaStore(config.store.path)
     recorder = Recorder(store, config.store, run_id)
     if config.mode is not Mode.SIM:
         return _build_ib_engine(config, plugins, store, recorder)
@@ -183,53 +371,104 @@ def run_session(
     verbose: bool = False,
     out: TextIO | None = None,
     extra_plugins: Iterable[tuple[str, object]] = (),
+    exiting_after: bool = False,
 ) -> int:
-    """Run cycles until the clock ends, ``cycles`` are done, or Ctrl-C; returns 0."""
-    del live, verbose  # checked by the CLI before we get here
-    out = out or sys.stdout
-    run_id = uuid.uuid4().hex[:12]
-    engine, clock = build_engine(config, run_id, extra_plugins)
+    """Run cycles until the clock ends, ``cycles`` are done, or a stop signal; returns 0.
 
+    The session holds the store's writer lock from before its first write until after its
+    last (StoreInUseError if another session holds it), marks runs that never stopped as
+    crashed, and ends in order on SIGINT, SIGTERM or SIGHUP (see :class:`StopRequest`).
+    Output that cannot be written is dropped, never fatal (see :class:`Console`).
+    ``exiting_after`` (the CLI) leaves those signals ignored once the session is over.
+    """
+    del live, verbose  # checked by the CLI before we get here
+    console = Console(out or sys.stdout)
+    run_id = uuid.uuid4().hex[:12]
+    # Handlers first: from the moment the lock is held, a signal means an orderly stop.
+    with StopRequest(then_ignore=exiting_after) as stop, WriterLock(config.store.path, run_id):
+        crashed = mark_crashed_runs(DeltaStore(config.store.path), datetime.now(UTC), run_id)
+        for old in crashed:
+            log.warning(
+                "run %s never wrote a stop record (killed or crashed): marked crashed in %s",
+                old,
+                config.store.path,
+            )
+        store = ShieldedStore(config.store.path, stop)
+        engine, clock = build_engine(config, run_id, extra_plugins, store=store)
+        reports, ending = _cycle_until_stopped(engine, clock, config, cycles, stop, console)
+        print_summary(engine, reports, config, run_id, console, ending)
+    return 0
+
+
+def _cycle_until_stopped(
+    engine: Engine,
+    clock: Any,
+    config: TradingConfig,
+    cycles: int | None,
+    stop: StopRequest,
+    console: Console,
+) -> tuple[list[CycleReport], str]:
+    """The session between its start and stop records; returns its reports and how it ended.
+
+    Whatever happens while cycling (a stop signal, an abort, a bug), the buffered rows are
+    flushed and the stop record written before this returns or raises.
+    """
     config_yaml = yaml.safe_dump(unstructure(config), sort_keys=False)
     engine.recorder.run_event(
         datetime.now(UTC), "start", config.mode.value, config_yaml, config.sim.seed
     )
-    status = StatusLine(out)
+    status = StatusLine(console)
     reports: list[CycleReport] = []
     last_time = None
+    failure = ""
     try:
-        with StopRequest() as stop:
-            if hasattr(clock, "should_stop"):  # a wall clock waits: let Ctrl-C end the wait
-                clock.should_stop = lambda: stop.requested
-            while not stop.requested and (cycles is None or len(reports) < cycles):
-                now = clock.next_cycle()
-                if now is None:
-                    break
-                report = engine.run_cycle(now)
-                reports.append(report)
-                last_time = now
-                status.show(report)
-            if config.mode is Mode.SIM and config.sim.flatten_at_end and last_time is not None:
-                status.show(engine.flatten(last_time))
+        stop.cycling()
+        if hasattr(clock, "should_stop"):  # a wall clock waits: let a stop signal end the wait
+            clock.should_stop = lambda: stop.requested
+        while not stop.requested and (cycles is None or len(reports) < cycles):
+            now = clock.next_cycle()
+            if now is None or stop.requested:  # a stop while waiting starts no new cycle
+                break
+            report = engine.run_cycle(now)
+            reports.append(report)
+            last_time = now
+            status.show(report)
+        if config.mode is Mode.SIM and config.sim.flatten_at_end and last_time is not None:
+            status.show(engine.flatten(last_time))
+        stop.done_cycling()
+    except SessionAborted:
+        pass  # the cycle in progress is abandoned; everything before it is written below
+    except Exception as exc:
+        failure = f"failed: {type(exc).__name__}: {exc}"
+        raise
     finally:
+        # From here no signal interrupts: the final flush and the stop record are written.
+        stop.closing()
         status.done()
-        engine.close()
-        engine.recorder.run_event(
-            datetime.now(UTC),
-            "stop",
-            config.mode.value,
-            config_yaml,
-            config.sim.seed,
-            f"{len(reports)} cycles",
-        )
-    print_summary(engine, reports, config, run_id, out)
-    return 0
+        ending = failure or stop.describe()
+        try:
+            engine.close()
+        finally:
+            engine.recorder.run_event(
+                datetime.now(UTC),
+                "stop",
+                config.mode.value,
+                config_yaml,
+                config.sim.seed,
+                f"{len(reports)} cycles" + (f"; {ending}" if ending else ""),
+            )
+    return reports, ending
 
 
 def print_summary(
-    engine: Engine, reports: list[CycleReport], config: TradingConfig, run_id: str, out: TextIO
+    engine: Engine,
+    reports: list[CycleReport],
+    config: TradingConfig,
+    run_id: str,
+    out: TextIO | Console,
+    ending: str = "",
 ) -> None:
-    """The end-of-session summary a trader reads first."""
+    """The end-of-session summary a trader reads first; ``ending`` says why it stopped."""
     from v6.domain.positions import PositionStatus
 
     positions = engine.book.positions()
@@ -241,7 +480,8 @@ def print_summary(
     account = engine.last_account
     lines = [
         "",
-        f"V6 {config.mode.value} session {run_id}: {len(reports)} cycles",
+        f"V6 {config.mode.value} session {run_id}: {len(reports)} cycles"
+        + (f" ({ending})" if ending else ""),
         f"  positions opened {len(opened)}, closed {len(closed)}, still open {len(still_open)}",
         "  by strategy: "
         + ", ".join(

@@ -1,8 +1,10 @@
 """The ``v6`` command: run a session, list plugins, check a config file.
 
 Errors a user can act on (``V6Error``) become one line on stderr, ``v6: <message>``, and the
-error's exit status (2 for configuration and usage). Anything else is a bug: its traceback
-goes to the log and the exit status is 1.
+error's exit status (2 for configuration and usage, 3 for a safety refusal, 4 for a store
+in use by another session). Anything else is a bug: its traceback goes to the log and the
+exit status is 1. A session stopped by Ctrl-C, SIGTERM or SIGHUP exits 0; a Ctrl-C before
+the session starts exits 130.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Imported here so config errors are reported without loading the engine.
     from v6.app import run_session
 
-    return run_session(config, cycles=args.cycles, live=args.live, verbose=args.verbose)
+    return run_session(
+        config, cycles=args.cycles, live=args.live, verbose=args.verbose, exiting_after=True
+    )
 
 
 def check_plugins(config: TradingConfig, path: str | None) -> None:
@@ -333,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("v6 error", exc_info=True)
         print("v6: " + " ".join(str(exc).splitlines()), file=sys.stderr)
         return exc.exit_status
-    except KeyboardInterrupt:  # a second Ctrl-C aborts run_session's orderly stop
+    except KeyboardInterrupt:  # before run_session handles signals (config, plugins)
         print("v6: interrupted", file=sys.stderr)
         return 130
     except Exception:
