@@ -205,6 +205,10 @@ class DeltaStore:
                 raise StoreError(name, f"append to {self.path(name)} failed: {exc}") from exc
             del self._buffers[name]
             written[name] = data.num_rows
+        if written:
+            # The written batches were the bulk of Arrow's allocations; its allocator
+            # (mimalloc) would keep their pages for the next ones.
+            pa.default_memory_pool().release_unused()
         return written
 
     def close(self) -> None:
