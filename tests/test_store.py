@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from builders import EXPIRY, NOW, chain, contract, iron_condor
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert, Severity
@@ -47,7 +48,7 @@ def commits(store: DeltaStore, table: str) -> int:
 
 
 def data_files_on_disk(path: Path) -> int:
-    return sum(1 for p in path.rglob("*") if p.is_file() and "_delta_log" not in p.parts)
+    return sum(1 for p in path.rglob("*.parquet") if "_delta_log" not in p.parts)
 
 
 # -- real domain records -------------------------------------------------------------
@@ -426,8 +427,7 @@ def test_chain_snapshots_are_partitioned_and_read_one_underlying_by_filter(tmp_p
     assert len(one_day) == 6 and set(one_day["time"]) == {days[1]}
 
 
-@pytest.mark.parametrize("vacuum", [True, False])
-def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, vacuum):
+def test_compaction_merges_small_files_and_keeps_every_row(tmp_path):
     store = DeltaStore(tmp_path)
     for i in range(6):
         store.append("alerts", [alert_row(code=f"c{i}", message=str(j)) for j in range(5)])
@@ -436,18 +436,16 @@ def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, vacuum):
     on_disk = data_files_on_disk(store.path("alerts"))
     assert store.files("alerts") == 6 and on_disk == 6
 
-    result = store.compact("alerts", vacuum=vacuum)
+    result = store.compact("alerts")
 
     assert (result.files_before, result.files_after) == (6, 1)
     assert store.files("alerts") == 1
     after = store.read("alerts").sort_values(["code", "message"]).reset_index(drop=True)
     assert after.equals(before)
-    if vacuum:
-        assert result.files_deleted == 6
-        assert data_files_on_disk(store.path("alerts")) == 1
-    else:
-        assert result.files_deleted == 0
-        assert data_files_on_disk(store.path("alerts")) == 7
+    # The replaced files stay for readers of the older version until vacuum, after the
+    # retention window (tests/test_store_maintenance.py).
+    assert data_files_on_disk(store.path("alerts")) == 7
+    assert store.vacuum("alerts") == 0
     assert store.compact("orders").files_after == 0  # a table not written yet is a no-op
 
 
@@ -547,7 +545,7 @@ def kill_mid_flush(root: Path) -> bool:
     return data_files_on_disk(table) > DeltaStore(root).files("alerts")
 
 
-def test_a_writer_killed_mid_flush_leaves_only_whole_batches(tmp_path):
+def test_a_writer_killed_mid_flush_leaves_whole_batches_and_a_stray_file_vacuum_deletes(tmp_path):
     for attempt in range(5):  # the commit can win the race with the kill; try again
         root = tmp_path / f"attempt{attempt}"
         if kill_mid_flush(root):
@@ -555,9 +553,28 @@ def test_a_writer_killed_mid_flush_leaves_only_whole_batches(tmp_path):
     else:
         pytest.fail("never killed the writer between writing a file and committing it")
 
-    frame = DeltaStore(root).read("alerts")
+    store = DeltaStore(root)
+    frame = store.read("alerts")
     assert len(frame) >= 3 * BATCH
     assert len(frame) % BATCH == 0
     sizes = frame.groupby("code")["message"].agg(["count", "nunique"])
     assert (sizes["count"] == BATCH).all() and (sizes["nunique"] == BATCH).all()
     assert sorted(sizes.index) == sorted(f"batch-{i}" for i in range(len(sizes)))
+
+    # The killed write left a file no commit refers to; maintenance deletes it once it is
+    # older than the retention window (an hour here, so the test ages it by two).
+    table = store.path("alerts")
+    live = {Path(uri).name for uri in DeltaTable(str(table)).file_uris()}
+    strays = [p for p in table.glob("*.parquet") if p.name not in live]
+    assert strays
+    for stray in strays:
+        then = time.time() - 2 * 3600
+        os.utime(stray, (then, then))
+    assert store.vacuum("alerts") == len(strays)
+    assert not any(stray.exists() for stray in strays)
+    assert (
+        store.read("alerts")
+        .sort_values(["code", "message"])
+        .reset_index(drop=True)
+        .equals(frame.sort_values(["code", "message"]).reset_index(drop=True))
+    )

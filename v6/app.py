@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -183,12 +184,13 @@ class ShieldedStore(DeltaStore):
         self._stop = stop
 
     def flush(self, *args: Any, **kwargs: Any) -> dict[str, int]:
+        # Only the engine's thread is shielded: signals are handled there, and a deferred
+        # abort must be raised there. Maintenance (compaction, vacuum) runs on its own
+        # thread, buffers nothing and commits atomically, so it needs no shield.
+        if threading.current_thread() is not threading.main_thread():
+            return super().flush(*args, **kwargs)
         with self._stop.shield():
             return super().flush(*args, **kwargs)
-
-    def compact(self, *args: Any, **kwargs: Any) -> Any:
-        with self._stop.shield():
-            return super().compact(*args, **kwargs)
 
 
 class Console:

@@ -65,12 +65,20 @@ class IBSettings:
 
 @frozen(slots=True)
 class StoreSettings:
-    """Delta Lake tables. In sim, rows are buffered and flushed every N cycles."""
+    """Delta Lake tables. In sim, rows are buffered and flushed every N cycles.
+
+    Every ``compact_every_flushes`` flushes a background thread maintains every table:
+    compacts small files, checkpoints the log and deletes what no version needs any more
+    (replaced data files, stray files of killed writes, old log entries) once it is older
+    than ``retention_hours``, the time a reader that opened an older version has to
+    finish. Whole hours, as Delta's vacuum takes them.
+    """
 
     path: str = "data"
     flush_every_cycles: int = field(default=20, validator=gt0)
-    compact_every_flushes: int = field(default=50, validator=gt0)
+    compact_every_flushes: int = field(default=10, validator=gt0)
     chain_snapshot_every_cycles: int = field(default=1, validator=gt0)
+    retention_hours: int = field(default=1, validator=validators.ge(1))
 
 
 @frozen(slots=True)

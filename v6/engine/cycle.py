@@ -169,7 +169,7 @@ class Engine:
         """Flush everything still buffered, then release what the adapters hold (even if
         the flush failed: the IB connection is closed either way)."""
         try:
-            self.recorder.flush()
+            self.recorder.close()  # every buffered row, then maintenance stopped and joined
         finally:
             for callback in self._closers:
                 callback()

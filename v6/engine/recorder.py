@@ -4,7 +4,9 @@ Commits to Delta cost tens of milliseconds each, so rows are buffered and writte
 append per table: orders, fills and positions at once whenever an order event happens
 (they are what a restart needs to recover), everything else every
 ``flush_every_cycles`` cycles and at shutdown. Every row carries the run id so runs
-sharing a store stay separable.
+sharing a store stay separable. Every ``compact_every_flushes`` flushes the store's
+tables are maintained (compacted, checkpointed, vacuumed) on a background thread; the
+cycle does not wait for it.
 
 The three order tables are separate commits, so a crash can fall between them. They are
 therefore always committed in an order that leaves no row pointing at a row that is not
@@ -38,6 +40,7 @@ from v6.market.quality import QualityReport
 from v6.risk.circuit_breakers import BreakerEvent
 from v6.store import rows
 from v6.store.delta_store import DeltaStore
+from v6.store.maintenance import StoreMaintenance
 
 # Facts before the states derived from them: see the module docstring.
 ORDER_TABLES = ("fills", "orders", "positions")
@@ -51,6 +54,10 @@ class Recorder:
         self.settings = settings
         self.run_id = run_id
         self._flushes = 0
+        # Before anything writes: a table property change would conflict with a
+        # concurrent append or compaction of the same table.
+        store.configure(settings.retention_hours)
+        self.maintenance = StoreMaintenance(store)
         # Write order of order and position rows: starts at the wall clock in ns, so a
         # later run's rows also sort after an earlier run's rows of the same time.
         self._seq = time.time_ns()
@@ -191,9 +198,21 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered row; compact small files every N flushes."""
+        """Write every buffered row; every N flushes start a background maintenance pass.
+
+        Never waits for maintenance: a pass still running when the next is due is left
+        to finish and the due one is skipped (the pass after catches up).
+        """
         self.store.flush()
         self._flushes += 1
         if self._flushes % self.settings.compact_every_flushes == 0:
-            for table in ("chain_snapshots", "account_snapshots", "decisions", "regimes"):
-                self.store.compact(table)
+            self.maintenance.start()
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write every buffered row, then stop maintenance and wait for it (shutdown).
+
+        A running pass stops after the table it is on. Returns False if ``timeout`` ran
+        out first. Without this call, an exiting interpreter still waits for the pass.
+        """
+        self.store.flush()
+        return self.maintenance.close(timeout)
