@@ -32,8 +32,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
 
 # Kill `v6 run` at order-table commit boundaries and at random instants, 50 times in sim
-# and 50 times in paper mode against the fake gateway (each restarted and checked against
-# the broker); every store is audited for orphan rows (docs/RECOVERY.md).
+# (every fifth stopped by SIGTERM: no cycle may be lost) and 50 times in paper mode
+# against the fake gateway (each restarted and checked against the broker); every store
+# is audited for orphan rows (docs/RECOVERY.md).
 killtest: $(STAMP)
 	$(BIN)/python tests/kill_harness.py --kills 50
 	$(BIN)/python tests/kill_harness.py --gateway --kills 50

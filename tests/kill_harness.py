@@ -16,9 +16,11 @@ boundary, as a crash or ``kill -9`` would.
 
 The harness reports orphan rows (a fill or order whose order or position row is
 missing, an order stored filled without its fills, a closed position whose P&L is not
-its fills' cash), and exits 1 if it found any. With ``--gateway`` every killed paper
-session is restarted against the same gateway and must also send no order twice, hold
-exactly what the broker holds and leave no naked short leg. ``make killtest`` runs both.
+its fills' cash), and exits 1 if it found any. In sim, every fifth run is stopped with
+SIGTERM instead, and must exit 0 with every cycle it printed stored and a stop record.
+With ``--gateway`` every killed paper session is restarted against the same gateway and
+must also send no order twice, hold exactly what the broker holds and leave no naked
+short leg. ``make killtest`` runs both.
 """
 
 from __future__ import annotations
@@ -118,6 +120,42 @@ def killed_at_random(args: list[str], delay: float) -> int:
     proc.kill()
     proc.wait(timeout=60)
     return proc.returncode
+
+
+def terminated_at_random(args: list[str], delay: float) -> tuple[int, int]:
+    """``v6 args`` sent SIGTERM ``delay`` seconds after its first cycle; returns its exit
+    status and the number of cycles it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "v6.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    printed = 0
+    for line in proc.stdout:
+        if " cycle " in line:
+            printed += 1
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    printed += sum(" cycle " in line for line in out.splitlines())
+    return proc.returncode, printed
+
+
+def lost_cycles(store: Path, printed: int) -> list[str]:
+    """What a SIGTERM lost: cycles printed but not stored, or no stop record."""
+    from v6.store.delta_store import DeltaStore
+
+    tables = DeltaStore(store)
+    stored = set(tables.read("account_snapshots", columns=["cycle"])["cycle"])
+    problems = [
+        f"cycle {c} printed but not stored" for c in range(1, printed + 1) if c not in stored
+    ]
+    if "stop" not in set(tables.read("runs", columns=["event"])["event"]):
+        problems.append("no stop record after SIGTERM")
+    return problems
 
 
 def run_killed(store: Path, config: Path, at: int, when: str, seed: int) -> int:
@@ -260,18 +298,25 @@ def harness(kills: int, seed: int) -> int:
         for n in range(kills):
             store = Path(tmp) / f"store-{n}"
             args = ["run", "--config", str(config), "--store", str(store), "--seed", str(seed + n)]
+            found = []
             if n % 5 == 4:
                 how = "random"
                 status = killed_at_random(args, rng.uniform(0.0, 8.0))
+            elif n % 5 == 2:
+                how = "SIGTERM"
+                status, printed = terminated_at_random(args, rng.uniform(0.0, 4.0))
+                found += lost_cycles(store, printed)
+                if status != 0:
+                    found.append(f"SIGTERM exit status {status}, expected 0")
             else:
                 how = f"commit {n + 1} {'before' if n % 2 else 'after'}"
                 status = run_killed(store, config, n + 1, "before" if n % 2 else "after", seed)
-            found = audit(DeltaStore(store))
+            found += audit(DeltaStore(store))
             problems += len(found)
             print(f"kill {n + 1:3d} ({how}): exit {status}, {len(found)} problems")
             for line in found:
                 print(f"    {line}")
-    print(f"{kills} kills: {problems} orphan or inconsistent rows")
+    print(f"{kills} kills and stops: {problems} orphan rows, inconsistent rows or lost cycles")
     return 1 if problems else 0
 
 

@@ -52,3 +52,32 @@ def test_the_audit_finds_an_order_whose_position_row_is_missing(tmp_path, config
     shutil.rmtree(store / "positions")
     problems = audit(DeltaStore(store))
     assert problems and all("no row for its position" in p for p in problems)
+
+
+def test_a_new_sim_run_closes_what_a_killed_sim_run_left_live(tmp_path, config):
+    """A killed sim run's simulated broker is gone with it: the next sim run on the store
+    stores its live positions closed as abandoned, at their fills' cash, and its working
+    orders cancelled, so no later reading counts them as open."""
+    from v6.store.rows import in_write_order, orders_from_frame
+
+    store = tmp_path / "store"
+    assert run_killed(store, config, 14, "after", seed=2) == -signal.SIGKILL
+    tables = DeltaStore(store)
+    before = in_write_order(tables.read("positions")).drop_duplicates("position_id", keep="last")
+    killed_run = set(before["run_id"])
+    left_live = set(before.loc[before["status"] != "closed", "position_id"])
+    assert left_live, "the kill left positions live"
+    assert run_killed(store, config, 10_000, "after", seed=3) == 0  # a whole second run
+    after = in_write_order(tables.read("positions")).drop_duplicates("position_id", keep="last")
+    old = after[after["position_id"].isin(left_live)]
+    assert set(old["status"]) == {"closed"} and set(old["exit_rule"]) == {"abandoned"}
+    assert (old["quantity"] == 0).all()
+    old_orders = [
+        o for o in orders_from_frame(tables.read("orders")) if o.order.position_id in left_live
+    ]
+    assert all(o.state.status.is_done for o in old_orders)
+    assert audit(tables) == []  # realised P&L equals the fills' cash, to the cent
+    alerts = tables.read("alerts")
+    assert "sim_positions_abandoned" in set(alerts["code"])
+    live_now = after[after["status"] != "closed"]
+    assert not set(live_now["run_id"]) & killed_run

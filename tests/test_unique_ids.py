@@ -23,3 +23,5 @@ def test_three_runs_on_one_store_never_reuse_an_id(tmp_path):
     assert (runs_per_id == 1).all(), runs_per_id[runs_per_id > 1].index.tolist()
     orders = table(cfg, "orders")
     assert (orders.groupby("order_ref")["run_id"].nunique() == 1).all()
+    fills = table(cfg, "fills")  # execution ids too: a reader dedupes fills by them
+    assert fills["run_id"].nunique() == 3 and fills["exec_id"].is_unique

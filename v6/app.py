@@ -285,6 +285,7 @@ def build_engine(
     if config.mode is not Mode.SIM:
         return _build_ib_engine(config, plugins, store, recorder)
     from v6.brokers.sim import SimBroker
+    from v6.engine.recovery import close_ended_sim_worlds
     from v6.market.calendar import ExchangeCalendar
     from v6.market.sim_clock import SimClock
     from v6.market.sim_market import SimMarket
@@ -298,11 +299,12 @@ def build_engine(
         config.sim.speed,
     )
     market = SimMarket(config.sim, list(config.underlyings), calendar)
-    broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed)
+    broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed, run_id)
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
     engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox)
     continue_ids(engine, store)
+    close_ended_sim_worlds(engine, store, datetime.now(UTC))
     return engine, clock
 
 

@@ -285,7 +285,9 @@ class _Ledger:
 class SimBroker:
     """A deterministic in-process broker implementing :class:`v6.ports.Broker`."""
 
-    def __init__(self, settings: SimBrokerSettings, initial_cash: float, seed: int) -> None:
+    def __init__(
+        self, settings: SimBrokerSettings, initial_cash: float, seed: int, session: str = ""
+    ) -> None:
         self.settings = settings
         self.faults = SimFaults()
         self._rng = np.random.default_rng(seed)
@@ -298,6 +300,9 @@ class SimBroker:
         self._last_market: MarketView | None = None
         self._order_seq = 0
         self._exec_seq = 0
+        # Execution ids are unique per store, like a real broker's: runs sharing a store
+        # each name their session (the run id), so one run's ids never repeat another's.
+        self._exec_prefix = f"sim-{session}-exec" if session else "sim-exec"
 
     @property
     def connected(self) -> bool:
@@ -465,7 +470,7 @@ class SimBroker:
             else 0.0
         )
         fill = Fill(
-            exec_id=f"sim-exec-{self._exec_seq:06d}",
+            exec_id=f"{self._exec_prefix}-{self._exec_seq:06d}",
             order_ref=order_ref,
             contract=contract,
             quantity=quantity,

@@ -62,8 +62,8 @@ class Recorder:
         # later run's rows also sort after an earlier run's rows of the same time.
         self._seq = time.time_ns()
 
-    def _append(self, table: str, row: Mapping[str, Any]) -> None:
-        self.store.append(table, [{**row, "run_id": self.run_id}])
+    def _append(self, table: str, row: Mapping[str, Any], run_id: str | None = None) -> None:
+        self.store.append(table, [{**row, "run_id": run_id or self.run_id}])
 
     # -- facts ------------------------------------------------------------------------
 
@@ -89,16 +89,18 @@ class Recorder:
             )
             self.store.append("chain_snapshots", table)
 
-    def order(self, order: ComboOrder, state: OrderState) -> None:
+    def order(self, order: ComboOrder, state: OrderState, run_id: str | None = None) -> None:
+        """An order's state; ``run_id`` for a state settled on behalf of an ended run."""
         self._seq += 1
-        self._append("orders", {**rows.order_row(order, state), "seq": self._seq})
+        self._append("orders", {**rows.order_row(order, state), "seq": self._seq}, run_id)
 
     def fill(self, fill: Fill, position_id: str, strategy: str) -> None:
         self._append("fills", rows.fill_row(fill, position_id, strategy))
 
-    def position(self, position: Position, time: datetime) -> None:
+    def position(self, position: Position, time: datetime, run_id: str | None = None) -> None:
+        """A position's state; ``run_id`` for a state settled on behalf of an ended run."""
         self._seq += 1
-        self._append("positions", {**rows.position_row(position, time), "seq": self._seq})
+        self._append("positions", {**rows.position_row(position, time), "seq": self._seq}, run_id)
 
     def decision(self, record: DecisionRecord) -> None:
         self._append("decisions", rows.decision_row(record))

@@ -45,6 +45,7 @@ from v6.store.delta_store import DeltaStore
 from v6.store.rows import (
     StoredOrder,
     fills_from_frame,
+    in_write_order,
     orders_from_frame,
     positions_from_frame,
 )
@@ -228,6 +229,74 @@ def revive(engine: Engine, position_id: str) -> bool:
     engine.book.take_reopened()
     engine.broker.mark_booked(fills)
     return True
+
+
+def close_ended_sim_worlds(engine: Engine, store: DeltaStore, now: datetime) -> list[str]:
+    """Close, in the store, every position an earlier *sim* run left live.
+
+    A simulated broker lives and dies with its process, so a sim run that was killed
+    leaves positions whose world is gone: nothing holds them any more, nothing can close
+    them, and left live they would count as open in every later reading of the store
+    (the dashboard, reconciliation). They are stored closed with the exit rule
+    ``abandoned`` and the realised P&L of their fills' cash (all that ever happened to
+    them); orders still working are stored cancelled. The rows carry the ended run's id:
+    they are facts of its world. Positions of paper and live runs
+    are never touched: their broker is still there and recovery settles them.
+    Returns the ids closed.
+    """
+    runs = store.read("runs", columns=["run_id", "mode", "event"])
+    sim_runs = set(runs.loc[(runs["event"] == "start") & (runs["mode"] == "sim"), "run_id"])
+    frame = in_write_order(store.read("positions"))
+    latest = frame.drop_duplicates("position_id", keep="last")
+    stale = latest[(latest["status"] != "closed") & latest["run_id"].isin(sim_runs)]
+    if stale.empty:
+        return []
+    ids = list(stale["position_id"])
+    where = [("position_id", "in", ids)]
+    positions = positions_from_frame(stale)
+    # Stamped at the last instant each dead world recorded, on its own (simulated) clock.
+    owner = dict(zip(stale["position_id"], stale["run_id"], strict=True))
+    last_seen = dict(
+        zip(stale["position_id"], pd.to_datetime(stale["time"], utc=True), strict=True)
+    )
+    fills = store.read("fills", columns=["position_id", "cash_flow"], filters=where)
+    cash = fills.groupby("position_id")["cash_flow"].sum()
+    for stored in orders_from_frame(store.read("orders", filters=where)):
+        if not stored.state.status.is_done:
+            engine.recorder.order(
+                stored.order,
+                attrs.evolve(
+                    stored.state,
+                    status=OrderStatus.CANCELLED,
+                    message="the simulated broker ended with its run",
+                ),
+                run_id=owner[stored.order.position_id],
+            )
+    for position in positions:
+        at = last_seen[position.position_id].to_pydatetime()
+        engine.recorder.position(
+            attrs.evolve(
+                position,
+                status=PositionStatus.CLOSED,
+                quantity=0,
+                closed_at=at,
+                exit_rule="abandoned",
+                realized_pnl=round(float(cash.get(position.position_id, 0.0)), 2),
+            ),
+            at,
+            run_id=owner[position.position_id],  # a fact of that run's world, not this one's
+        )
+    engine.recorder.flush_orders()
+    engine.alert(
+        Severity.WARNING,
+        "recovery",
+        "sim_positions_abandoned",
+        f"{len(ids)} positions left live by earlier sim runs (their simulated broker ended "
+        f"with them) stored closed as abandoned: {', '.join(ids[:10])}"
+        + (" ..." if len(ids) > 10 else ""),
+        now,
+    )
+    return ids
 
 
 def _restore_breakers(
