@@ -37,18 +37,19 @@ from pathlib import Path
 
 ORDER_TABLES = {"orders", "fills", "positions"}
 HERE = Path(__file__).resolve()
-# A sim session that opens, closes, partially fills and unwinds: partial fills and a
-# rejection now and then, short-dated structures that turn over within a few days.
+# A sim session that opens, closes, partially fills and unwinds: two-lot orders, partial
+# and legged fills now and then, short-dated structures that turn over within days.
 SIM_CONFIG = """
 mode: sim
 sim:
   days: 3
   broker:
     partial_fill_probability: 0.3
+    legged_fill_probability: 0.1
 plugins:
   strategies:
-    iron_condor: {settings: {min_dte: 3, max_dte: 12}}
-    bull_put_spread: {settings: {min_dte: 3, max_dte: 12}}
+    iron_condor: {settings: {min_dte: 3, max_dte: 12, quantity: 2}}
+    bull_put_spread: {settings: {min_dte: 3, max_dte: 12, quantity: 2}}
   exit_rules:
     stop_loss: {}
     days_to_expiry: {}

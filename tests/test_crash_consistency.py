@@ -81,3 +81,19 @@ def test_a_new_sim_run_closes_what_a_killed_sim_run_left_live(tmp_path, config):
     assert "sim_positions_abandoned" in set(alerts["code"])
     live_now = after[after["status"] != "closed"]
     assert not set(live_now["run_id"]) & killed_run
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["after:unwind:pending", "after:unwind:filled", "after:open:partial", "after:close:pending"],
+)
+def test_a_kill_inside_an_unwind_a_partial_fill_or_a_close_leaves_no_orphan_row(
+    tmp_path, config, when
+):
+    """Killed right at the commit that stores an unwind, a partial entry or a close."""
+    store = tmp_path / "store"
+    assert run_killed(store, config, 0, when, seed=2) == -signal.SIGKILL
+    tables = DeltaStore(store)
+    intent = when.split(":")[1]
+    assert tables.read("orders")["order_ref"].str.contains(f":{intent}").any()
+    assert audit(tables) == []

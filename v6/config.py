@@ -283,6 +283,9 @@ class SimBrokerSettings:
     # A combo limit fills when it is at least this share of the half-spread beyond mid.
     fill_threshold_half_spreads: float = field(default=0.0, validator=ge0)
     partial_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
+    # A combo that executes on some legs only and is then cancelled (legged), for the
+    # unwind path: which legs fill is drawn at random, at least one and not all.
+    legged_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
     reject_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
 
 

@@ -420,6 +420,8 @@ class SimBroker:
             return []
         units = self._units(order.quantity - working.filled)
         legged = self.faults.take_legged(order.order_ref)
+        if legged is None:
+            legged = self._random_legs(len(order.legs))
         legs = range(len(order.legs)) if legged is None else legged
         fills = [
             self._fill(
@@ -443,6 +445,14 @@ class SimBroker:
             OrderStatus.FILLED if working.filled == order.quantity else OrderStatus.PARTIAL
         )
         return fills
+
+    def _random_legs(self, n: int) -> tuple[int, ...] | None:
+        """Legs of a legged fill drawn at ``legged_fill_probability`` (None: all fill)."""
+        probability = self.settings.legged_fill_probability
+        if n < 2 or probability <= 0 or self._rng.random() >= probability:
+            return None
+        count = int(self._rng.integers(1, n))
+        return tuple(sorted(int(i) for i in self._rng.choice(n, size=count, replace=False)))
 
     def _units(self, remaining: int) -> int:
         """Units to fill now: all, or a partial from a fault or the seeded generator."""
