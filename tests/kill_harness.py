@@ -160,6 +160,14 @@ def run_killed(store: Path, config: Path, at: int, when: str, seed: int) -> int:
     return killed(args, at, when)
 
 
+def report(n: int, how: str, status: int, found: list[str]) -> int:
+    """Print one kill's line and its problems; returns how many it found."""
+    print(f"kill {n + 1:3d} ({how}): exit {status}, {len(found)} problems")
+    for line in found:
+        print(f"    {line}")
+    return len(found)
+
+
 # -- the gateway side -------------------------------------------------------------------
 
 
@@ -271,10 +279,7 @@ def gateway_harness(kills: int, seed: int) -> int:
                     found = restart_problems(gateway, store, before)
                 except AssertionError as exc:
                     found = [str(exc)]
-            problems += len(found)
-            print(f"kill {n + 1:3d} ({kind}, {how}): exit {status}, {len(found)} problems")
-            for line in found:
-                print(f"    {line}")
+            problems += report(n, f"{kind}, {how}", status, found)
     print(f"{kills} gateway kills: {problems} problems")
     return 1 if problems else 0
 
@@ -308,10 +313,7 @@ def harness(kills: int, seed: int) -> int:
                 how = f"commit {n + 1} {'before' if n % 2 else 'after'}"
                 status = run_killed(store, config, n + 1, "before" if n % 2 else "after", seed)
             found += audit(DeltaStore(store))
-            problems += len(found)
-            print(f"kill {n + 1:3d} ({how}): exit {status}, {len(found)} problems")
-            for line in found:
-                print(f"    {line}")
+            problems += report(n, how, status, found)
     print(f"{kills} kills and stops: {problems} orphan rows, inconsistent rows or lost cycles")
     return 1 if problems else 0
 

@@ -199,8 +199,7 @@ def settle_with_broker(
                 adopted.append(order.order_ref)
             if not state.status.is_done:
                 engine.executor.resume(order, state, engine.cycle)
-        if state != stored.state:
-            engine.recorder.order(order, state)
+        engine.recorder.order(order, state)  # the broker's word, on the engine's clock
         if state.status.is_done:
             engine.book.order_done(order.order_ref, state.time)
     return adopted, never_sent
