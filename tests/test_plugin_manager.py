@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 from v6.config import PluginBlock, PluginsConfig
+from v6.domain.decisions import ExitDecision
 from v6.domain.plugins import NoSettings, PluginInfo, PluginKind
 from v6.errors import ConfigError, V6Error
 from v6.hookspecs import hookimpl
@@ -386,6 +387,9 @@ class Threshold:
     level: float = 1.0
 
 
+DECIDED = ExitDecision(action="hold", reason="decided")
+
+
 class Recorder:
     """Records what each hook received; ``fail`` makes the exit hook raise."""
 
@@ -404,7 +408,7 @@ class Recorder:
         self.seen["v6_evaluate_exit"] = {"mark": mark, "settings": settings}
         if self.fail:
             raise ZeroDivisionError("rule bug")
-        return "decided"
+        return DECIDED
 
 
 def _recorder_plugins(recorder: Recorder) -> ActivePlugins:
@@ -418,7 +422,7 @@ def test_call_passes_only_the_declared_arguments_and_the_plugins_own_settings():
     plugins = _recorder_plugins(recorder)
     (active,) = plugins.exit_rules
     result = plugins.call(active, "v6_evaluate_exit", mark="MARK", market="M", regime=None)
-    assert result == "decided"
+    assert result is DECIDED
     assert recorder.seen["v6_evaluate_exit"] == {"mark": "MARK", "settings": Threshold(2.5)}
 
 

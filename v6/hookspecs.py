@@ -21,11 +21,15 @@ The engine calls each selected plugin *individually* (exit rules in their declar
 priority order) and passes the plugin its own validated settings as ``settings``, so
 two plugins never see each other's results. As with pluggy everywhere, an
 implementation may accept only the arguments it needs: adding an argument to a spec
-never breaks an existing plugin. A plugin that raises is isolated: the error is logged
-with the plugin's name, an alert is stored, and the cycle goes on without it.
+never breaks an existing plugin.
 
 Values passed in are immutable domain records (``v6.domain``); values returned must be
-the records named below.
+the records named below, and the engine checks every one before using it
+(:mod:`v6.plugin_results`, one checker per hook): a wrong type, a missing value, a NaN
+price, a candidate for another strategy. A plugin that raises, or returns what its spec
+does not allow, is isolated: the error is logged with the plugin's and the hook's name
+(the traceback once), an alert is stored (``plugin_error``; repeats are counted, see
+:mod:`v6.engine.plugin_failures`), and the cycle goes on without that result.
 """
 
 from __future__ import annotations
@@ -81,8 +85,16 @@ def v6_propose_entries(
     :param positions: this strategy's own open (and opening) positions.
     :param underlyings: the underlyings this strategy may trade, from the config.
     :param settings: this plugin's validated settings.
-    :return: zero or more :class:`~v6.domain.entries.EntryCandidate`; strikes are not
-        chosen here. Portfolio limits are applied afterwards by the engine.
+    :return: a list (or tuple, possibly empty; never None) of
+        :class:`~v6.domain.entries.EntryCandidate`; strikes are not chosen here.
+        Portfolio limits are applied afterwards by the engine. Each candidate's
+        ``strategy`` must be this plugin's name: the engine books the position, its slot
+        and its fills to that name, so a candidate naming another strategy is refused as
+        this plugin's error (never restamped). A candidate must be well formed (leg
+        templates with a non-zero integer ratio and a delta in (0, 1) or the anchor of an
+        earlier leg, integer DTEs with ``min_dte <= max_dte``, an integer quantity >= 1,
+        a finite ``min_credit`` >= 0). Bad candidates are refused one by one and named by
+        their index; the good ones of the same list go on.
     """
 
 
@@ -99,6 +111,12 @@ def v6_select_strikes(
 
     :return: a :class:`~v6.domain.entries.StrikeSelection`, or None when no acceptable
         strikes exist (too little credit, missing strikes, bad quotes). First result wins.
+        A selection must be for the very ``candidate`` given, with one
+        :class:`~v6.domain.contracts.Leg` per leg template (same right and ratio), all on
+        the candidate's underlying and on the selection's ``expiry``, which lies in the
+        candidate's DTE window; every leg a valid row of ``chain``; ``net_mid`` and
+        ``net_natural`` the legs' prices at the chain's quotes. Anything else is this
+        plugin's error and the candidate is rejected.
     """
 
 
@@ -132,7 +150,8 @@ def v6_evaluate_exit(
     :param breakers: the state of every circuit breaker.
     :param limits: the configured portfolio limits.
     :return: an :class:`~v6.domain.decisions.ExitDecision` (``close`` or ``hold``) with a
-        reason and the inputs it used, or None for "no opinion". First result wins.
+        text reason and a mapping of the inputs it used, or None for "no opinion". First
+        result wins. Anything else is this rule's error and counts as no opinion.
     """
 
 
@@ -150,5 +169,9 @@ def v6_detect_regime(
     :param history: recent per-cycle closes, oldest first.
     :param previous: the readings of the previous cycle (for hysteresis).
     :return: a mapping of underlying symbol to
-        :class:`~v6.domain.decisions.RegimeReading`. First result wins.
+        :class:`~v6.domain.decisions.RegimeReading`, with a reading for every underlying
+        of ``market`` and no other, each keyed by the underlying it names, its ``inputs``
+        numbers (NaN meaning "not measured"). First result wins. A result that breaks this
+        (an empty mapping included) is this plugin's error and is rejected whole: the
+        previous cycle's readings stay in force.
     """

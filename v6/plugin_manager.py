@@ -5,7 +5,9 @@ registered with one pluggy ``PluginManager`` that knows the specs in
 :mod:`v6.hookspecs`. Each plugin is validated when it loads; a bad one is reported by
 name with the reason and the others load. The engine then calls each selected plugin
 on its own through :meth:`ActivePlugins.call`, exit rules in declared priority order,
-so one plugin's failure never hides another's result.
+so one plugin's failure never hides another's result. Every result is checked against its
+hook's spec (:mod:`v6.plugin_results`) on the way out: a bad result fails the call the
+way an exception does, naming the plugin and the hook.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from v6.config import PluginBlock, PluginsConfig
 from v6.conversion import structure
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.errors import ConfigError, PluginError, V6Error
+from v6.plugin_results import CHECKS, BadResult
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +49,47 @@ SECTION_KIND: Mapping[str, PluginKind] = {
 
 
 class PluginCallError(V6Error):
-    """A plugin raised while the engine called one of its hooks."""
+    """A plugin raised in one of its hooks, or returned a result its spec does not allow.
+
+    ``original`` is the exception the plugin raised, or a
+    :class:`~v6.plugin_results.BadResult` listing what is wrong with its result;
+    ``kept`` is the part of a bad result that is safe to use (the good candidates of a
+    list with some bad ones), or None.
+    """
 
     def __init__(self, plugin: str, hook: str, original: BaseException) -> None:
         self.plugin = plugin
         self.hook = hook
         self.original = original
-        super().__init__(f"plugin '{plugin}' raised in {hook}: {original!r}")
+        self.kept: Any = original.kept if isinstance(original, BadResult) else None
+        if self.bad_result:
+            super().__init__(f"plugin '{plugin}' returned a bad result from {hook}: {original}")
+        else:
+            super().__init__(f"plugin '{plugin}' raised in {hook}: {original!r}")
+
+    @property
+    def bad_result(self) -> bool:
+        """True when the plugin returned something wrong rather than raising."""
+        return isinstance(self.original, BadResult)
+
+
+def checked_result(plugin: str, hook: str, result: Any, arguments: Mapping[str, Any]) -> Any:
+    """``result`` as the engine may use it, checked against ``hook``'s spec.
+
+    Raises :class:`PluginCallError` (wrapping a ``BadResult``) when the spec does not allow
+    it. A checker that trips over a value too strange to inspect (an ``__eq__`` that
+    raises, say) rejects it the same way: the engine never uses what it could not check.
+    """
+    check = CHECKS.get(hook)
+    if check is None:
+        return result
+    try:
+        return check(result, plugin, arguments)
+    except BadResult as exc:
+        raise PluginCallError(plugin, hook, exc) from None
+    except Exception as exc:
+        bad = BadResult([f"returned a value that cannot be checked: {exc!r}"])
+        raise PluginCallError(plugin, hook, bad) from exc
 
 
 @frozen(slots=True)
@@ -160,10 +197,10 @@ def _validate(
         info = info_impl.function()
     except Exception as exc:  # a plugin's own bug: report it, keep loading the others
         raise PluginError(name, f"v6_plugin_info raised {exc!r}") from exc
-    if not isinstance(info, PluginInfo):
-        raise PluginError(
-            name, f"v6_plugin_info returned {type(info).__name__}, expected PluginInfo"
-        )
+    try:
+        info = checked_result(name, "v6_plugin_info", info, {})
+    except PluginCallError as exc:
+        raise PluginError(name, str(exc.original)) from None
     if info.name != name:
         raise PluginError(
             name,
@@ -298,9 +335,10 @@ class ActivePlugins:
                     name, hook, TypeError(f"asks for unknown arguments {unknown}")
                 ) from None
             try:
-                return function(**args)
+                result = function(**args)
             except Exception as exc:
                 raise PluginCallError(name, hook, exc) from exc
+            return checked_result(name, hook, result, kwargs)
 
         return bound
 
@@ -308,7 +346,9 @@ class ActivePlugins:
         """Call one plugin's ``hook`` with only the arguments its implementation declares.
 
         ``settings`` is always the plugin's own validated settings. Any exception the
-        plugin raises comes back as :class:`PluginCallError` for the engine to isolate.
+        plugin raises, and any result its hook's spec does not allow
+        (:mod:`v6.plugin_results`), comes back as :class:`PluginCallError` for the engine to
+        isolate; the value returned is the checked one.
         """
         impl = _impl(self.manager, active.plugin.plugin, hook)
         if impl is None:
@@ -323,9 +363,10 @@ class ActivePlugins:
                 active.plugin.name, hook, TypeError(f"asks for unknown arguments {missing}")
             )
         try:
-            return impl.function(**args)
+            result = impl.function(**args)
         except Exception as exc:
             raise PluginCallError(active.plugin.name, hook, exc) from exc
+        return checked_result(active.plugin.name, hook, result, kwargs)
 
 
 def _activate(discovery: Discovery, section: str, name: str, block: PluginBlock) -> ActivePlugin:

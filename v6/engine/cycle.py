@@ -6,7 +6,9 @@ whether it trades a simulation, a replay or Interactive Brokers. Each phase of a
 lives in a module of its own (the way pytest keeps each phase of a run in its own
 module), so :meth:`Engine.run_cycle` reads as the list of phases and nothing else. The
 engine itself keeps the state the phases share and the services every phase uses:
-calling a plugin in isolation and raising an alert.
+calling a plugin in isolation (its result checked against its spec, its failures
+reported once and then counted, see :mod:`v6.engine.plugin_failures`) and raising an
+alert.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from v6.domain.positions import Position, PositionMark, PositionStatus
 from v6.domain.risk import PortfolioRisk
 from v6.engine import breakers, entries, exits, observe, orders, persist, reconcile, regimes, risk
 from v6.engine.book import PositionBook
-from v6.engine.decision_engine import DecisionEngine
+from v6.engine.decision_engine import HOOK, DecisionEngine
 from v6.engine.history import HistoryRecorder
+from v6.engine.plugin_failures import PluginFailures
 from v6.engine.recorder import Recorder
 from v6.engine.tracks import MarkTracker
 from v6.entry.strategy_registry import StrategyRegistry
@@ -88,6 +91,7 @@ class Engine:
             list(market.symbols), max_quote_age=config.cycle.max_quote_age_seconds
         )
         self.risk_calculator = PortfolioRiskCalculator(config.risk)
+        self.plugin_failures = PluginFailures(self.alert)
         self.decisions = DecisionEngine(plugins, self._rule_failed)
         self.workflow = EntryWorkflow(config.limits, self.risk_calculator)
         self.registry = StrategyRegistry(config.slots)
@@ -113,7 +117,6 @@ class Engine:
         self.alerting: dict[str, str] = {}  # position -> rule whose alert is standing
         self._sequence = 0
         self._closers: list[Callable[[], None]] = []
-        self._failed_rules: set[str] = set()  # rules that raised this cycle (one alert each)
 
     # -- the cycle ------------------------------------------------------------------
 
@@ -167,8 +170,11 @@ class Engine:
 
     def close(self) -> None:
         """Flush everything still buffered, then release what the adapters hold (even if
-        the flush failed: the IB connection is closed either way)."""
+        the flush failed: the IB connection is closed either way). Plugin failures not
+        reported yet are stored first."""
         try:
+            if self.report is not None:
+                self.plugin_failures.close(self.report.time)
             self.recorder.close()  # every buffered row, then maintenance stopped and joined
         finally:
             for callback in self._closers:
@@ -187,33 +193,35 @@ class Engine:
 
     # -- services every phase uses ----------------------------------------------------
 
-    def call_plugin(self, active: ActivePlugin, hook: str, now: datetime, **kwargs: Any) -> Any:
-        """Call one plugin; a plugin that raises is isolated and reported, never fatal."""
+    def call_plugin(
+        self, active: ActivePlugin, hook: str, now: datetime, *, default: Any = None, **kwargs: Any
+    ) -> Any:
+        """Call one plugin and return its checked result; never fatal.
+
+        A plugin that raises, or returns what its hook's spec does not allow, is isolated
+        and reported (see :mod:`v6.engine.plugin_failures`); the call then returns the
+        usable part of a bad result (the good candidates of a list), else ``default``.
+        """
+        self.plugin_failures.called(active.plugin.name, hook)
         try:
             return self.plugins.call(active, hook, **kwargs)
         except PluginCallError as exc:
-            log.error(
-                "plugin %s failed in %s: %r",
-                active.plugin.name,
-                hook,
-                exc.original,
-                exc_info=exc.original,
-            )
-            self.alert(
-                Severity.ERROR,
-                active.plugin.name,
-                "plugin_error",
-                f"{hook} raised {type(exc.original).__name__}: {exc.original}",
-                now,
-            )
-            return None
+            self.plugin_failures.failed(active.plugin.name, hook, exc.original, now)
+            return exc.kept if exc.kept is not None else default
 
     def alert(
-        self, severity: Severity, source: str, code: str, message: str, time: datetime
+        self,
+        severity: Severity,
+        source: str,
+        code: str,
+        message: str,
+        time: datetime,
+        *,
+        exc_info: BaseException | None = None,
     ) -> None:
-        """Log and store an alert."""
+        """Log and store an alert (``exc_info``: an exception whose traceback to log)."""
         level = logging.WARNING if severity in (Severity.INFO, Severity.WARNING) else logging.ERROR
-        log.log(level, "[%s] %s: %s", source, code, message)
+        log.log(level, "[%s] %s: %s", source, code, message, exc_info=exc_info)
         self.recorder.alert(
             Alert(time=time, severity=severity, source=source, code=code, message=message)
         )
@@ -223,7 +231,6 @@ class Engine:
     def start_report(self, now: datetime) -> CycleReport:
         """A fresh report for the cycle starting at ``now``."""
         self.cycle += 1
-        self._failed_rules.clear()
         self.report = CycleReport(
             cycle=self.cycle,
             time=now,
@@ -235,19 +242,8 @@ class Engine:
         return self.report
 
     def _rule_failed(self, active: ActivePlugin, error: BaseException) -> None:
-        """An exit rule raised: log it with its traceback and alert once per cycle."""
-        name = active.plugin.name
-        if name in self._failed_rules:
-            return
-        self._failed_rules.add(name)
-        log.error("exit rule %s failed: %r", name, error, exc_info=error)
-        self.alert(
-            Severity.ERROR,
-            name,
-            "plugin_error",
-            f"v6_evaluate_exit raised {type(error).__name__}: {error}",
-            self.report.time,
-        )
+        """An exit rule raised or returned a bad result: one failure of its episode."""
+        self.plugin_failures.failed(active.plugin.name, HOOK, error, self.report.time)
 
     def decide_all(
         self, positions: list[Position], view: MarketView

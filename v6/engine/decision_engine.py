@@ -3,8 +3,10 @@
 Rules are asked in ascending declared priority (1 = most urgent) and the first that
 decides wins. The others are still asked, for the record: the decision row keeps every
 rule's verdict so ``v6 explain`` shows not just why a position was closed but what every
-rule thought of it that cycle. A rule that raises is isolated (its verdict records the
-error) and can never stop a more urgent rule from deciding, nor a less urgent one.
+rule thought of it that cycle. A rule that raises, or returns anything but an
+``ExitDecision`` or None (checked by the plugin manager, :mod:`v6.plugin_results`), is
+isolated (its verdict records the error) and can never stop a more urgent rule from
+deciding, nor a less urgent one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import attrs
 from v6.domain.decisions import ExitAction, ExitDecision, RuleVerdict
 from v6.domain.positions import PositionMark
 from v6.plugin_manager import ActivePlugin, ActivePlugins, PluginCallError
+from v6.plugin_results import BadResult
 
 HOOK = "v6_evaluate_exit"
 NO_DECISION = ExitDecision(action=ExitAction.HOLD, reason="no rule decided", rule="", priority=0)
@@ -49,15 +52,9 @@ class DecisionEngine:
         for active, name, priority, rule in self._bound:
             try:
                 decision = rule(mark=mark, **context)
-                if decision is not None and not isinstance(decision, ExitDecision):
-                    raise TypeError(f"returned {type(decision).__name__}, not ExitDecision")
             except PluginCallError as exc:
                 self.on_error(active, exc.original)
                 verdicts.append(RuleVerdict(name, priority, None, error=_describe(exc.original)))
-                continue
-            except TypeError as exc:
-                self.on_error(active, exc)
-                verdicts.append(RuleVerdict(name, priority, None, error=_describe(exc)))
                 continue
             if decision is None:
                 verdicts.append(RuleVerdict(name, priority, None))
@@ -69,4 +66,6 @@ class DecisionEngine:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, BadResult):
+        return f"bad result: {error}"
     return f"{type(error).__name__}: {error}"

@@ -2,20 +2,28 @@
 checks the portfolio after the trade, and an accepted entry becomes an order.
 
 Every candidate's outcome, accepted or rejected, is stored in ``entries`` with its
-reason.
+reason. What a strategy returns is checked first (:mod:`v6.plugin_results`): an item
+that is not a valid ``EntryCandidate``, or one naming another strategy than the one that
+proposed it, is that strategy's plugin error (alerted, not stored in ``entries``, where
+its strategy column would be a lie); its good candidates go on. A strike selector that
+fails or returns a bad selection is its plugin error, and the candidate is stored as
+rejected for that reason.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from v6.domain.alerts import Severity
+from v6.domain.entries import EntryCandidate
 from v6.domain.market import MarketView
 from v6.domain.orders import OrderStatus
 from v6.engine import orders
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
+
+_FAILED = object()  # what call_plugin returns for a selector that failed
 
 
 def run(engine: Engine, view: MarketView) -> None:
@@ -29,23 +37,24 @@ def run(engine: Engine, view: MarketView) -> None:
     for strategy in engine.plugins.strategies:
         name = strategy.plugin.name
         own = [p for p in live if p.strategy == name]
-        candidates = (
-            engine.call_plugin(
-                strategy,
-                "v6_propose_entries",
-                view.time,
-                market=view,
-                regimes=dict(engine.regimes),
-                positions=own,
-                underlyings=list(engine.config.underlyings),
-            )
-            or []
+        # Checked: only this strategy's own, well-formed candidates come back.
+        candidates = engine.call_plugin(
+            strategy,
+            "v6_propose_entries",
+            view.time,
+            default=(),
+            market=view,
+            regimes=dict(engine.regimes),
+            positions=own,
+            underlyings=list(engine.config.underlyings),
         )
         for candidate in candidates:
             consider(engine, candidate, view, tripped)
 
 
-def consider(engine: Engine, candidate: Any, view: MarketView, tripped: list[str]) -> None:
+def consider(
+    engine: Engine, candidate: EntryCandidate, view: MarketView, tripped: list[str]
+) -> None:
     """One candidate through breakers, slots, strikes and the risk check to an order."""
     recorder = engine.recorder
     chain = view.chains.get(candidate.underlying)
@@ -63,8 +72,12 @@ def consider(engine: Engine, candidate: Any, view: MarketView, tripped: list[str
         return
     selector = engine.plugins.strike_selector
     selection = engine.call_plugin(
-        selector, "v6_select_strikes", view.time, candidate=candidate, chain=chain
+        selector, "v6_select_strikes", view.time, default=_FAILED, candidate=candidate, chain=chain
     )
+    if selection is _FAILED:
+        reason = f"strike selector {selector.plugin.name} failed (see its plugin_error alert)"
+        recorder.entry(view.time, candidate, "rejected", reason)
+        return
     if selection is None:
         recorder.entry(view.time, candidate, "rejected", "no acceptable strikes")
         return

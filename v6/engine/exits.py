@@ -19,6 +19,7 @@ from v6.domain.decisions import (
 from v6.domain.market import MarketView
 from v6.domain.positions import Position, PositionMark, PositionStatus
 from v6.engine import orders
+from v6.engine.decision_engine import HOOK
 from v6.engine.marks import mark_positions
 from v6.engine.tracks import track_row
 
@@ -83,6 +84,9 @@ def decide_all(
         "breakers": engine.breakers.statuses(),
         "limits": engine.config.limits,
     }
+    if marks:  # every rule is asked about every mark: a cycle without error ends an episode
+        for rule in engine.plugins.exit_rules:
+            engine.plugin_failures.called(rule.plugin.name, HOOK)
     results = []
     for mark in marks:
         position = mark.position

@@ -1,7 +1,8 @@
 """Phase 8, persist: store every position that changed, the account, and end the cycle.
 
 A position that closed here also gives back its strategy slot and its outcome is handed
-to the breakers (a losing streak counts only positions that were really opened).
+to the breakers (a losing streak counts only positions that were really opened). Plugin
+failure episodes are closed or reminded of here, once per cycle.
 """
 
 from __future__ import annotations
@@ -34,4 +35,5 @@ def run(engine: Engine, view: MarketView) -> None:
     engine.report.open_positions = len(engine.book.positions(LIVE))
     engine.report.net_liquidation = account.net_liquidation
     engine.report.pnl = account.net_liquidation - (engine.initial_net_liquidation or 0.0)
+    engine.plugin_failures.end_cycle(view.time)
     engine.recorder.end_cycle(engine.cycle)
