@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from v6.pricing import DEFAULT_VOL_MIN, Greeks, bsm_greeks, bsm_price, implied_vol
+from v6.pricing.expiry import years_to_expiry
 from v6.pricing.quote_greeks import greeks_from_mid
 
 HOUR = 1.0 / (365.0 * 24.0)
@@ -330,3 +332,12 @@ def test_a_deep_in_the_money_mid_with_no_time_value_is_priced_as_stock():
     assert greeks.delta[0] == pytest.approx(np.exp(-q * t)) and greeks.gamma[0] == 0.0
     # Out of the money at 300 with the spot at 590: no volatility up to 500% pays that.
     assert np.isnan(vol[2]) and np.isnan(greeks.delta[2])
+
+
+def test_years_to_expiry_counts_to_each_expirys_new_york_close():
+    now = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # 10:00 New York
+    expiry = np.array(["2026-01-09", "2026-01-05", "2026-01-02", "2026-01-09"], "datetime64[D]")
+    years = years_to_expiry(expiry, now)
+    # Friday's close is 4 days and 6 hours away; today's in 6 hours; last week's is past.
+    assert_allclose(years * 365 * 24, [4 * 24 + 6, 6, 0, 4 * 24 + 6], rtol=1e-12)
+    assert years_to_expiry(expiry[:0], now).shape == (0,)
