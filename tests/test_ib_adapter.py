@@ -9,6 +9,7 @@ the tables.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 import pytest
@@ -258,6 +259,29 @@ def test_chains_carry_ib_greeks_and_v6_prices_options_ib_sent_none_for(session, 
     j = served.index_of(chain.contract(k))
     assert chain.delta[k] == pytest.approx(served.delta[j], abs=0.02)
     assert chain.iv[k] == pytest.approx(served.iv[j], abs=0.01)
+
+
+def test_ib_not_computed_sentinels_are_never_read_as_greeks(session, gateway):
+    _, engine, clock = session
+    engine.market.snapshot(clock.now())
+    served = gateway.quotes.view.chains["SPY"]
+    tickers = [t for k, t in engine.market._option_tickers.items() if k.startswith("SPY ")]
+    # IB's "not computed": -1 for the IV, -2 for a Greek, or DBL_MAX.
+    gateway.model_greeks_for([tickers[0].contract.conId], iv=-1.0, vega=-2.0)
+    gateway.model_greeks_for([tickers[1].contract.conId], delta=sys.float_info.max)
+    gateway.push_quotes()
+    engine.market.connection.pump(0.3)
+    assert tickers[0].modelGreeks.impliedVol is None and tickers[0].modelGreeks.vega == -2
+    assert tickers[1].modelGreeks.delta == sys.float_info.max
+    chain = engine.market.snapshot(clock.now()).chains["SPY"]
+    for ticker in tickers[:2]:
+        k = chain.index_of(engine.market.contracts.known(ticker.contract.conId))
+        j = served.index_of(chain.contract(k))
+        # Priced by V6 from the mid (at V6's dividend yield, 0 here, where the gateway's
+        # model has the simulator's): near the Greeks the gateway would have sent.
+        assert 0.0 < chain.iv[k] == pytest.approx(served.iv[j], abs=0.05)
+        assert chain.delta[k] == pytest.approx(served.delta[j], abs=0.05)
+        assert 0.0 <= chain.vega[k] == pytest.approx(served.vega[j], rel=0.3)
 
 
 def test_a_position_opened_outside_v6_is_reported_and_left_alone(session, gateway):

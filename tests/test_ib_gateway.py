@@ -405,6 +405,20 @@ def test_nan_greeks_for_reports_not_computed_greeks(gateway, ib, quotes):
     assert not math.isnan(ticker.bid)
 
 
+def test_model_greeks_for_sends_the_given_greeks_with_the_quote_unchanged(gateway, ib, quotes):
+    legs, _ = iron_condor(quotes)
+    served = quotes.quote(legs[1])
+    gateway.model_greeks_for([legs[1].con_id], delta=-5.0, iv=0.0)
+    ticker = ib.reqMktData(Option(conId=legs[1].con_id, exchange="SMART"))
+    wait_until(ib, lambda: ticker.modelGreeks is not None)
+    greeks = ticker.modelGreeks
+    assert greeks.delta == -5.0 and greeks.impliedVol == 0.0
+    assert greeks.gamma == pytest.approx(served.greeks.gamma)
+    assert (ticker.bid, ticker.ask) == (served.bid, served.ask)
+    with pytest.raises(ValueError, match="no Greek named rho"):
+        gateway.model_greeks_for([legs[1].con_id], rho=1.0)
+
+
 def test_unknown_contract_gets_error_200(gateway, ib):
     errors = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append((code, msg))

@@ -65,6 +65,19 @@ def test_a_bad_quote_on_any_leg_makes_the_mark_untrustworthy():
     assert not mark.quotes_valid
 
 
+def test_a_rejected_short_legs_delta_is_never_passed_to_the_rules():
+    c = chain()
+    condor = iron_condor()
+    short_put = locate_legs(c, condor[1:2])[0]
+    c.delta[short_put] = -5.0  # as IB sent it; the gate rejected the quote
+    valid = c.valid.copy()
+    valid[short_put] = False
+    (mark,) = mark_positions([position(condor)], market(c.with_validity(valid)))
+    assert not mark.quotes_valid
+    assert np.isnan(mark.short_deltas[0])
+    assert mark.short_deltas[1] == c.delta[locate_legs(c, condor[2:3])[0]]
+
+
 def test_positions_on_an_underlying_without_a_chain_are_marked_invalid():
     view = market(chain("QQQ"))
     (mark,) = mark_positions([position(iron_condor())], view)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
-from v6.pricing import Greeks, bsm_greeks, bsm_price, implied_vol
+from v6.pricing import DEFAULT_VOL_MIN, Greeks, bsm_greeks, bsm_price, implied_vol
+from v6.pricing.expiry import years_to_expiry
+from v6.pricing.quote_greeks import greeks_from_mid
 
 HOUR = 1.0 / (365.0 * 24.0)
 DAY = 1.0 / 365.0
@@ -295,3 +298,46 @@ def test_chain_of_bad_quotes_gives_nan_without_exception_or_warning():
 def test_implied_vol_rejects_a_meaningless_search_range():
     with pytest.raises(ValueError, match="vol_min"):
         implied_vol(5.0, 100.0, 100.0, 0.5, 0.05, 0.0, True, vol_min=1.0, vol_max=0.5)
+
+
+# -- Greeks of a quote, from its mid ------------------------------------------------------
+
+
+def test_greeks_from_mid_are_the_greeks_at_the_implied_volatility_of_the_mid():
+    o = random_options(2_000, seed=21)
+    price = bsm_price(**o)
+    market = {k: v for k, v in o.items() if k != "vol"}
+    vol, greeks = greeks_from_mid(price, **market)
+    implied = implied_vol(price, **market)
+    fits = np.isfinite(implied)
+    assert fits.mean() > 0.9
+    assert_array_equal(vol[fits], implied[fits])
+    at_vol = bsm_greeks(**{**market, "vol": np.where(fits, vol, 0.2)})
+    for name in ("price", "delta", "gamma", "vega", "theta"):
+        assert_array_equal(getattr(greeks, name)[fits], getattr(at_vol, name)[fits])
+    assert_allclose(greeks.price[fits], price[fits], rtol=1e-8, atol=1e-9)
+
+
+def test_a_deep_in_the_money_mid_with_no_time_value_is_priced_as_stock():
+    # 115 in the money, 11 days: the mid, rounded to the tick, sits a cent under the
+    # discounted forward's value, where no volatility fits.
+    spot, strike, t, rate, q = 590.0, 475.0, 11 * DAY, 0.04, 0.013
+    forward_value = spot * np.exp(-q * t) - strike * np.exp(-rate * t)
+    mid = np.array([forward_value - 0.01, spot - strike - 0.01, 300.0])
+    is_call = np.array([True, True, True])
+    strikes = np.array([strike, strike, 700.0])
+    vol, greeks = greeks_from_mid(mid, spot, strikes, t, rate, q, is_call)
+    assert np.isnan(implied_vol(mid[0], spot, strike, t, rate, q, True))
+    assert vol[0] == vol[1] == DEFAULT_VOL_MIN
+    assert greeks.delta[0] == pytest.approx(np.exp(-q * t)) and greeks.gamma[0] == 0.0
+    # Out of the money at 300 with the spot at 590: no volatility up to 500% pays that.
+    assert np.isnan(vol[2]) and np.isnan(greeks.delta[2])
+
+
+def test_years_to_expiry_counts_to_each_expirys_new_york_close():
+    now = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # 10:00 New York
+    expiry = np.array(["2026-01-09", "2026-01-05", "2026-01-02", "2026-01-09"], "datetime64[D]")
+    years = years_to_expiry(expiry, now)
+    # Friday's close is 4 days and 6 hours away; today's in 6 hours; last week's is past.
+    assert_allclose(years * 365 * 24, [4 * 24 + 6, 6, 0, 4 * 24 + 6], rtol=1e-12)
+    assert years_to_expiry(expiry[:0], now).shape == (0,)

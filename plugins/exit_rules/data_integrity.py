@@ -1,10 +1,12 @@
 """Data integrity: hold a position whose quotes cannot be trusted, and say so.
 
-A NaN Greek, a crossed or stale quote, a zero bid or a missing contract makes the mark
-meaningless; acting on it (a stop triggered by a NaN, a target hit by a crossed quote)
-is how software loses money. At priority 3 this rule stops every less urgent rule from
-acting on such a mark and asks for an alert. Only a catastrophe or a closing circuit
-breaker outranks it, and both of those also refuse to act on bad quotes.
+A NaN Greek, a crossed or stale quote, a zero bid, an ask outside the no-arbitrage
+bounds, Greeks no option can have that V6 could not re-derive from the mid, or a missing
+contract makes the mark meaningless; acting on it (a stop triggered by a NaN, a target
+hit by a crossed quote) is how software loses money. At priority 3 this rule stops every
+less urgent rule from acting on such a mark and asks for an alert. Only a catastrophe or
+a closing circuit breaker outranks it, and both of those also refuse to act on bad
+quotes.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ class PositionMark:
     ``close_mid`` and ``close_natural`` are the net debit per unit per share to close
     (buy back) the position at mid and at the far side of each quote. ``unrealized_pnl``
     is in dollars at mid. ``quotes_valid`` is False when any leg's quote failed the
-    data-quality gate: rules must not act on such a mark.
+    data-quality gate: rules must not act on such a mark. ``short_deltas`` are the
+    short legs' deltas, NaN for a leg whose quote failed the gate.
     """
 
     position: Position

@@ -26,7 +26,8 @@ def mark_positions(
 
     A position whose legs are not all found with valid quotes is marked with
     ``quotes_valid=False`` and its last computable numbers (NaN where unknown), so exit
-    rules can see it exists but must not act on its price.
+    rules can see it exists but must not act on its price. The short delta of a leg
+    whose quote failed the gate is NaN.
     """
     now = time or market.time
     today = now.astimezone(NEW_YORK).date()
@@ -51,8 +52,10 @@ def mark_positions(
         else:
             bid = np.where(found, chain.bid[safe], np.nan)
             ask = np.where(found, chain.ask[safe], np.nan)
-            delta = np.where(found, chain.delta[safe], np.nan)
             valid = found & chain.valid[safe]
+            # A Greek the gate rejected (delta -5.0 from a broker, say) is never a number
+            # any rule can read, whether or not it checks quotes_valid.
+            delta = np.where(valid, chain.delta[safe], np.nan)
         mid = (bid + ask) / 2.0
         # Closing reverses every leg: buy back shorts at the ask, sell longs at the bid.
         close_mid_leg = -ratio * mid

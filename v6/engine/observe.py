@@ -1,8 +1,8 @@
 """Phase 1, observe: the gated market and what the broker reported since last cycle.
 
-Bad quotes are rejected here, before any plugin sees them, and the rejections are
-stored; an underlying whose data is unfit this cycle is remembered for the stale-data
-breaker.
+Bad quotes are rejected here, before any plugin sees them, and the rejections (and the
+quotes whose impossible Greeks V6 re-derived) are stored; an underlying whose data is
+unfit this cycle is remembered for the stale-data breaker.
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ def begin(engine: Engine, now: datetime) -> MarketView:
 
 
 def observe(engine: Engine, now: datetime) -> MarketView:
-    """The market at ``now`` with every bad quote rejected, logged and stored."""
+    """The market at ``now`` with every bad quote rejected (or its impossible Greeks
+    re-derived), logged and stored."""
     raw = engine.market.snapshot(now)
-    view, reports = validate_market(raw, engine.config.cycle.max_quote_age_seconds)
+    view, reports = validate_market(
+        raw, engine.config.cycle.max_quote_age_seconds, engine.config.risk.risk_free_rate
+    )
     rejected = 0
     for report in reports:
         if report.rejected:
@@ -46,6 +49,15 @@ def observe(engine: Engine, now: datetime) -> MarketView:
                 report.rejected_total,
                 report.total,
                 dict(report.rejected),
+            )
+        if report.repaired:
+            # Sound quotes with impossible broker Greeks, re-priced by V6: still tradable.
+            log.info(
+                "%s: re-derived the Greeks of %d of %d quotes %s",
+                report.underlying,
+                sum(report.repaired.values()),
+                report.total,
+                dict(report.repaired),
             )
     engine.recorder.data_quality(now, reports)
     engine.unusable = unusable_underlyings(engine, view, reports)

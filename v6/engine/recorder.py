@@ -68,8 +68,9 @@ class Recorder:
     # -- facts ------------------------------------------------------------------------
 
     def data_quality(self, time: datetime, reports: Iterable[QualityReport]) -> None:
+        """One row per underlying and reason: every rejection and every repair."""
         for report in reports:
-            for reason, count in report.rejected.items():
+            for reason, count in [*report.rejected.items(), *report.repaired.items()]:
                 self._append(
                     "data_quality",
                     {

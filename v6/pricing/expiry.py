@@ -20,9 +20,16 @@ def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
     Vectorised over the distinct expiries (a chain has a handful), so a whole chain or a
     whole book costs a few datetime conversions, not one per option.
     """
-    days = np.asarray(expiry, dtype="datetime64[D]")
-    out = np.zeros(days.shape[0])
-    for day in np.unique(days):
-        close = datetime.combine(day.astype(object), EXPIRY_CLOSE, tzinfo=NEW_YORK)
-        out[days == day] = max(0.0, (close - now).total_seconds()) / SECONDS_PER_YEAR
-    return out
+    days = np.asarray(expiry, dtype="datetime64[D]").reshape(-1)
+    # One sort, then one datetime per distinct expiry, spread back by index (a mask per
+    # expiry cost more than the rest of the data-quality gate).
+    distinct, inverse = np.unique(days, return_inverse=True)
+    years = np.array(
+        [
+            max(0.0, (datetime.combine(day, EXPIRY_CLOSE, tzinfo=NEW_YORK) - now).total_seconds())
+            / SECONDS_PER_YEAR
+            for day in distinct.tolist()
+        ],
+        dtype=np.float64,
+    )
+    return years[inverse] if years.size else np.zeros(days.shape[0])

@@ -188,7 +188,9 @@ DATA_QUALITY = pa.schema(
     [
         _TIME,
         _required("underlying", pa.string()),
-        _required("reason", pa.string()),  # nan, crossed, zero_bid, stale, ...
+        # a rejection (nan, crossed, stale, impossible_greeks, ...: quality.REASONS) or a
+        # repair (repaired_greeks: quality.REPAIRS)
+        _required("reason", pa.string()),
         _required("count", pa.int64()),
         _required("sample", pa.string()),  # a few contract keys
         _RUN_ID,

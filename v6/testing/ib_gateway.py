@@ -424,6 +424,7 @@ class FakeGateway:
         self._exec_seq = 0
         self._contracts: dict[int, GatewayContract] = {}
         self._nan_greeks: set[int] = set()
+        self._greek_overrides: dict[int, dict[str, float]] = {}
         self._scripts: deque[_FillScript] = deque()
         self._rejects: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
@@ -588,6 +589,18 @@ class FakeGateway:
         """These options report IB's "not computed" Greeks (-1 / -2) from now on."""
         with self._lock:
             self._nan_greeks.update(int(c) for c in con_ids)
+
+    def model_greeks_for(self, con_ids: Iterable[int], **values: float) -> None:
+        """These options report these model Greeks from now on, whatever the quote source
+        computes; the quote itself is unchanged. ``values`` are :class:`GatewayGreeks`
+        fields as IB sends them (``iv``, ``delta``, ``gamma``, ``vega`` per vol point,
+        ``theta``), e.g. ``delta=-5.0, iv=0.0`` for the impossible Greeks IB has sent."""
+        unknown = set(values) - set(attrs.fields_dict(GatewayGreeks))
+        if unknown:
+            raise ValueError(f"model_greeks_for: no Greek named {', '.join(sorted(unknown))}")
+        with self._lock:
+            for c in con_ids:
+                self._greek_overrides.setdefault(int(c), {}).update(values)
 
     def push_quotes(self) -> None:
         """Send fresh ticks for every live market-data subscription (after advancing quotes)."""
@@ -932,6 +945,9 @@ class FakeGateway:
         c = sub.contract
         if c is not None and c.sec_type == "OPT":
             greeks = None if c.con_id in self._nan_greeks or quote.greeks is None else quote.greeks
+            override = self._greek_overrides.get(c.con_id)
+            if greeks is not None and override:
+                greeks = attrs.evolve(greeks, **override)
             values = None if greeks is None else greeks.wire_values()
             conn.send(wire.tick_option_computation(req_id, 13, values))
 

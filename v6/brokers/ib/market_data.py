@@ -7,10 +7,15 @@ market-data line budget (``ib.max_option_lines``, about 100 on a basic account),
 the legs of every held position subscribed first so exits always have quotes. VIX is
 streamed as an index.
 
-Greeks are IB's model Greeks where IB sends them. IB marks "not computed" values as
-None (and sometimes NaN or a sentinel); those options are priced by V6 itself (implied
-vol from the mid, then Black-Scholes Greeks, vectorised), so a NaN from IB is never
-used as a number. Quotes IB has not sent are NaN and the data-quality gate rejects them.
+Greeks are IB's model Greeks where IB sends them. IB marks "not computed" values with
+sentinels in tickOptionComputation (-1 for the implied vol, -2 for the Greeks, at times
+DBL_MAX); ib_async turns some into None and passes vega's and theta's -2 through, so
+every sentinel becomes NaN here. Options without a full set are priced by V6 itself
+(:func:`v6.pricing.quote_greeks.greeks_from_mid`: implied vol from the mid, then
+Black-Scholes Greeks, vectorised), so a NaN or a sentinel from IB is never used as a
+number. Greeks IB does compute but no option can have (delta -5, IV 0) are the
+data-quality gate's to catch; it re-derives them the same way. Quotes IB has not sent
+are NaN and the gate rejects them.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from v6.config import IBSettings, RiskSettings
 from v6.domain.contracts import OptionContract, Right
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.market.calendar import ExchangeCalendar
-from v6.pricing import DEFAULT_VOL_MIN, bsm_greeks, implied_vol
 from v6.pricing.expiry import years_to_expiry
+from v6.pricing.quote_greeks import greeks_from_mid
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -327,16 +332,8 @@ class IBMarketData:
         t = years_to_expiry(expiry[missing], now)
         rate = self.risk.risk_free_rate
         q = self.risk.dividend_yields.get(symbol, 0.0)
-        k, call, price = strike[missing], is_call[missing], mid[missing]
-        vol = implied_vol(price, spot, k, t, rate, q, call)
-        # Deep in the money near expiry the mid is all intrinsic value and no volatility
-        # fits; such an option behaves as stock (delta +-1, no gamma or vega): price it at
-        # the minimum volatility rather than leave it unusable exactly when it must be
-        # closed.
-        intrinsic = np.where(call, np.maximum(spot - k, 0.0), np.maximum(k - spot, 0.0))
-        no_time_value = np.isnan(vol) & np.isfinite(price) & (price - intrinsic <= 0.05)
-        vol = np.where(no_time_value, DEFAULT_VOL_MIN, vol)
-        own = bsm_greeks(spot, k, t, rate, q, vol, call)
+        k, call = strike[missing], is_call[missing]
+        vol, own = greeks_from_mid(mid[missing], spot, k, t, rate, q, call)
         greeks[:, missing] = np.vstack([vol, own.delta, own.gamma, own.vega, own.theta])
         log.debug("%s: priced %d options IB sent no Greeks for", symbol, int(missing.sum()))
 
