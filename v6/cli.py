@@ -246,6 +246,24 @@ def _print_settings(discovery: Any, name: str, as_json: bool) -> int:
     return 0
 
 
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    """``v6 plugin new NAME --kind KIND [--dir PATH]``: write a ready plugin package."""
+    from pathlib import Path
+
+    from v6.domain.plugins import PluginKind
+    from v6.plugin_package import write_package
+
+    root = write_package(args.name, PluginKind(args.kind), Path(args.dir))
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    print(f"wrote {root}: {args.kind} plugin '{args.name}'")
+    for name in files:
+        print(f"  {name}")
+    print(
+        f"next: pip install -e '{root}[test]' && pytest {root} && v6 plugins --settings {args.name}"
+    )
+    return 0
+
+
 def _store(args: argparse.Namespace) -> Any:
     """The store a read-only command looks at: ``--store``, else the config's store.path."""
     from v6.store.delta_store import DeltaStore
@@ -338,6 +356,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="print plugin NAME's settings: type, default and meaning of each",
     )
     plugins.set_defaults(handler=cmd_plugins)
+
+    plugin = commands.add_parser("plugin", help="write a new plugin package")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    new = plugin_commands.add_parser(
+        "new",
+        parents=[common],
+        help="write a ready-to-install plugin package (pyproject, module, tests, README)",
+    )
+    new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. pin_risk")
+    new.add_argument(
+        "--kind",
+        required=True,
+        choices=["strategy", "exit_rule", "regime", "strike_selector"],
+        help="what the plugin is",
+    )
+    new.add_argument(
+        "--dir",
+        default=".",
+        metavar="PATH",
+        help="where to create the package directory v6-NAME (default: here)",
+    )
+    new.set_defaults(handler=cmd_plugin_new)
 
     check = commands.add_parser(
         "check-config", parents=[common, config], help="validate a config file and exit"
