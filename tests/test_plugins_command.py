@@ -153,3 +153,27 @@ def test_run_refuses_a_broken_plugin_the_config_selects(broken_plugin_path, tmp_
     assert result.returncode == 2
     assert result.stderr.count("acme is broken") == 1
     assert "plugins.strategies.acme_broken" in result.stderr
+
+
+def test_a_settings_type_reads_as_written_even_after_something_resolved_it():
+    import attrs
+
+    from v6.domain.decisions import Regime
+
+    @attrs.frozen
+    class Settings:
+        """Where not to trade.
+
+        Attributes:
+            avoid: regimes to stay out of.
+        """
+
+        avoid: tuple[Regime, ...] = ()
+
+    attrs.resolve_types(Settings, globalns={"Regime": Regime})  # as cattrs may do
+    (setting,) = describe_settings(Settings)
+    assert (setting.type, setting.default, setting.doc) == (
+        "tuple[Regime, ...]",
+        "[]",
+        "regimes to stay out of.",
+    )

@@ -23,6 +23,7 @@ prints the result.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import attrs
@@ -85,12 +86,18 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _type_name(kind: Any) -> str:
+def _type_name(cls: type, name: str, kind: Any) -> str:
+    """The field's annotation as written in the source (``tuple[Regime, ...]``), even when
+    something has since resolved it into a type object (``attrs.resolve_types``)."""
+    for klass in cls.__mro__:
+        written = inspect.get_annotations(klass).get(name)
+        if isinstance(written, str):
+            return written
     if kind is None:
         return "any"
-    if isinstance(kind, str):
-        return kind
-    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+    if isinstance(kind, type) and not getattr(kind, "__args__", None):
+        return kind.__name__
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(kind))
 
 
 def _as_yaml(value: Any) -> str:
@@ -117,7 +124,8 @@ def describe_settings(cls: type) -> list[SettingDoc]:
         else:
             default = _as_yaml(field.default)
         doc = docs.get(field.name, "")
-        described.append(SettingDoc(field.name, _type_name(field.type), default, doc))
+        kind = _type_name(cls, field.name, field.type)
+        described.append(SettingDoc(field.name, kind, default, doc))
     return described
 
 
