@@ -12,20 +12,21 @@ from datetime import timedelta
 import attrs
 import numpy as np
 import pytest
-from builders import EXPIRY, NOW, chain, market
-from builders import iron_condor as condor_legs
+from builders import NOW, chain, market
 
 from v6.config import LimitSettings, PluginBlock, PluginsConfig
 from v6.domain.account import AccountSnapshot
 from v6.domain.decisions import ExitAction, Regime, RegimeReading
 from v6.domain.market import MarketHistory
 from v6.domain.plugins import PluginInfo, PluginKind
-from v6.domain.positions import Position, PositionMark, PositionStatus
+from v6.domain.positions import PositionMark
 from v6.domain.risk import BreakerStatus, PortfolioRisk, StressScenario
 from v6.engine.decision_engine import DecisionEngine
 from v6.engine.tracks import MarkTracker
 from v6.hookspecs import hookimpl
 from v6.plugin_manager import discover, select
+from v6.testing.positions import mark
+from v6.testing.positions import position as condor
 
 TWELVE = [
     "catastrophe",
@@ -41,55 +42,6 @@ TWELVE = [
     "time_exit",
     "hold",
 ]
-
-
-def condor(
-    entry_price: float = -1.00,
-    opened_at=NOW,
-    entry_regime: str = "normal",
-    position_id: str = "ic-1",
-) -> Position:
-    """A 90/95/105/110 condor for a 1.00 credit: max profit 100, max loss 400."""
-    return Position(
-        position_id=position_id,
-        strategy="iron_condor",
-        underlying="SPY",
-        structure="iron_condor",
-        legs=condor_legs(),
-        quantity=1,
-        entry_price=entry_price,
-        opened_at=opened_at,
-        status=PositionStatus.OPEN,
-        max_profit=100.0,
-        max_loss=400.0,
-        entry_regime=entry_regime,
-    )
-
-
-def mark(
-    close_mid: float = 0.80,
-    *,
-    position: Position | None = None,
-    dte: int = (EXPIRY - NOW.date()).days,
-    valid: bool = True,
-    spot: float = 100.0,
-    short_deltas: tuple[float, ...] = (-0.16, 0.16),
-    time=NOW,
-) -> PositionMark:
-    held = position or condor()
-    pnl = (-close_mid - held.entry_price) * 100
-    return PositionMark(
-        position=held,
-        time=time,
-        spot=spot,
-        close_mid=close_mid,
-        close_natural=close_mid + 0.05,
-        unrealized_pnl=pnl,
-        pnl_fraction_of_max_profit=pnl / held.max_profit,
-        dte=dte,
-        quotes_valid=valid,
-        short_deltas=short_deltas,
-    )
 
 
 def history(spots=(100.0, 100.0, 100.0), vix=(16.0, 16.0, 16.0)) -> MarketHistory:

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+import attrs
 import yaml
 
 from v6.config import Mode, TradingConfig
@@ -277,9 +278,8 @@ def build_engine(
     to a plain DeltaStore on ``config.store.path``.
     """
     discovery = discover(extra=extra_plugins)
-    for error in discovery.errors:
-        log.warning("%s", error)
-    plugins = select(discovery, config.plugins)
+    plugins = select(discovery, config.plugins)  # a selected plugin that failed raises here
+    report_unselected_failures(discovery, config)
     store = store if store is not None else DeltaStore(config.store.path)
     recorder = Recorder(store, config.store, run_id)
     if config.mode is not Mode.SIM:
@@ -306,6 +306,18 @@ def build_engine(
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
     return engine, clock
+
+
+def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:
+    """Log the plugins that failed to load: a warning only when this config selects the
+    name (a clash: another plugin of that name runs), INFO when it does not care."""
+    sections = (getattr(config.plugins, f.name) for f in attrs.fields(type(config.plugins)))
+    selected = {name for section in sections if isinstance(section, dict) for name in section}
+    for error in discovery.errors:
+        if error.plugin in selected:
+            log.warning("%s", error)
+        else:
+            log.info("%s (not selected by this config)", error)
 
 
 def continue_ids(engine: Engine, store: DeltaStore) -> None:

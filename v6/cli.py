@@ -191,19 +191,76 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def cmd_plugins(args: argparse.Namespace) -> int:
     """Every plugin found through the ``v6`` entry points, and those that failed to load.
 
-    Exit status 0 even when some failed: the listing itself worked, and the failures are
-    printed (on stderr, or as rows with an ``error`` in ``--json``).
+    Each failure is printed once (on stderr, or as a row with an ``error`` in ``--json``)
+    and makes the exit status 1: the listing worked, but something installed is broken.
+    ``--settings NAME`` prints one plugin's settings instead.
     """
     from v6.plugin_manager import discover
 
     discovery = discover()
+    if args.settings is not None:
+        return _print_settings(discovery, args.settings, args.json)
     rows = _plugin_rows(discovery)
     if args.json:
         print(json.dumps(rows + _error_rows(discovery), indent=2))
+    else:
+        print(_table(rows))
+        for error in sorted(discovery.errors, key=lambda e: e.plugin):
+            print(f"v6: {error}", file=sys.stderr)
+    return 1 if discovery.errors else 0
+
+
+def _print_settings(discovery: Any, name: str, as_json: bool) -> int:
+    """``v6 plugins --settings NAME``: each setting's name, type, default and doc."""
+    import difflib
+    import textwrap
+
+    from v6.plugin_manager import SECTION_KIND
+    from v6.plugin_settings import describe_settings
+
+    plugin = discovery.get(name)
+    if plugin is None:
+        failed = next((e for e in discovery.errors if e.plugin == name), None)
+        if failed is not None:
+            raise failed
+        close = difflib.get_close_matches(name, [p.name for p in discovery.plugins], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UsageError(f"no plugin named '{name}'{hint} (v6 plugins lists them)")
+    settings = describe_settings(plugin.info.settings)
+    section = next(s for s, kind in SECTION_KIND.items() if kind is plugin.kind)
+    path = f"plugins.{section}.{name}.settings"
+    if as_json:
+        print(json.dumps([attrs.asdict(s) for s in settings], indent=2))
         return 0
-    print(_table(rows))
-    for error in sorted(discovery.errors, key=lambda e: e.plugin):
-        print(f"v6: {error}", file=sys.stderr)
+    origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else plugin.module
+    priority = f", priority {plugin.priority}" if plugin.priority is not None else ""
+    print(f"{name} ({plugin.kind.value}{priority}; {origin}): {plugin.summary}")
+    if not settings:
+        print("takes no settings")
+        return 0
+    print(f"settings, under {path}:")
+    for setting in settings:
+        print(f"  {setting.name}: {setting.type} = {setting.default}")
+        doc = setting.doc or "(undocumented)"
+        print(textwrap.fill(doc, width=88, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return 0
+
+
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    """``v6 plugin new NAME --kind KIND [--dir PATH]``: write a ready plugin package."""
+    from pathlib import Path
+
+    from v6.domain.plugins import PluginKind
+    from v6.plugin_package import write_package
+
+    root = write_package(args.name, PluginKind(args.kind), Path(args.dir))
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    print(f"wrote {root}: {args.kind} plugin '{args.name}'")
+    for name in files:
+        print(f"  {name}")
+    print(
+        f"next: pip install -e '{root}[test]' && pytest {root} && v6 plugins --settings {args.name}"
+    )
     return 0
 
 
@@ -293,7 +350,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", parents=[common], help="list installed plugins")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument(
+        "--settings",
+        metavar="NAME",
+        help="print plugin NAME's settings: type, default and meaning of each",
+    )
     plugins.set_defaults(handler=cmd_plugins)
+
+    plugin = commands.add_parser("plugin", help="write a new plugin package")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    new = plugin_commands.add_parser(
+        "new",
+        parents=[common],
+        help="write a ready-to-install plugin package (pyproject, module, tests, README)",
+    )
+    new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. pin_risk")
+    new.add_argument(
+        "--kind",
+        required=True,
+        choices=["strategy", "exit_rule", "regime", "strike_selector"],
+        help="what the plugin is",
+    )
+    new.add_argument(
+        "--dir",
+        default=".",
+        metavar="PATH",
+        help="where to create the package directory v6-NAME (default: here)",
+    )
+    new.set_defaults(handler=cmd_plugin_new)
 
     check = commands.add_parser(
         "check-config", parents=[common, config], help="validate a config file and exit"

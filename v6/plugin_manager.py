@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import difflib
 import logging
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -174,7 +176,7 @@ def _unknown_hooks(manager: pluggy.PluginManager, plugin: object) -> list[str]:
 def _missing_hook_reason(plugin: object, hook: str, kind: PluginKind) -> str:
     if callable(getattr(plugin, hook, None)):
         return f"defines {hook} but does not mark it with @hookimpl"
-    return f"a {kind.value} must implement {hook}"
+    return f"{_a(kind.value)} must implement {hook}"
 
 
 def _validate(
@@ -214,13 +216,19 @@ def _validate(
         raise PluginError(
             name, f"settings {info.settings!r} is not an attrs class (use @attrs.frozen)"
         )
-    if info.kind is PluginKind.EXIT_RULE and (
-        not isinstance(info.priority, int) or isinstance(info.priority, bool) or info.priority < 1
-    ):
-        raise PluginError(
-            name, f"an exit rule must declare an integer priority >= 1, got {info.priority!r}"
-        )
+    if info.kind is PluginKind.EXIT_RULE:
+        if not _is_integer(info.priority) or info.priority < 1:
+            raise PluginError(
+                name, f"an exit rule must declare an integer priority >= 1, got {info.priority!r}"
+            )
+        # np.int64 and friends are integers too; the engine and the tables see a plain int.
+        info = attrs.evolve(info, priority=int(info.priority))
     return info, hooks
+
+
+def _is_integer(value: object) -> bool:
+    """Any integral number (``int``, ``np.int64``), but not ``bool``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _distribution(ep: EntryPoint) -> tuple[str, str]:
@@ -230,6 +238,34 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
     return dist.metadata["Name"] or "", dist.version or ""
 
 
+def _same_plugin(first: object, second: object) -> bool:
+    """One plugin found twice: the same object, or the same module (by name, so a module
+    imported under its name twice still counts once)."""
+    if first is second:
+        return True
+    return (
+        isinstance(first, ModuleType)
+        and isinstance(second, ModuleType)
+        and first.__name__ == second.__name__
+    )
+
+
+def _origin(distribution: str, version: str, module: str) -> str:
+    """Where a plugin came from, for messages: ``acme-plugins 1.2.3 (acme.rule)``."""
+    if distribution:
+        return f"{distribution} {version} ({module})".replace(" ()", "")
+    return f"an object registered in code ({module})" if module else "an object registered in code"
+
+
+def _clash(first: LoadedPlugin, dist: str, version: str, module: str) -> str:
+    won = _origin(first.distribution, first.version, first.module)
+    lost = _origin(dist, version, module)
+    return (
+        f"two plugins have this name: {won} won (found first) and {lost} was not loaded; "
+        "uninstall one of them or rename one entry point"
+    )
+
+
 def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Discovery:
     """Load every plugin of the entry-point ``group`` plus ``extra`` (name, object) pairs.
 
@@ -237,15 +273,24 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
     ``v6 plugins`` shows exactly what the engine can select. ``extra`` registers plugin
     objects directly (tests, embedding) without touching the installed set. A plugin that
     fails to import or breaks the contract is unregistered and reported in
-    ``Discovery.errors`` (and logged) by name with the reason; the others still load.
+    ``Discovery.errors`` by name with the reason (logged at INFO only: the caller decides
+    whether it matters); the others still load.
+
+    A plugin found twice under one name is loaded once when it is the same object or
+    module (a package under test that is pip-installed *and* passed in ``extra``). Two
+    different plugins under one name are a clash: the first found (entry points in name
+    order, then ``extra``) is loaded, and the error names both, the winner first.
     """
     manager = _new_manager()
     loaded: list[LoadedPlugin] = []
     errors: list[PluginError] = []
+    by_name: dict[str, LoadedPlugin] = {}
 
     def reject(error: PluginError) -> None:
+        # Returned, not warned about: the caller knows whether the plugin matters (a
+        # config that selects it fails with the reason; `v6 plugins` prints it once).
         errors.append(error)
-        log.warning("%s", error)
+        log.info("%s", error)
 
     sources: list[tuple[str, Any, str, str, str]] = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
@@ -260,9 +305,12 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
         except Exception as exc:  # ImportError, SyntaxError, a failing module body...
             reject(PluginError(name, f"cannot be imported: {exc!r}"))
             continue
-        if manager.get_plugin(name) is not None:
-            origin = f" (from {dist})" if dist else ""
-            reject(PluginError(name, f"a plugin with this name is already loaded{origin}"))
+        first = by_name.get(name)
+        if first is not None:
+            if not _same_plugin(first.plugin, plugin):
+                reject(PluginError(name, _clash(first, dist, version, module)))
+            # The same module again (a package under test that is also pip-installed, and
+            # registered with ``extra``): it is already loaded, nothing clashes.
             continue
         try:
             manager.register(plugin, name=name)
@@ -275,20 +323,19 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
             manager.unregister(plugin)
             reject(exc if isinstance(exc, PluginError) else PluginError(name, str(exc)))
             continue
-        loaded.append(
-            LoadedPlugin(
-                name=name,
-                kind=info.kind,
-                summary=info.summary,
-                distribution=dist,
-                version=version,
-                module=module,
-                hooks=hooks,
-                priority=info.priority if info.kind is PluginKind.EXIT_RULE else None,
-                info=info,
-                plugin=plugin,
-            )
+        by_name[name] = LoadedPlugin(
+            name=name,
+            kind=info.kind,
+            summary=info.summary,
+            distribution=dist,
+            version=version,
+            module=module,
+            hooks=hooks,
+            priority=info.priority if info.kind is PluginKind.EXIT_RULE else None,
+            info=info,
+            plugin=plugin,
         )
+        loaded.append(by_name[name])
     return Discovery(plugins=tuple(loaded), errors=tuple(errors), manager=manager)
 
 

@@ -28,7 +28,18 @@ PRIORITY = 1
 
 @frozen
 class Settings:
-    """Thresholds for a gap, a VIX spike and a margin deficiency."""
+    """Thresholds for a gap, a VIX spike and a margin deficiency.
+
+    Attributes:
+        gap_fraction: close when the underlying moved this share or more since the
+            previous cycle (0.05 = 5%).
+        vix_spike_fraction: close when VIX is this share or more above its low of the
+            last ``vix_window`` cycles (0.50 = 50%).
+        vix_window: cycles over which the recent VIX low is taken.
+        vix_level: close when VIX is at or above this many points, whatever its path.
+        min_excess_liquidity: close when the account's net liquidation minus maintenance
+            margin falls below this many dollars.
+    """
 
     gap_fraction: float = field(default=0.05, validator=validators.gt(0))
     vix_spike_fraction: float = field(default=0.50, validator=validators.gt(0))

@@ -21,8 +21,13 @@ PRIORITY = 4
 
 @frozen
 class Settings:
-    """``close_at_dte``: close when this many calendar days or fewer remain;
-    ``itm_close_dte``: close a position with a short strike in the money from this many."""
+    """When expiry is too close to hold through (pin and assignment risk).
+
+    Attributes:
+        close_at_dte: close when this many calendar days to expiry or fewer remain.
+        itm_close_dte: close a position with a short strike in the money from this many
+            calendar days to expiry.
+    """
 
     close_at_dte: int = field(default=1, validator=validators.ge(0))
     itm_close_dte: int = field(default=5, validator=validators.ge(0))

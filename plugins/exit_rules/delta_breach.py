@@ -23,7 +23,11 @@ PRIORITY = 9
 
 @frozen
 class Settings:
-    """``max_short_delta``: the |delta| at which a short strike counts as tested."""
+    """When a short strike counts as tested.
+
+    Attributes:
+        max_short_delta: close when a short leg's absolute delta reaches this (0.40).
+    """
 
     max_short_delta: float = field(default=0.40, validator=[validators.gt(0), validators.lt(1)])
 

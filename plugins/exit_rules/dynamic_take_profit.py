@@ -38,8 +38,14 @@ def _check_targets(_instance: object, _attribute: object, value: dict[str, float
 
 @frozen
 class Settings:
-    """``targets``: share of max profit to bank per regime (missing regimes use
-    ``default_target``, also used before the first regime reading)."""
+    """The share of the maximum profit to bank, by the underlying's regime.
+
+    Attributes:
+        targets: share of max profit to bank per regime (crash, high_vol, normal,
+            low_vol, trending, range_bound); a regime left out uses ``default_target``.
+        default_target: the share for a regime missing from ``targets``, and before the
+            first regime reading.
+    """
 
     targets: dict[str, float] = field(
         default=Factory(lambda: dict(DEFAULT_TARGETS)), validator=_check_targets

@@ -31,7 +31,11 @@ PRIORITY = 7
 
 @frozen
 class Settings:
-    """``tolerance``: act once a measure exceeds its limit times this."""
+    """How far past a portfolio limit the rule lets the book go before it acts.
+
+    Attributes:
+        tolerance: act once a measure exceeds its limit times this (1.1 = 10% past).
+    """
 
     tolerance: float = field(default=1.1, validator=validators.ge(1))
 

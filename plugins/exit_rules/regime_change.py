@@ -29,7 +29,11 @@ def _check_regimes(_instance: object, _attribute: object, value: list[str]) -> N
 
 @frozen
 class Settings:
-    """``close_in``: regimes that close a position opened in a different regime."""
+    """Which regimes are worth leaving for.
+
+    Attributes:
+        close_in: regimes that close a position opened in a different regime.
+    """
 
     close_in: list[str] = field(
         default=Factory(lambda: ["crash", "high_vol", "trending"]), validator=_check_regimes

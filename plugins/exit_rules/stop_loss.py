@@ -23,7 +23,14 @@ PRIORITY = 5
 
 @frozen
 class Settings:
-    """``loss_multiple`` x credit for credit structures; ``max_loss_fraction`` for debits."""
+    """The loss at which a position is closed.
+
+    Attributes:
+        loss_multiple: close a credit structure when its loss per share reaches this
+            multiple of the credit taken (2.0: sold for 1.00, closed at 3.00).
+        max_loss_fraction: close a debit structure when its loss reaches this share of
+            its maximum loss (the debit paid).
+    """
 
     loss_multiple: float = field(default=2.0, validator=validators.gt(0))
     max_loss_fraction: float = field(default=0.5, validator=[validators.gt(0), validators.le(1)])

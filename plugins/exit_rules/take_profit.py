@@ -19,7 +19,12 @@ PRIORITY = 8
 
 @frozen
 class Settings:
-    """``profit_fraction``: share of the maximum profit to bank (0.5 = half)."""
+    """A fixed profit target.
+
+    Attributes:
+        profit_fraction: close once the captured share of the maximum profit reaches
+            this (0.5 = half).
+    """
 
     profit_fraction: float = field(default=0.5, validator=[validators.gt(0), validators.le(1)])
 

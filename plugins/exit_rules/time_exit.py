@@ -21,7 +21,13 @@ PRIORITY = 11
 
 @frozen
 class Settings:
-    """``max_days_held`` calendar days, or ``max_term_fraction`` of entry-to-expiry."""
+    """How long a position may be held.
+
+    Attributes:
+        max_days_held: close after this many calendar days held.
+        max_term_fraction: close once this share of the time from entry to expiry has
+            passed.
+    """
 
     max_days_held: float = field(default=21.0, validator=validators.gt(0))
     max_term_fraction: float = field(default=0.75, validator=[validators.gt(0), validators.le(1)])

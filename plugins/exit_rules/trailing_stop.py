@@ -32,7 +32,19 @@ PRIORITY = 6
 
 @frozen
 class Settings:
-    """Activation, trail, confirmation and the spread filter (see the module docstring)."""
+    """Activation, trail, confirmation and the spread filter (see the module docstring).
+
+    Attributes:
+        activation_fraction: the stop arms once the profit has reached this share of the
+            maximum profit.
+        trail_fraction: then it triggers when the profit falls by this share of its peak
+            (0.5: to half the best seen).
+        confirm_cycles: trusted marks in a row the breach must hold for.
+        min_breach_minutes: or minutes the breach must hold for, when above 0 (whichever
+            comes first).
+        max_spread_fraction: a mark whose half-spread is above this share of the credit
+            is not trusted: it neither sets the peak nor counts as a breach.
+    """
 
     activation_fraction: float = field(default=0.30, validator=[validators.gt(0), validators.le(1)])
     trail_fraction: float = field(default=0.50, validator=[validators.gt(0), validators.lt(1)])

@@ -78,6 +78,40 @@ class Settings:
 
     VIX values are in points; windows, sample counts and dwell count engine cycles;
     DTEs are calendar days; ratios are plain numbers (1.10 = 10% above).
+
+    Attributes:
+        crash_vix: VIX at or above this is a crash.
+        high_vol_vix: VIX at or above this is high_vol.
+        low_vol_vix: VIX at or below this is low_vol.
+        jump_fraction: VIX this share above its low of the last ``jump_window`` cycles
+            is a crash before the level gets there.
+        jump_window: cycles over which the VIX low for a jump is taken.
+        hysteresis: VIX points past a band's edge before the band is left.
+        realised_window: intraday steps over which realised volatility is measured.
+        min_realised_samples: fewest steps before realised volatility counts.
+        realised_to_implied_high: realised volatility this many times the ATM implied is
+            high_vol.
+        realised_hysteresis: how far the ratio must fall back below
+            ``realised_to_implied_high`` to leave it.
+        term_near_min_dte: the near expiry of the term structure has at least this many
+            calendar days.
+        term_far_min_dte: the far expiry has at least this many calendar days.
+        term_far_dte: the far expiry is the one nearest this many calendar days.
+        term_backwardation: near ATM IV this many times the far one is high_vol.
+        term_crash_ratio: backwardation this steep with VIX at high_vol levels is a crash.
+        term_hysteresis: how far the ratio must fall back below ``term_backwardation``
+            to leave it.
+        trend_window: intraday steps over which trend strength is measured.
+        min_trend_samples: fewest steps before trend strength counts.
+        trend_t: trending needs the t-statistic of the net return at least this.
+        trend_t_hysteresis: margin on ``trend_t`` (and ``range_t``) to leave trending
+            (or range_bound).
+        trend_efficiency: trending also needs an efficiency ratio at least this.
+        range_efficiency: range_bound needs an efficiency ratio at most this.
+        range_t: range_bound also needs the t-statistic at most this.
+        efficiency_hysteresis: margin on the efficiency thresholds to leave a regime.
+        min_dwell_cycles: cycles a calmer classification must hold before it is
+            adopted (escalation into crash or high_vol is immediate).
     """
 
     crash_vix: float = field(default=35.0, validator=validators.gt(0))

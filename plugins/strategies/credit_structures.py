@@ -36,7 +36,19 @@ def short_delta_field(default: float) -> float:
 
 @frozen
 class StructureSettings:
-    """Short strikes by |delta|, wings by width in points, expiry by a DTE window."""
+    """Short strikes by |delta|, wings by width in points, expiry by a DTE window.
+
+    Attributes:
+        short_delta: target absolute delta of each short leg.
+        wing_width: points between a short strike and its long wing.
+        min_dte: fewest calendar days to expiry to open on.
+        max_dte: most calendar days to expiry to open on.
+        quantity: units per entry.
+        min_credit: least credit per share at mid worth opening for.
+        max_positions_per_underlying: positions (opening, open or closing) held at once
+            per underlying.
+        avoid_regimes: regimes in which the strategy proposes nothing.
+    """
 
     short_delta: float = short_delta_field(0.16)
     wing_width: float = field(default=5.0, validator=validators.gt(0))

@@ -24,10 +24,13 @@ NAME = "delta_target"
 
 @frozen
 class Settings:
-    """``target_dte`` None means the middle of the candidate's DTE window.
+    """Nearest-delta strikes on the expiry nearest a target.
 
-    ``max_spread_fraction`` refuses a short leg whose bid/ask spread is wider than this
-    share of its mid (a wide market means a bad fill and an unreliable mark).
+    Attributes:
+        target_dte: the calendar days to expiry to aim for; null means the middle of the
+            candidate's DTE window.
+        max_spread_fraction: refuse a short leg whose bid/ask spread is wider than this
+            share of its mid (a wide market means a bad fill and an unreliable mark).
     """
 
     target_dte: int | None = field(default=None, validator=validators.optional(validators.ge(0)))

@@ -55,15 +55,21 @@ SHIFT_STEPS = ((1.0, "full shift"), (0.5, "half shift"), (0.0, "no shift"))
 class Settings:
     """How the skew moves the short strikes.
 
-    ``target_dte`` and ``max_spread_fraction`` mean what they mean for ``delta_target``.
-    ``reference_delta`` is where the skew is read (0.25: the 25-delta put and call).
-    ``neutral_ratio`` is the put/call IV ratio at which nothing moves (1.35: a 30-day
-    index smile with the 25-delta put some 5 vol points over the call); ``sensitivity`` is
-    the delta shift per 1.0 of ratio away from it, capped at ``max_shift``; a short is
-    never moved farther out than ``min_delta``. ``rich_side`` says whether the rich side
-    is sold ``farther`` out or ``closer`` in. ``min_credit`` (per share; the larger of it
-    and the candidate's applies) and ``max_width`` (points between a wing and its short;
-    None = no limit) bound the result.
+    Attributes:
+        target_dte: as for ``delta_target``: the calendar days to expiry to aim for;
+            null means the middle of the candidate's DTE window.
+        max_spread_fraction: as for ``delta_target``: refuse a short leg whose spread is
+            wider than this share of its mid.
+        reference_delta: where the skew is read (0.25: the 25-delta put and call).
+        neutral_ratio: the put/call IV ratio at which nothing moves (1.35: a 30-day
+            index smile with the 25-delta put some 5 vol points over the call).
+        sensitivity: the delta shift per 1.0 of ratio away from ``neutral_ratio``.
+        max_shift: the largest delta shift.
+        min_delta: a short is never moved farther out than this delta.
+        rich_side: whether the rich side is sold ``farther`` out or ``closer`` in.
+        min_credit: least credit per share (the larger of it and the candidate's
+            applies).
+        max_width: most points between a wing and its short; null = no limit.
     """
 
     target_dte: int | None = field(default=None, validator=validators.optional(validators.ge(0)))

@@ -33,6 +33,17 @@ class Settings:
     """Defaults suit a liquid index ETF: 10-point wings, 7-21 DTE, at least 1.00 credit.
 
     A short straddle is hurt most by a big move, so it stays out of crash and high_vol.
+
+    Attributes:
+        short_delta: target absolute delta of the short put; the short call takes its
+            strike.
+        wing_width: points from the short strike to each long wing.
+        min_dte: fewest calendar days to expiry to open on.
+        max_dte: most calendar days to expiry to open on.
+        quantity: units per entry.
+        min_credit: least credit per share at mid worth opening for.
+        max_positions_per_underlying: positions held at once per underlying.
+        avoid_regimes: regimes in which the strategy proposes nothing.
     """
 
     short_delta: float = field(default=0.50, validator=[validators.gt(0), validators.lt(1)])
