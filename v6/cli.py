@@ -1,10 +1,12 @@
 """The ``v6`` command: run a session, list plugins, check a config file.
 
 Errors a user can act on (``V6Error``) become one line on stderr, ``v6: <message>``, and the
-error's exit status (2 for configuration and usage, 3 for a safety refusal, 4 for a store
-in use by another session). Anything else is a bug: its traceback goes to the log and the
-exit status is 1. A session stopped by Ctrl-C, SIGTERM or SIGHUP exits 0; a Ctrl-C before
-the session starts exits 130.
+error's exit status (2 for configuration and usage, including a ``--store`` that holds
+no store; 3 for a safety refusal, 4 for an IB gateway
+that cannot be reached, 5 for a store in use by another session, 6 for a damaged table;
+1 for the rest, such as a store that cannot be written). Anything else is a bug: its
+traceback goes to the log and the exit status is 1. A session stopped by Ctrl-C, SIGTERM
+or SIGHUP exits 0; a Ctrl-C before the session starts exits 130.
 """
 
 from __future__ import annotations
@@ -208,10 +210,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    """The store a read-only command looks at: ``--store``, else the config's store.path."""
+    """The store a reading command looks at: ``--store``, else the config's store.path.
+
+    It must exist and hold a V6 store (NotAStoreError, exit status 2, if not): a typo must
+    not read as an empty store, nor have ``breaker reset`` create one.
+    """
     from v6.store.delta_store import DeltaStore
+    from v6.store.integrity import check_existing_store
 
     path = args.store if args.store is not None else load_config(args.config).store.path
+    check_existing_store(path)
     return DeltaStore(path)
 
 
@@ -250,6 +258,7 @@ def cmd_breaker(args: argparse.Namespace) -> int:
         if not args.name:
             raise UsageError("v6 breaker reset needs the breaker's NAME")
         name = check_breaker_name(args.name)
+        store.verify("breaker_events")  # a damaged table is named, never appended to
         request_reset(store, name, datetime.now(UTC), "reset by hand (v6 breaker reset)")
         print(
             f"reset of {name} requested in {store.root}: a running engine applies it at its "
