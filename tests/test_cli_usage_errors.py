@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from v6.cli import main
+from v6.cli import V6ArgumentParser, main
 
 V6 = str(Path(sys.executable).with_name("v6"))
 
@@ -64,3 +64,15 @@ def test_the_real_command_prints_one_line_for_an_unknown_option():
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == "v6: unrecognized arguments: --nope (see v6 breaker --help)\n"
+
+
+def test_an_unknown_argument_of_a_nested_command_points_to_that_commands_help(capsys):
+    parser = V6ArgumentParser(prog="v6")
+    plugin = parser.add_subparsers(dest="command").add_parser("plugin")
+    plugin.add_subparsers(dest="action").add_parser("new").add_argument("name")
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["plugin", "new", "x", "--nope"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "v6: unrecognized arguments: --nope (see v6 plugin new --help)\n"
+    )

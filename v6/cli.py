@@ -60,11 +60,12 @@ class V6ArgumentParser(argparse.ArgumentParser):
         return parsed
 
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the (sub)command ``parsed`` ran, nested commands included."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 chosen = action.choices.get(getattr(parsed, action.dest, None))
-                if isinstance(chosen, argparse.ArgumentParser):
-                    return chosen
+                if isinstance(chosen, V6ArgumentParser):
+                    return chosen._command_parser(parsed)
         return self
 
 
