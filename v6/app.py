@@ -29,6 +29,7 @@ from v6.engine.recorder import Recorder
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.store.delta_store import DeltaStore
+from v6.store.integrity import check_store_path
 from v6.store.run_log import mark_crashed_runs
 from v6.store.writer_lock import WriterLock
 
@@ -392,16 +393,22 @@ def run_session(
     """Run cycles until the clock ends, ``cycles`` are done, or a stop signal; returns 0.
 
     The session holds the store's writer lock from before its first write until after its
-    last (StoreInUseError if another session holds it), marks runs that never stopped as
-    crashed, and ends in order on SIGINT, SIGTERM or SIGHUP (see :class:`StopRequest`).
+    last (StoreInUseError if another session holds it), refuses a store path that is a
+    file (NotAStoreError) or a store with a damaged table (DamagedTableError), marks runs
+    that never stopped as crashed, and ends in order on SIGINT, SIGTERM or SIGHUP (see
+    :class:`StopRequest`).
     Output that cannot be written is dropped, never fatal (see :class:`Console`).
     ``exiting_after`` (the CLI) leaves those signals ignored once the session is over.
     """
     del live, verbose  # checked by the CLI before we get here
     console = Console(out or sys.stdout)
     run_id = uuid.uuid4().hex[:12]
+    check_store_path(config.store.path)
     # Handlers first: from the moment the lock is held, a signal means an orderly stop.
     with StopRequest(then_ignore=exiting_after) as stop, WriterLock(config.store.path, run_id):
+        # A damaged table stops the session before anything is written: appending to it
+        # would start a fresh table over its rows (see v6.store.integrity).
+        DeltaStore(config.store.path).verify_all()
         crashed = mark_crashed_runs(DeltaStore(config.store.path), datetime.now(UTC), run_id)
         for old in crashed:
             log.warning(

@@ -1,10 +1,12 @@
 """The ``v6`` command: run a session, list plugins, check a config file.
 
 Errors a user can act on (``V6Error``) become one line on stderr, ``v6: <message>``, and the
-error's exit status (2 for configuration and usage, 3 for a safety refusal, 4 for a store
-in use by another session). Anything else is a bug: its traceback goes to the log and the
-exit status is 1. A session stopped by Ctrl-C, SIGTERM or SIGHUP exits 0; a Ctrl-C before
-the session starts exits 130.
+error's exit status (2 for configuration and usage, including a command line argparse
+rejects and a ``--store`` that holds no store; 3 for a safety refusal, 4 for an IB gateway
+that cannot be reached, 5 for a store in use by another session, 6 for a damaged table;
+1 for the rest, such as a store that cannot be written). Anything else is a bug: its
+traceback goes to the log and the exit status is 1. A session stopped by Ctrl-C, SIGTERM
+or SIGHUP exits 0; a Ctrl-C before the session starts exits 130.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -32,6 +34,47 @@ class UsageError(V6Error):
     """The command line asks for something the config does not allow (exit status 2)."""
 
     exit_status = 2
+
+
+class V6ArgumentParser(argparse.ArgumentParser):
+    """argparse with V6's one-line errors: ``v6: <message> (see v6 <command> --help)``.
+
+    argparse prints its usage block before the message; V6 prints one line like every
+    other error, with the same exit status 2. Subcommand parsers are of this class too
+    (``add_subparsers`` makes them with the class of the parser it belongs to).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+        self.exit(2, _printable(f"v6: {text} (see {self.prog} --help)\n"))
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse, but an unknown argument is reported by its command's parser.
+
+        argparse reports it from the top parser, whose hint would be ``v6 --help``
+        where ``v6 run --help`` lists what ``v6 run`` takes.
+        """
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the (sub)command ``parsed`` ran, nested commands included."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None))
+                if isinstance(chosen, V6ArgumentParser):
+                    return chosen._command_parser(parsed)
+        return self
+
+
+def _printable(text: str) -> str:
+    """``text`` with the undecodable bytes of an argument (surrogates) escaped, ``\\udcff``.
+
+    Python's own stderr escapes them; a stream of an embedding program may not.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # -- logging -------------------------------------------------------------------------------
@@ -265,10 +308,16 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    """The store a read-only command looks at: ``--store``, else the config's store.path."""
+    """The store a reading command looks at: ``--store``, else the config's store.path.
+
+    It must exist and hold a V6 store (NotAStoreError, exit status 2, if not): a typo must
+    not read as an empty store, nor have ``breaker reset`` create one.
+    """
     from v6.store.delta_store import DeltaStore
+    from v6.store.integrity import check_existing_store
 
     path = args.store if args.store is not None else load_config(args.config).store.path
+    check_existing_store(path)
     return DeltaStore(path)
 
 
@@ -307,6 +356,7 @@ def cmd_breaker(args: argparse.Namespace) -> int:
         if not args.name:
             raise UsageError("v6 breaker reset needs the breaker's NAME")
         name = check_breaker_name(args.name)
+        store.verify("breaker_events")  # a damaged table is named, never appended to
         request_reset(store, name, datetime.now(UTC), "reset by hand (v6 breaker reset)")
         print(
             f"reset of {name} requested in {store.root}: a running engine applies it at its "
@@ -332,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML config file (default: the embedded sim defaults)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = V6ArgumentParser(
         prog="v6", description="Automated options trading for Interactive Brokers."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -419,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except V6Error as exc:
         log.debug("v6 error", exc_info=True)
-        print("v6: " + " ".join(str(exc).splitlines()), file=sys.stderr)
+        print(_printable("v6: " + " ".join(str(exc).splitlines())), file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:  # before run_session handles signals (config, plugins)
         print("v6: interrupted", file=sys.stderr)

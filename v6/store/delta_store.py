@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 from attrs import frozen
 from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from v6.errors import V6Error
+from v6.store.disk import os_problem, write_problem
+from v6.store.integrity import DamagedTableError, short_reason, table_committed
 from v6.store.schemas import TABLES, TableSpec
 
 Rows = Sequence[Mapping[str, Any]] | pa.Table
@@ -55,6 +61,8 @@ class StoreError(V6Error):
 # per append and 78 threads with the default, 9 ms and 26 threads with ten.
 CHECKPOINT_INTERVAL = 10
 DEFAULT_RETENTION_HOURS = 1
+# delta-rs's default target file size for a compaction: smaller files are rewritten.
+COMPACTION_TARGET = 100 * 1024 * 1024
 # In each table's directory; Delta readers and vacuum ignore names starting with "_".
 MAINTENANCE_LOCK = "_v6_maintenance.lock"
 
@@ -138,13 +146,14 @@ class DeltaStore:
         for name in TABLES:
             if not self.exists(name):
                 continue
-            delta = DeltaTable(str(self.path(name)))
+            delta = self._open(name)
             current = delta.metadata().configuration
             if any(current.get(key) != value for key, value in wanted.items()):
+                self._check_writable(name, 0)
                 try:
                     delta.alter.set_table_properties(wanted)
                 except Exception as exc:
-                    raise StoreError(name, f"setting table properties failed: {exc}") from exc
+                    raise self._write_failure(name, "setting table properties", exc) from exc
                 changed.append(name)
         return changed
 
@@ -177,8 +186,12 @@ class DeltaStore:
 
         ``tables`` limits the flush (e.g. orders and fills on an order event); None
         flushes everything. A table is created with its schema and partitioning on its
-        first flush. If a write fails its rows stay pending and StoreError is raised;
-        tables already written stay written.
+        first flush, with an empty first commit (so data files without a commit always
+        mean a damaged table, see ``v6.store.integrity``). If a write fails its rows stay
+        pending and StoreError is raised; tables already written stay written. A table
+        whose log or data files are damaged raises DamagedTableError and is never
+        replaced; a store that cannot be written (permission, read-only file system, a
+        full disk) raises StoreError before delta-rs tries (see ``v6.store.disk``).
         """
         names = list(TABLES) if tables is None else list(tables)
         for name in names:
@@ -190,7 +203,18 @@ class DeltaStore:
                 continue
             spec = TABLES[name]
             data = pa.concat_tables(batches)
+            exists = self.exists(name)
+            self._check_writable(name, data.nbytes)
             try:
+                if not exists:
+                    DeltaTable.create(
+                        str(self.path(name)),
+                        spec.schema,
+                        # Another process (``v6 breaker reset``) may have just created it.
+                        mode="ignore",
+                        partition_by=list(spec.partition_by) or None,
+                        configuration=self.table_properties,
+                    )
                 write_deltalake(
                     self.path(name),
                     data,
@@ -202,7 +226,7 @@ class DeltaStore:
                     configuration=self.table_properties,
                 )
             except Exception as exc:
-                raise StoreError(name, f"append to {self.path(name)} failed: {exc}") from exc
+                raise self._write_failure(name, "append", exc) from exc
             del self._buffers[name]
             written[name] = data.num_rows
         if written:
@@ -228,8 +252,12 @@ class DeltaStore:
         return self.root / _spec(table).name
 
     def exists(self, table: str) -> bool:
-        """True once ``table`` has been flushed at least once."""
-        return DeltaTable.is_deltatable(str(self.path(table)))
+        """True once ``table`` has been flushed at least once.
+
+        Raises DamagedTableError for a table directory that holds data files but no
+        committed log, or a file where the directory should be: never read as empty.
+        """
+        return table_committed(self.path(table), _spec(table).name)
 
     def read(
         self,
@@ -242,7 +270,9 @@ class DeltaStore:
         ``filters`` are pyarrow-style conjunctions, e.g. ``[("underlying", "=", "SPY")]``;
         on partition columns they skip whole directories. A table never flushed reads as
         an empty frame with the schema's columns and dtypes, so analysis code needs no
-        special case for a fresh store.
+        special case for a fresh store. A table that cannot be read raises
+        DamagedTableError (its log or a data file is broken or missing) or StoreError
+        (no permission), naming the table.
         """
         spec = _spec(table)
         wanted = list(spec.schema.names) if columns is None else list(columns)
@@ -251,7 +281,72 @@ class DeltaStore:
                 raise StoreError(table, "no such column", column)
         if not self.exists(table):
             return spec.schema.empty_table().select(wanted).to_pandas()
-        return DeltaTable(str(self.path(table))).to_pandas(columns=wanted, filters=filters)
+        delta = self._open(table)
+        try:
+            return delta.to_pandas(
+                columns=wanted, filters=filters, filesystem=_local_files(self.path(table))
+            )
+        except _READ_ERRORS as exc:
+            raise self._read_failure(table, exc) from exc
+
+    def verify(self, table: str) -> None:
+        """Raise unless ``table`` is absent or sound; what ``v6 run`` checks at start.
+
+        Sound: its log opens and every data file of its current version is on disk at
+        the size the log recorded (a missing or truncated file would fail the first read
+        that needs it, possibly deep in a session). Raises DamagedTableError naming the
+        table and the first bad file; does not read the files' contents.
+        """
+        if not self.exists(table):
+            return
+        root = self.path(table)
+        try:
+            actions = pa.table(self._open(table).get_add_actions(flatten=True))
+        except _READ_ERRORS as exc:
+            raise self._read_failure(table, exc) from exc
+        paths = actions.column("path").to_pylist()
+        sizes = actions.column("size_bytes").to_pylist()
+        bad = []
+        for name, size in zip(paths, sizes, strict=True):
+            problem = _file_problem(root, name, size)
+            if problem:
+                bad.append(problem)
+        if bad:
+            more = f" ({len(bad) - 1} more file(s) like it)" if len(bad) > 1 else ""
+            raise DamagedTableError(_spec(table).name, root, bad[0] + more)
+
+    def verify_all(self) -> None:
+        """:meth:`verify` every table of the store."""
+        for table in TABLES:
+            self.verify(table)
+
+    def _open(self, table: str) -> DeltaTable:
+        """The table's current version; its log must open (DamagedTableError if not)."""
+        try:
+            return DeltaTable(str(self.path(table)))
+        except _READ_ERRORS as exc:
+            raise self._read_failure(table, exc) from exc
+
+    def _read_failure(self, table: str, exc: BaseException) -> V6Error:
+        problem = os_problem(exc)
+        if problem is not None:
+            return StoreError(table, f"cannot read {self.path(table)}: {problem}")
+        return DamagedTableError(_spec(table).name, self.path(table), short_reason(exc))
+
+    def _check_writable(self, table: str, need: int) -> None:
+        """StoreError if ``need`` bytes cannot be written into the table (see disk.py)."""
+        root = self.path(table)
+        problem = write_problem([root, root / "_delta_log"], need)
+        if problem is not None:
+            raise StoreError(table, f"cannot be written: {problem}")
+
+    def _write_failure(self, table: str, doing: str, exc: BaseException) -> V6Error:
+        problem = os_problem(exc)
+        if problem is not None:
+            return StoreError(table, f"{doing} failed in {self.path(table)}: {problem}")
+        if isinstance(exc, DeltaError):
+            self._open(table)  # a damaged log says so, rather than "append failed"
+        return StoreError(table, f"{doing} failed in {self.path(table)}: {short_reason(exc)}")
 
     def version(self, table: str) -> int:
         """The table's latest committed version, -1 if it has none.
@@ -270,7 +365,7 @@ class DeltaStore:
         """Data files in ``table``'s current version (what a reader has to open)."""
         if not self.exists(table):
             return 0
-        return len(DeltaTable(str(self.path(table))).file_uris())
+        return len(self._open(table).file_uris())
 
     # -- maintenance ------------------------------------------------------------------
     #
@@ -371,28 +466,32 @@ class DeltaStore:
         spec = _spec(table)
         if not self.exists(table):
             return Compaction(spec.name, 0, 0)
-        delta = DeltaTable(str(self.path(table)))
+        delta = self._open(table)
         before = len(delta.file_uris())
+        # Compaction rewrites the files below its target size: it needs their size again.
+        sizes = pa.table(delta.get_add_actions(flatten=True)).column("size_bytes").to_pylist()
+        self._check_writable(table, sum(size for size in sizes if size < COMPACTION_TARGET))
         try:
             delta.optimize.compact()
         except Exception as exc:
-            raise StoreError(spec.name, f"compaction failed: {exc}") from exc
+            raise self._write_failure(spec.name, "compaction", exc) from exc
         return Compaction(spec.name, before, len(delta.file_uris()))
 
     def _checkpoint(self, table: str) -> tuple[bool, int]:
         spec = _spec(table)
         if not self.exists(table):
             return False, 0
-        delta = DeltaTable(str(self.path(table)))
+        delta = self._open(table)
         log_dir = self.path(table) / "_delta_log"
         before = _log_files(log_dir)
         written = _last_checkpoint(log_dir) != delta.version()
+        self._check_writable(table, 0)
         try:
             if written:
                 delta.create_checkpoint()
             delta.cleanup_metadata()
         except Exception as exc:
-            raise StoreError(spec.name, f"checkpoint failed: {exc}") from exc
+            raise self._write_failure(spec.name, "checkpoint", exc) from exc
         return written, max(0, before - _log_files(log_dir))
 
     def _vacuum(self, table: str) -> int:
@@ -401,8 +500,9 @@ class DeltaStore:
             return 0
         root = self.path(table)
         before = _data_files(root)
+        delta = self._open(table)
         try:
-            DeltaTable(str(root)).vacuum(
+            delta.vacuum(
                 retention_hours=self.retention_hours,
                 # Needed below Delta's 168 h default; the window is ours, set on purpose.
                 enforce_retention_duration=False,
@@ -411,8 +511,41 @@ class DeltaStore:
                 full=True,
             )
         except Exception as exc:
-            raise StoreError(spec.name, f"vacuum failed: {exc}") from exc
+            raise self._write_failure(spec.name, "vacuum", exc) from exc
         return len(before - _data_files(root))
+
+
+# What a broken log or data file raises: delta-rs's own errors, the OS's (a missing file,
+# "Corrupt snappy compressed data") and Arrow's ("Parquet magic bytes not found").
+_READ_ERRORS = (DeltaError, OSError, pa.ArrowInvalid)
+
+
+def _local_files(table_root: Path) -> pafs.FileSystem:
+    """Arrow's own file system, rooted at the table, for reading its data files.
+
+    deltalake reads through a Python file system by default: when one file fails, Arrow's
+    threads go on reading the others through Python, and a process that exits at once
+    (a CLI reporting the error) aborted in one run of five to ten, the threads dying on the
+    finalizing interpreter ("terminate called without an active exception", status 134).
+    Arrow's native local file system needs no Python, and reads as fast or faster.
+    """
+    return pafs.SubTreeFileSystem(str(table_root.resolve()), pafs.LocalFileSystem())
+
+
+def _file_problem(root: Path, name: str, size: int | None) -> str:
+    """What is wrong with the data file the log names ``name`` ("" if nothing)."""
+    path = root / name
+    if not path.exists():
+        path = root / unquote(name)  # the log may hold the path URL-encoded
+    try:
+        actual = os.stat(path).st_size
+    except FileNotFoundError:
+        return f"its data file {name} is missing"
+    except OSError as exc:
+        return f"its data file {name} cannot be opened: {exc.strerror or exc}"
+    if size is not None and actual != size:
+        return f"its data file {name} is {actual} bytes, the log says {size}"
+    return ""
 
 
 def _checked_retention(hours: int) -> int:

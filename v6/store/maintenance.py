@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from v6.errors import V6Error
 from v6.store.delta_store import DeltaStore, Maintenance
 from v6.store.schemas import TABLES
 
@@ -72,7 +73,13 @@ class StoreMaintenance:
                 try:
                     done.append(self.store.maintain(table))
                 except Exception as exc:  # one table's trouble must not stop the others
-                    log.warning("store maintenance of %s failed: %s", table, exc, exc_info=True)
+                    # A V6Error (a damaged table, a full disk) says all in its message.
+                    log.warning(
+                        "store maintenance of %s failed: %s",
+                        table,
+                        exc,
+                        exc_info=not isinstance(exc, V6Error),
+                    )
                     self.errors.append(f"{table}: {exc}")
             self.last = tuple(done)
             self.passes += 1
