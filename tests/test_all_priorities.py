@@ -88,7 +88,7 @@ def decisions(tmp_path_factory) -> pd.DataFrame:
 
 def test_every_one_of_the_twelve_priorities_decides_somewhere(decisions):
     won = decisions.groupby("rule")["priority"].first().to_dict()
-    assert won == {name: i for i, name in enumerate(DEFAULT_EXIT_RULES, start=1)}
+    assert won == {name: 10 * i for i, name in enumerate(DEFAULT_EXIT_RULES, start=1)}
     by_regime = decisions.groupby("forced")["rule"].agg(set)
     assert "catastrophe" in by_regime["crash"]
     assert all("hold" in rules for rules in by_regime)

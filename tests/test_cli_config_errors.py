@@ -115,8 +115,8 @@ def test_console_script_checks_the_shipped_config(tmp_path):
         ("- mode: sim\n", ("'(top level)'", "got a list")),
         ("mode: sim\nmode: live\n", ("duplicate key 'mode'",)),
         (
-            "plugins:\n  exit_rules:\n    stop_loss:\n      priority: 0\n",
-            ("'plugins.exit_rules.stop_loss.priority'", "must be > 0, got 0"),
+            "plugins:\n  exit_rules:\n    stop_loss:\n      priority: 5.5\n",
+            ("'plugins.exit_rules.stop_loss.priority'", "expected an integer, got 5.5"),
         ),
         (
             "plugins:\n  exit_rules:\n    stop_loss:\n      settings: {}\n      when: always\n",

@@ -163,9 +163,9 @@ def test_unknown_key_is_reported_with_its_path_and_closest_name(tmp_path, text, 
             "must be > 0",
         ),
         (
-            "plugins:\n  exit_rules:\n    stop_loss:\n      priority: 0\n",
+            "plugins:\n  exit_rules:\n    stop_loss:\n      priority: 5.5\n",
             "plugins.exit_rules.stop_loss.priority",
-            "must be > 0, got 0",
+            "expected an integer, got 5.5",
         ),
         (
             "plugins:\n  exit_rules:\n    stop_loss:\n      settings: [1, 2]\n",
@@ -410,6 +410,12 @@ def test_any_gateway_host_is_allowed_in_paper_and_live(tmp_path, host):
 def test_paper_mode_needs_no_sim_market_for_its_underlyings(tmp_path):
     path = write(tmp_path, "mode: paper\nunderlyings: [TSLA]\n")
     assert load_config(path, environ=NO_ENV).underlyings == ["TSLA"]
+
+
+@pytest.mark.parametrize("priority", [0, -5, 55, 1000])
+def test_an_exit_rule_priority_may_be_any_integer(tmp_path, priority):
+    path = write(tmp_path, f"plugins:\n  exit_rules:\n    stop_loss: {{priority: {priority}}}\n")
+    assert load_config(path, environ=NO_ENV).plugins.exit_rules["stop_loss"].priority == priority
 
 
 def test_validate_semantics_accepts_the_defaults():

@@ -1,4 +1,4 @@
-"""The twelve priorities: each built-in exit rule fires on a crafted position and market,
+"""The twelve exit rules: each built-in fires on a crafted position and market,
 and when several would fire the more urgent one wins while every verdict is kept.
 
 Everything runs through the real plugin manager and the engine's DecisionEngine, with the
@@ -16,7 +16,7 @@ from builders import NOW, chain, market
 
 from v6.config import LimitSettings, PluginBlock, PluginsConfig
 from v6.domain.account import AccountSnapshot
-from v6.domain.decisions import ExitAction, Regime, RegimeReading
+from v6.domain.decisions import ExitAction, ExitDecision, Regime, RegimeReading
 from v6.domain.market import MarketHistory
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.domain.positions import PositionMark
@@ -111,13 +111,13 @@ def judge(engine: DecisionEngine, m: PositionMark, *, track_of=None, **context):
 
 def test_the_default_config_runs_all_twelve_rules_in_priority_order(engine):
     assert [(r.plugin.name, r.priority) for r in engine.rules] == [
-        (name, i) for i, name in enumerate(TWELVE, start=1)
+        (name, 10 * i) for i, name in enumerate(TWELVE, start=1)
     ]
 
 
 def test_a_quiet_position_is_held_by_the_last_rule_and_every_rule_gives_a_verdict(engine):
     decision, verdicts = judge(engine, mark(0.80))
-    assert (decision.rule, decision.priority, decision.action) == ("hold", 12, ExitAction.HOLD)
+    assert (decision.rule, decision.priority, decision.action) == ("hold", 120, ExitAction.HOLD)
     assert [v.rule for v in verdicts] == TWELVE
     assert [v.action for v in verdicts[:-1]] == [None] * 11
 
@@ -177,7 +177,7 @@ def test_expiration_rule_closes_at_its_dte_and_earlier_when_a_short_strike_is_it
 
 def test_stop_loss_closes_at_twice_the_credit(engine):
     decision, _ = judge(engine, mark(3.00))  # 1.00 credit, 3.00 to close: a 2.00 loss
-    assert (decision.rule, decision.priority) == ("stop_loss", 5)
+    assert (decision.rule, decision.priority) == ("stop_loss", 50)
 
 
 def test_trailing_stop_closes_a_confirmed_give_back(engine):
@@ -185,7 +185,7 @@ def test_trailing_stop_closes_a_confirmed_give_back(engine):
     path += [mark(0.40, time=NOW + timedelta(minutes=15 * (i + 1))) for i in range(2)]  # 60%
     path += [mark(0.75, time=NOW + timedelta(minutes=15 * (i + 3))) for i in range(2)]  # 25%
     decision, _ = judge(engine, mark(0.75, time=NOW + timedelta(minutes=75)), track_of=path)
-    assert (decision.rule, decision.priority) == ("trailing_stop", 6)
+    assert (decision.rule, decision.priority) == ("trailing_stop", 60)
 
 
 def test_portfolio_limits_close_only_the_biggest_contributor_to_a_breach(engine):
@@ -206,7 +206,7 @@ def test_portfolio_limits_close_only_the_biggest_contributor_to_a_breach(engine)
         stress_pnl=[[0.0, 0.0, 0.0]],
     )
     biggest, _ = judge(engine, mark(0.80), portfolio=portfolio)
-    assert (biggest.rule, biggest.priority) == ("portfolio_limits", 7)
+    assert (biggest.rule, biggest.priority) == ("portfolio_limits", 70)
     assert "beta_delta" in biggest.reason
     other, _ = judge(engine, mark(0.80, position=condor(position_id="small")), portfolio=portfolio)
     assert other.rule == "hold"
@@ -246,7 +246,7 @@ def test_dynamic_take_profit_uses_the_regimes_target_and_records_it(
     decision, verdicts = judge(engine, mark(close_mid, position=held), regime=regime(regime_now))
     take = next(v for v in verdicts if v.rule == "dynamic_take_profit")
     if closes:
-        assert (decision.rule, decision.priority) == ("dynamic_take_profit", 8)
+        assert (decision.rule, decision.priority) == ("dynamic_take_profit", 80)
         assert decision.inputs["regime"] == regime_now
         assert decision.inputs["threshold"] == threshold
     else:
@@ -255,13 +255,13 @@ def test_dynamic_take_profit_uses_the_regimes_target_and_records_it(
 
 def test_delta_breach_closes_the_tested_side(engine):
     decision, _ = judge(engine, mark(1.20, short_deltas=(-0.45, 0.05)))
-    assert (decision.rule, decision.priority) == ("delta_breach", 9)
+    assert (decision.rule, decision.priority) == ("delta_breach", 90)
     assert decision.inputs["side"] == "put"
 
 
 def test_regime_change_closes_when_the_regime_turns_adverse_after_entry(engine):
     changed, _ = judge(engine, mark(0.80), regime=regime("high_vol"))
-    assert (changed.rule, changed.priority) == ("regime_change", 10)
+    assert (changed.rule, changed.priority) == ("regime_change", 100)
     same, _ = judge(
         engine, mark(0.80, position=condor(entry_regime="high_vol")), regime=regime("high_vol")
     )
@@ -277,7 +277,7 @@ def test_regime_change_closes_when_the_regime_turns_adverse_after_entry(engine):
 def test_time_exit_closes_a_position_held_too_long(engine):
     old = condor(opened_at=NOW - timedelta(days=22))
     decision, _ = judge(engine, mark(0.80, position=old, dte=10))
-    assert (decision.rule, decision.priority) == ("time_exit", 11)
+    assert (decision.rule, decision.priority) == ("time_exit", 110)
 
 
 # -- precedence: when several would fire, the most urgent wins ----------------------------
@@ -286,17 +286,17 @@ def test_time_exit_closes_a_position_held_too_long(engine):
 @pytest.mark.parametrize(
     ("build", "winner", "also_close"),
     [
-        # A gap and a stop: catastrophe (1) over stop_loss (5).
+        # A gap and a stop: catastrophe (10) over stop_loss (50).
         (lambda: (mark(3.50), {"history": history(spots=(100.0, 100.0, 92.0))}),
          "catastrophe", {"stop_loss"}),
-        # A closing breaker and a profit target: breaker (2) over take profit (8).
+        # A closing breaker and a profit target: breaker (20) over take profit (80).
         (lambda: (mark(0.10), {"breakers": breakers(("daily_loss", True))}),
          "circuit_breaker", {"dynamic_take_profit"}),
-        # Expiry day with a stop hit: expiration (4) over stop_loss (5) and time (11).
+        # Expiry day with a stop hit: expiration (40) over stop_loss (50) and time (110).
         (lambda: (mark(3.50, dte=0), {}), "days_to_expiry", {"stop_loss", "time_exit"}),
-        # A tested short that is also a stop-out: stop_loss (5) over delta_breach (9).
+        # A tested short that is also a stop-out: stop_loss (50) over delta_breach (90).
         (lambda: (mark(3.50, short_deltas=(-0.6, 0.02)), {}), "stop_loss", {"delta_breach"}),
-        # Target hit in a changed regime after a long hold: take profit (8) first.
+        # Target hit in a changed regime after a long hold: take profit (80) first.
         (lambda: (mark(0.10, position=condor(opened_at=NOW - timedelta(days=30))),
                   {"regime": regime("trending")}),
          "dynamic_take_profit", {"regime_change", "time_exit"}),
@@ -315,7 +315,7 @@ def test_the_more_urgent_rule_wins_and_the_others_are_recorded_as_outranked(
 
 
 class Exploding:
-    """An exit rule at priority 1 that always raises."""
+    """An exit rule at priority 1, before every built-in, that always raises."""
 
     @hookimpl
     def v6_plugin_info(self) -> PluginInfo:
@@ -340,3 +340,55 @@ def test_a_rule_that_raises_never_stops_the_others_and_its_error_is_recorded():
     assert decision.rule == "stop_loss"
     assert failures == ["exploding"]
     assert verdicts[0].rule == "exploding" and "RuntimeError: boom" in verdicts[0].error
+
+
+# -- room between the built-ins -------------------------------------------------------
+
+
+class ClosesOnAnyLoss:
+    """A third-party rule between the hard stop (50) and the trailing stop (60): close any
+    position showing a loss of at least 0.50 per share."""
+
+    @hookimpl
+    def v6_plugin_info(self) -> PluginInfo:
+        return PluginInfo(name="wide_stop", kind=PluginKind.EXIT_RULE, summary="test", priority=55)
+
+    @hookimpl
+    def v6_evaluate_exit(self, mark):
+        if mark.close_mid - 1.00 < 0.50:  # the condor was sold for 1.00
+            return None
+        return ExitDecision(action=ExitAction.CLOSE, reason="loss >= 0.50", inputs={})
+
+
+@pytest.fixture(scope="module")
+def with_wide_stop() -> DecisionEngine:
+    discovery = discover(extra=[("wide_stop", ClosesOnAnyLoss())])
+    exit_rules = {name: PluginBlock() for name in (*TWELVE, "wide_stop")}
+    active = select(discovery, attrs.evolve(PluginsConfig(), exit_rules=exit_rules))
+    return DecisionEngine(active, lambda plugin, error: None)
+
+
+def test_a_rule_at_55_sits_strictly_between_stop_loss_and_trailing_stop(with_wide_stop):
+    order = [(r.plugin.name, r.priority) for r in with_wide_stop.rules]
+    at = [name for name, _ in order].index("wide_stop")
+    assert order[at - 1 : at + 2] == [("stop_loss", 50), ("wide_stop", 55), ("trailing_stop", 60)]
+    assert len({priority for _, priority in order}) == len(order)  # no tie anywhere
+
+
+def test_a_rule_at_55_loses_to_stop_loss_and_wins_over_trailing_stop(with_wide_stop):
+    # A 2.50 loss on a 1.00 credit: the hard stop and wide_stop both close; the stop wins.
+    stopped, verdicts = judge(with_wide_stop, mark(3.50))
+    assert (stopped.rule, stopped.priority) == ("stop_loss", 50)
+    assert next(v for v in verdicts if v.rule == "wide_stop").action is ExitAction.CLOSE
+    # A confirmed give-back that is also a 0.60 loss: the trailing stop and wide_stop both
+    # close, and wide_stop wins by its number alone: in a tie the name would have put
+    # trailing_stop first.
+    path = [mark(0.80, time=NOW + timedelta(minutes=15 * i)) for i in range(1)]
+    path += [mark(0.40, time=NOW + timedelta(minutes=15 * (i + 1))) for i in range(2)]
+    path += [mark(1.60, time=NOW + timedelta(minutes=15 * (i + 3))) for i in range(2)]
+    decision, verdicts = judge(
+        with_wide_stop, mark(1.60, time=NOW + timedelta(minutes=75)), track_of=path
+    )
+    assert (decision.rule, decision.priority) == ("wide_stop", 55)
+    trailing = next(v for v in verdicts if v.rule == "trailing_stop")
+    assert (trailing.action, trailing.priority) == (ExitAction.CLOSE, 60)

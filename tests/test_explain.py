@@ -40,7 +40,7 @@ def test_explain_prints_the_history_and_every_rules_verdict_of_a_closed_position
     assert f"{last.rule}: {last['reason']}" in out
     verdict_lines = out.split("every rule's verdict at", 1)[1].splitlines()[1:]
     rules = [line.split()[1] for line in verdict_lines if line.strip()]
-    assert rules == ["days_to_expiry", "stop_loss", "take_profit"]  # by priority 4, 5, 8
+    assert rules == ["days_to_expiry", "stop_loss", "take_profit"]  # by priority 40, 50, 80
     assert "<= decided" in out
 
 

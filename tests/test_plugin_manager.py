@@ -24,21 +24,22 @@ from v6.errors import ConfigError, V6Error
 from v6.hookspecs import hookimpl
 from v6.plugin_manager import ActivePlugins, PluginCallError, discover, select
 
-# The twelve priorities of the decision engine, plus the fixed-share take profit.
+# The twelve rules of the decision engine, plus the fixed-share take profit: multiples
+# of 10, so a third-party rule fits strictly between any two.
 EXIT_RULE_PRIORITIES = {
-    "catastrophe": 1,
-    "circuit_breaker": 2,
-    "data_integrity": 3,
-    "days_to_expiry": 4,
-    "stop_loss": 5,
-    "trailing_stop": 6,
-    "portfolio_limits": 7,
-    "dynamic_take_profit": 8,
-    "take_profit": 8,
-    "delta_breach": 9,
-    "regime_change": 10,
-    "time_exit": 11,
-    "hold": 12,
+    "catastrophe": 10,
+    "circuit_breaker": 20,
+    "data_integrity": 30,
+    "days_to_expiry": 40,
+    "stop_loss": 50,
+    "trailing_stop": 60,
+    "portfolio_limits": 70,
+    "dynamic_take_profit": 80,
+    "take_profit": 80,
+    "delta_breach": 90,
+    "regime_change": 100,
+    "time_exit": 110,
+    "hold": 120,
 }
 BUILT_IN_KINDS = {
     "iron_condor": PluginKind.STRATEGY,
@@ -212,19 +213,18 @@ BROKEN = [
     ("info_raises", InfoRaises(), "v6_plugin_info raised KeyError"),
     ("settings_not_attrs", SettingsNotAttrs(), "is not an attrs class"),
     ("unknown_argument", UnknownArgument(), "weather"),
-    ("no_priority", make_exit_rule("no_priority", None), "integer priority >= 1, got None"),
-    ("zero_priority", make_exit_rule("zero_priority", 0), "integer priority >= 1, got 0"),
-    ("text_priority", make_exit_rule("text_priority", "1"), "integer priority >= 1, got '1'"),
+    ("no_priority", make_exit_rule("no_priority", None), "integer priority (lower is"),
+    ("text_priority", make_exit_rule("text_priority", "1"), "120), got '1'"),
     (
         "no_kind_hook",
         make_exit_rule("no_kind_hook", 2, hook=False),
         "an exit_rule must implement v6_evaluate_exit",
     ),
-    ("bool_priority", make_exit_rule("bool_priority", True), "integer priority >= 1, got True"),
+    ("bool_priority", make_exit_rule("bool_priority", True), "120), got True"),
     (
         "float_priority",
         make_exit_rule("float_priority", 2.0),
-        "integer priority >= 1, got 2.0",
+        "120), got 2.0",
     ),
     ("renamed", make_exit_rule("other_name", 2), "declares name 'other_name'"),
 ]
@@ -254,7 +254,7 @@ def test_a_second_plugin_under_a_taken_name_is_refused_naming_which_one_won():
         f"v6 {v6_version} (v6_plugins.exit_rules.stop_loss) won (found first) and an object "
         "registered in code (test_plugin_manager) was not loaded" in error.reason
     )
-    assert discovery.get("stop_loss").priority == 5
+    assert discovery.get("stop_loss").priority == 50
     assert discovery.get("stop_loss").distribution == "v6"
 
 
@@ -370,14 +370,14 @@ def test_the_default_config_selects_the_built_ins_with_their_default_settings():
     assert [(a.plugin.name, a.priority) for a in active.exit_rules] == [
         (name, priority)
         for name, priority in EXIT_RULE_PRIORITIES.items()
-        if name != "take_profit"  # the default uses the dynamic one at priority 8
+        if name != "take_profit"  # the default uses the dynamic one at priority 80
     ]
 
 
 def test_exit_rules_are_ordered_by_priority_then_name_and_the_config_can_override_priority():
     extra = [
-        ("zeta_rule", make_exit_rule("zeta_rule", 5)),
-        ("alpha_rule", make_exit_rule("alpha_rule", 5)),
+        ("zeta_rule", make_exit_rule("zeta_rule", 50)),
+        ("alpha_rule", make_exit_rule("alpha_rule", 50)),
         ("urgent_rule", make_exit_rule("urgent_rule", 1)),
     ]
     discovery = discover(extra=extra)
@@ -388,23 +388,43 @@ def test_exit_rules_are_ordered_by_priority_then_name_and_the_config_can_overrid
     order = [(a.plugin.name, a.priority) for a in select(discovery, _exits(blocks)).exit_rules]
     assert order == [
         ("urgent_rule", 1),
-        ("alpha_rule", 5),
-        ("stop_loss", 5),
-        ("zeta_rule", 5),
-        ("take_profit", 8),
+        ("alpha_rule", 50),
+        ("stop_loss", 50),
+        ("zeta_rule", 50),
+        ("take_profit", 80),
     ]
-    blocks["take_profit"] = PluginBlock(priority=2)
-    blocks["urgent_rule"] = PluginBlock(priority=9)
+    blocks["take_profit"] = PluginBlock(priority=20)
+    blocks["urgent_rule"] = PluginBlock(priority=90)
     order = [(a.plugin.name, a.priority) for a in select(discovery, _exits(blocks)).exit_rules]
     assert order == [
-        ("take_profit", 2),
-        ("alpha_rule", 5),
-        ("stop_loss", 5),
-        ("zeta_rule", 5),
-        ("urgent_rule", 9),
+        ("take_profit", 20),
+        ("alpha_rule", 50),
+        ("stop_loss", 50),
+        ("zeta_rule", 50),
+        ("urgent_rule", 90),
     ]
     # The declared priority is unchanged; only this selection is overridden.
-    assert discovery.get("take_profit").priority == 8
+    assert discovery.get("take_profit").priority == 80
+
+
+def test_any_integer_is_a_priority_zero_and_negatives_come_before_every_built_in():
+    extra = [
+        ("below_zero", make_exit_rule("below_zero", -5)),
+        ("at_zero", make_exit_rule("at_zero", 0)),
+    ]
+    discovery = discover(extra=extra)
+    assert [e for e in discovery.errors if e.plugin in ("below_zero", "at_zero")] == []
+    blocks = {name: PluginBlock() for name in ("catastrophe", "at_zero", "below_zero", "hold")}
+    order = [(a.plugin.name, a.priority) for a in select(discovery, _exits(blocks)).exit_rules]
+    assert order == [("below_zero", -5), ("at_zero", 0), ("catastrophe", 10), ("hold", 120)]
+    blocks["hold"] = PluginBlock(priority=-10)  # a config may move a built-in anywhere
+    order = [a.plugin.name for a in select(discovery, _exits(blocks)).exit_rules]
+    assert order == ["hold", "below_zero", "at_zero", "catastrophe"]
+
+
+def test_the_built_in_priorities_leave_room_between_every_two_rules():
+    priorities = sorted(set(EXIT_RULE_PRIORITIES.values()))
+    assert priorities == list(range(10, 130, 10))
 
 
 def _exits(blocks: dict[str, PluginBlock]) -> PluginsConfig:

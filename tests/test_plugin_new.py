@@ -92,6 +92,12 @@ def test_the_package_declares_its_entry_point_and_documents_its_settings(tmp_pat
     assert "v6_session" in tests
 
 
+def test_a_new_exit_rule_sits_strictly_between_days_to_expiry_and_stop_loss(tmp_path):
+    assert _new(tmp_path, "pin_risk", "exit_rule") == 0
+    module = (tmp_path / "v6-pin-risk" / "v6_pin_risk" / "pin_risk.py").read_text()
+    assert "\nPRIORITY = 45\n" in module  # days_to_expiry 40 < 45 < stop_loss 50: no tie
+
+
 def test_the_written_code_passes_ruff(tmp_path):
     for kind, name in KINDS.items():
         assert _new(tmp_path, name, kind) == 0

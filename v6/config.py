@@ -208,10 +208,11 @@ class SlotsConfig:
 
 @frozen(slots=True)
 class PluginBlock:
-    """One selected plugin: its settings and, for exit rules, an optional priority."""
+    """One selected plugin: its settings and, for exit rules, an optional priority
+    (any integer, lower is more urgent: the built-ins use 10 to 120)."""
 
     settings: dict[str, Any] = Factory(dict)
-    priority: int | None = field(default=None, validator=validators.optional(gt0))
+    priority: int | None = None
 
 
 def _default_strategies() -> dict[str, PluginBlock]:
@@ -222,7 +223,7 @@ def _default_strategies() -> dict[str, PluginBlock]:
     }
 
 
-DEFAULT_EXIT_RULES = (  # the twelve priorities, most urgent first
+DEFAULT_EXIT_RULES = (  # the twelve rules, most urgent first (priorities 10 to 120)
     "catastrophe",
     "circuit_breaker",
     "data_integrity",

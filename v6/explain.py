@@ -118,7 +118,7 @@ def explain(store: DeltaStore, position_id: str, *, history: int = 20) -> str:
     )
     verdicts = _verdicts(final.get("verdicts"))
     if not verdicts:
-        lines.append(f"  {final['priority']:>2}  {final['rule']:<20} {final['action'].upper()}")
+        lines.append(f"  {final['priority']:>3}  {final['rule']:<20} {final['action'].upper()}")
     decided = False
     for v in verdicts:
         if v.get("error"):
@@ -132,5 +132,5 @@ def explain(store: DeltaStore, position_id: str, *, history: int = 20) -> str:
                 decided = True
             else:
                 text += "   (outranked)"
-        lines.append(f"  {v['priority']:>2}  {v['rule']:<20} {text}")
+        lines.append(f"  {v['priority']:>3}  {v['rule']:<20} {text}")
     return "\n".join(lines)

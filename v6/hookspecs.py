@@ -60,7 +60,10 @@ def v6_plugin_info() -> PluginInfo:
     Called once when the plugin is loaded. Every plugin must implement it. The
     ``settings`` class must be an attrs class; the plugin's block of the config is
     structured into it, and the instance is passed to every later call as ``settings``.
-    An exit rule must declare an integer ``priority`` >= 1 (1 = most urgent).
+    An exit rule must declare an integer ``priority``: lower is more urgent, any integer
+    (0 and negatives included). The built-ins use multiples of 10, from ``catastrophe``
+    (10) to ``hold`` (120), so a rule fits strictly between any two; equal priorities are
+    asked in name order.
 
     Returns a :class:`~v6.domain.plugins.PluginInfo`. First result wins (each plugin is
     asked on its own).
@@ -136,9 +139,9 @@ def v6_evaluate_exit(
     """Judge one open position (exit rules).
 
     Called for every open position every cycle, for every selected rule in ascending
-    declared priority. The first rule that returns a decision wins; the verdicts of the
-    others are kept for ``v6 explain`` only, so a rule must be a pure function of its
-    arguments (no side effects, no state of its own: use ``track`` for the path).
+    declared priority (ties in name order). The first rule that returns a decision wins;
+    the verdicts of the others are kept for ``v6 explain`` only, so a rule must be a pure
+    function of its arguments (no side effects, no state of its own: use ``track`` for the path).
     ``mark.quotes_valid`` is False when a leg's quote failed the data-quality gate: a rule
     must not close on such a mark unless it exists to handle exactly that.
 

@@ -217,9 +217,11 @@ def _validate(
             name, f"settings {info.settings!r} is not an attrs class (use @attrs.frozen)"
         )
     if info.kind is PluginKind.EXIT_RULE:
-        if not _is_integer(info.priority) or info.priority < 1:
+        if not _is_integer(info.priority):
             raise PluginError(
-                name, f"an exit rule must declare an integer priority >= 1, got {info.priority!r}"
+                name,
+                f"an exit rule must declare an integer priority (lower is more urgent; the "
+                f"built-ins use 10 to 120), got {info.priority!r}",
             )
         # np.int64 and friends are integers too; the engine and the tables see a plain int.
         info = attrs.evolve(info, priority=int(info.priority))
@@ -455,9 +457,9 @@ def select(discovery: Discovery, plugins_config: PluginsConfig) -> ActivePlugins
 
     Each block's raw ``settings`` mapping is structured into the plugin's own attrs class,
     so errors name the full key path (``plugins.exit_rules.stop_loss.settings.x``). Exit
-    rules are ordered by (priority, name): 1 is the most urgent, a config ``priority``
-    overrides the declared one, and ties are broken by name so the order never depends on
-    discovery order.
+    rules are ordered by (priority, name): lower is more urgent (any integer, 0 and
+    negatives included), a config ``priority`` overrides the declared one, and ties are
+    broken by name so the order never depends on discovery order.
     """
     strategies = tuple(
         _activate(discovery, "strategies", name, block)

@@ -57,14 +57,15 @@ def check_name(name: str) -> None:
 
 
 def exit_rule_priority() -> int:
-    """A priority for a new exit rule: just after ``days_to_expiry``, in the gap before
-    the next built-in if there is one (ties are broken by name)."""
+    """A priority for a new exit rule: just after ``days_to_expiry``, in the middle of the
+    gap before the next built-in (45, between 40 and ``stop_loss``'s 50), or equal to it
+    when there is no gap (ties are broken by name)."""
     from v6.plugin_manager import discover
 
     discovery = discover()
     anchor = discovery.get("days_to_expiry")
     if anchor is None or anchor.priority is None:
-        return 4
+        return 45
     later = sorted(
         p.priority
         for p in discovery.of_kind(PluginKind.EXIT_RULE)
@@ -406,8 +407,9 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "${name}"
-# 1 is the most urgent; `v6 plugins` lists the built-ins' priorities. This one is asked
-# right after days_to_expiry (equal priorities are asked in name order).
+# Lower is more urgent, any integer; the built-ins use multiples of 10, from catastrophe
+# (10) to hold (120), and `v6 plugins` lists them. This one is asked right after
+# days_to_expiry (40), before stop_loss (50); equal priorities are asked in name order.
 PRIORITY = ${priority}
 
 

@@ -23,7 +23,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "catastrophe"
-PRIORITY = 1
+PRIORITY = 10
 
 
 @frozen
@@ -50,7 +50,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 1, the most urgent."""
+    """An exit rule at priority 10, the most urgent."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

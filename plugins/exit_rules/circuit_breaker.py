@@ -16,12 +16,12 @@ from v6.domain.risk import BreakerStatus
 from v6.hookspecs import hookimpl
 
 NAME = "circuit_breaker"
-PRIORITY = 2
+PRIORITY = 20
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 2."""
+    """An exit rule at priority 20."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -3,7 +3,7 @@
 A NaN Greek, a crossed or stale quote, a zero bid, an ask outside the no-arbitrage
 bounds, Greeks no option can have that V6 could not re-derive from the mid, or a missing
 contract makes the mark meaningless; acting on it (a stop triggered by a NaN, a target
-hit by a crossed quote) is how software loses money. At priority 3 this rule stops every
+hit by a crossed quote) is how software loses money. At priority 30 this rule stops every
 less urgent rule from acting on such a mark and asks for an alert. Only a catastrophe or
 a closing circuit breaker outranks it, and both of those also refuse to act on bad
 quotes.
@@ -19,12 +19,12 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "data_integrity"
-PRIORITY = 3
+PRIORITY = 30
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 3."""
+    """An exit rule at priority 30."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -16,7 +16,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "days_to_expiry"
-PRIORITY = 4
+PRIORITY = 40
 
 
 @frozen
@@ -35,7 +35,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 4: expiry risk outranks the stop and the profit target."""
+    """An exit rule at priority 40: expiry risk outranks the stop and the profit target."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

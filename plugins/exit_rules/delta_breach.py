@@ -18,7 +18,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "delta_breach"
-PRIORITY = 9
+PRIORITY = 90
 
 
 @frozen
@@ -34,7 +34,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 9."""
+    """An exit rule at priority 90."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -17,7 +17,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "dynamic_take_profit"
-PRIORITY = 8
+PRIORITY = 80
 
 DEFAULT_TARGETS = {
     "crash": 0.40,
@@ -58,7 +58,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 8."""
+    """An exit rule at priority 80."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

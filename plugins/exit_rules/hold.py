@@ -12,12 +12,12 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "hold"
-PRIORITY = 12
+PRIORITY = 120
 
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 12, the least urgent."""
+    """An exit rule at priority 120, the least urgent."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -26,7 +26,7 @@ from v6.domain.risk import PortfolioRisk
 from v6.hookspecs import hookimpl
 
 NAME = "portfolio_limits"
-PRIORITY = 7
+PRIORITY = 70
 
 
 @frozen
@@ -52,7 +52,7 @@ class Breach:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 7."""
+    """An exit rule at priority 70."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -18,7 +18,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "regime_change"
-PRIORITY = 10
+PRIORITY = 100
 # How adverse a regime is for a short-premium position; the rest rank 0.
 ADVERSITY = {"trending": 1, "high_vol": 2, "crash": 3}
 
@@ -42,7 +42,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 10."""
+    """An exit rule at priority 100."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -18,7 +18,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "stop_loss"
-PRIORITY = 5
+PRIORITY = 50
 
 
 @frozen
@@ -38,7 +38,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 5: after the expiry rule, before taking profit."""
+    """An exit rule at priority 50: after the expiry rule, before taking profit."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -14,7 +14,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "take_profit"
-PRIORITY = 8
+PRIORITY = 80
 
 
 @frozen
@@ -31,7 +31,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 8: banking profit is the least urgent reason to close."""
+    """An exit rule at priority 80: banking profit is the least urgent reason to close."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

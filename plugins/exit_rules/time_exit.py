@@ -16,7 +16,7 @@ from v6.domain.positions import PositionMark
 from v6.hookspecs import hookimpl
 
 NAME = "time_exit"
-PRIORITY = 11
+PRIORITY = 110
 
 
 @frozen
@@ -35,7 +35,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 11."""
+    """An exit rule at priority 110."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -27,7 +27,7 @@ from v6.domain.positions import PositionMark, PositionTrack
 from v6.hookspecs import hookimpl
 
 NAME = "trailing_stop"
-PRIORITY = 6
+PRIORITY = 60
 
 
 @frozen
@@ -55,7 +55,7 @@ class Settings:
 
 @hookimpl
 def v6_plugin_info() -> PluginInfo:
-    """An exit rule at priority 6: after the hard stop, before portfolio trimming."""
+    """An exit rule at priority 60: after the hard stop, before portfolio trimming."""
     return PluginInfo(
         name=NAME,
         kind=PluginKind.EXIT_RULE,

@@ -25,7 +25,8 @@ class PluginInfo:
 
     ``settings`` is an attrs class; the config's block for the plugin is structured into
     it with cattrs, so a plugin validates its own settings. ``priority`` is required for
-    exit rules (1 = most urgent) and ignored otherwise.
+    exit rules (any integer, lower is more urgent; the built-ins use 10 to 120) and
+    ignored otherwise.
     """
 
     name: str

@@ -1,9 +1,9 @@
 """The decision engine: every exit rule judges every open position, by priority.
 
-Rules are asked in ascending declared priority (1 = most urgent) and the first that
-decides wins. The others are still asked, for the record: the decision row keeps every
-rule's verdict so ``v6 explain`` shows not just why a position was closed but what every
-rule thought of it that cycle. A rule that raises, or returns anything but an
+Rules are asked in ascending declared priority (lower is more urgent; ties by name) and
+the first that decides wins. The others are still asked, for the record: the decision row
+keeps every rule's verdict so ``v6 explain`` shows not just why a position was closed but
+what every rule thought of it that cycle. A rule that raises, or returns anything but an
 ``ExitDecision`` or None (checked by the plugin manager, :mod:`v6.plugin_results`), is
 isolated (its verdict records the error) and can never stop a more urgent rule from
 deciding, nor a less urgent one.
