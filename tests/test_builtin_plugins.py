@@ -24,7 +24,7 @@ from v6_plugins.strike_selectors import delta_target
 from v6.conversion import structure
 from v6.domain.contracts import Right
 from v6.domain.decisions import ExitAction, Regime, RegimeReading
-from v6.domain.entries import EntryCandidate, LegTemplate
+from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection, StrikeSelection
 from v6.domain.market import MarketHistory, OptionChain
 from v6.domain.positions import Position, PositionMark, PositionStatus
 from v6.errors import ConfigError
@@ -311,7 +311,8 @@ def test_delta_target_prices_the_structure_at_mid_and_at_natural():
 def test_a_target_dte_setting_moves_the_expiry():
     selection = pick(candidate(CONDOR, min_dte=7, max_dte=45), bsm_chain(), target_dte=40)
     assert selection.expiry == date(2026, 2, 20)
-    assert pick(candidate(CONDOR, min_dte=60, max_dte=90), bsm_chain()) is None
+    far = pick(candidate(CONDOR, min_dte=60, max_dte=90), bsm_chain())
+    assert far == NoSelection("no expiry 60-90 DTE with valid quotes")
 
 
 def test_a_wing_goes_to_the_listed_strike_nearest_its_offset_beyond_the_short():
@@ -341,8 +342,9 @@ def test_an_iron_fly_sells_the_put_and_call_on_one_at_the_money_strike():
 def test_too_little_credit_means_no_selection():
     chain = bsm_chain()
     credit = -pick(candidate(CONDOR), chain).net_mid
-    assert pick(candidate(CONDOR, min_credit=credit - 0.01), chain) is not None
-    assert pick(candidate(CONDOR, min_credit=credit + 0.01), chain) is None
+    assert isinstance(pick(candidate(CONDOR, min_credit=credit - 0.01), chain), StrikeSelection)
+    thin = pick(candidate(CONDOR, min_credit=credit + 0.01), chain)
+    assert thin == NoSelection(f"credit {credit:.2f} at mid, below the {credit + 0.01:.2f} minimum")
 
 
 def test_invalid_quotes_are_never_chosen_and_an_all_invalid_chain_selects_nothing():
@@ -357,7 +359,8 @@ def test_invalid_quotes_are_never_chosen_and_an_all_invalid_chain_selects_nothin
     assert moved.legs[0].contract.strike == nearest_delta_strike(
         chain.with_validity(valid), first.expiry, False, 0.16
     )
-    assert pick(cand, chain.with_validity(np.zeros(len(chain), dtype=bool))) is None
+    nothing = pick(cand, chain.with_validity(np.zeros(len(chain), dtype=bool)))
+    assert isinstance(nothing, NoSelection) and "with valid quotes" in nothing.reason
 
 
 def test_a_short_leg_is_never_sold_into_a_zero_bid():
@@ -376,14 +379,15 @@ def test_a_short_leg_is_never_sold_into_a_zero_bid():
 def test_legs_that_collapse_onto_one_contract_or_undefined_risk_select_nothing():
     chain = bsm_chain()
     twice = (LegTemplate(Right.PUT, -1, delta=0.16), LegTemplate(Right.PUT, 1, delta=0.16))
-    assert pick(candidate(twice), chain) is None
+    assert pick(candidate(twice), chain) == NoSelection("two legs landed on one contract")
     naked_call = (LegTemplate(Right.CALL, -1, delta=0.16),)
-    assert pick(candidate(naked_call), chain) is None
+    undefined = NoSelection("the chosen strikes do not define the risk")
+    assert pick(candidate(naked_call), chain) == undefined
     covered = (
         LegTemplate(Right.CALL, -1, delta=0.16),
         LegTemplate(Right.CALL, 1, anchor=0, offset=5),
     )
-    assert pick(candidate(covered), chain) is not None
+    assert isinstance(pick(candidate(covered), chain), StrikeSelection)
 
 
 # -- exit rules --------------------------------------------------------------------------

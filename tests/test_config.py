@@ -64,7 +64,7 @@ def test_every_schema_key_is_written_out_in_the_embedded_defaults():
     expected = unstructure(TradingConfig())
     # `priority:` is left out on purpose: unset means "the rule's declared priority".
     for blocks in expected["plugins"].values():
-        for block in blocks.values():
+        for block in blocks.values() if isinstance(blocks, dict) else ():
             assert block.pop("priority") is None
     assert yaml.safe_load(text) == expected
 
@@ -385,7 +385,27 @@ def test_remote_host_from_environment_is_checked_like_the_file():
             "plugins.strike_selector",
             "exactly one strike selector, got 2 (delta_target, mid_width)",
         ),
-        ("plugins:\n  regime: {}\n", "plugins.regime", "exactly one regime detector, got 0"),
+        ("plugins:\n  regime: {}\n", "plugins.regime", "select at least one regime detector"),
+        (
+            "plugins:\n  regime:\n    volatility_regime: {}\n    trend_regime: {}\n",
+            "plugins.regime_driver",
+            "2 regime detectors are selected (volatility_regime, trend_regime); name the one "
+            "whose readings drive exits",
+        ),
+        (
+            "plugins:\n  regime:\n    volatility_regime: {}\n    trend_regime: {}\n"
+            "  regime_driver: volatilty_regime\n",
+            "plugins.regime_driver",
+            "'volatilty_regime' is not a selected regime detector; did you mean "
+            "'volatility_regime'? (selected under plugins.regime: volatility_regime, "
+            "trend_regime)",
+        ),
+        (
+            "plugins:\n  regime_driver: trend_regime\n",
+            "plugins.regime_driver",
+            "'trend_regime' is not a selected regime detector (selected under plugins.regime: "
+            "volatility_regime)",
+        ),
         (
             "plugins:\n  strategies:\n    iron_condor: {priority: 2}\n",
             "plugins.strategies.iron_condor.priority",
@@ -416,6 +436,18 @@ def test_paper_mode_needs_no_sim_market_for_its_underlyings(tmp_path):
 def test_an_exit_rule_priority_may_be_any_integer(tmp_path, priority):
     path = write(tmp_path, f"plugins:\n  exit_rules:\n    stop_loss: {{priority: {priority}}}\n")
     assert load_config(path, environ=NO_ENV).plugins.exit_rules["stop_loss"].priority == priority
+
+
+def test_several_regime_detectors_name_the_one_that_drives_exits(tmp_path):
+    two = "plugins:\n  regime:\n    volatility_regime: {}\n    trend_regime: {}\n"
+    path = write(tmp_path, two + "  regime_driver: trend_regime\n")
+    plugins = load_config(path, environ=NO_ENV).plugins
+    assert list(plugins.regime) == ["volatility_regime", "trend_regime"]
+    assert plugins.driving_regime() == "trend_regime"
+    # One detector drives by default, or when named.
+    assert TradingConfig().plugins.driving_regime() == "volatility_regime"
+    one = write(tmp_path, "plugins:\n  regime_driver: volatility_regime\n", "one.yaml")
+    assert load_config(one, environ=NO_ENV).plugins.driving_regime() == "volatility_regime"
 
 
 def test_validate_semantics_accepts_the_defaults():

@@ -98,6 +98,20 @@ def test_a_new_exit_rule_sits_strictly_between_days_to_expiry_and_stop_loss(tmp_
     assert "\nPRIORITY = 45\n" in module  # days_to_expiry 40 < 45 < stop_loss 50: no tie
 
 
+def test_a_new_regime_detector_is_shown_beside_others_and_a_selector_says_why(tmp_path):
+    assert _new(tmp_path, "vix_band", "regime") == 0
+    root = tmp_path / "v6-vix-band"
+    readme = (root / "README.md").read_text()
+    assert "    vix_band: {}\n  regime_driver: volatility_regime    # or vix_band" in readme
+    tests = (root / "tests" / "test_vix_band.py").read_text()
+    assert 'regime_driver="volatility_regime"' in tests
+    assert _new(tmp_path, "capped", "strike_selector") == 0
+    module = (tmp_path / "v6-capped" / "v6_capped" / "capped.py").read_text()
+    assert "    market: MarketView,\n    regime: RegimeReading | None," in module
+    assert "regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]]," in module
+    assert "return NoSelection(" in module and "search_by_delta(" in module
+
+
 def test_the_written_code_passes_ruff(tmp_path):
     for kind, name in KINDS.items():
         assert _new(tmp_path, name, kind) == 0
@@ -174,7 +188,9 @@ def test_new_packages_install_test_themselves_list_and_trade_beside_the_built_in
               strike_selector:
                 capped_selector: {settings: {max_width: 10}}
               regime:
+                volatility_regime: {}
                 vix_band_regime: {}
+              regime_driver: vix_band_regime
               exit_rules:
             """
         )
@@ -193,7 +209,12 @@ def test_new_packages_install_test_themselves_list_and_trade_beside_the_built_in
     assert {"iron_condor", "pin_spread"} <= set(
         entries[entries["outcome"] == "accepted"]["strategy"]
     )
-    assert tables.read("regimes")["reason"].str.startswith("VIX ").all()
+    regimes = tables.read("regimes")
+    assert set(regimes["detector"]) == {"volatility_regime", "vix_band_regime"}
+    assert regimes[regimes["detector"] == "vix_band_regime"]["reason"].str.startswith("VIX ").all()
+    # The new detector drives: the regime every decision records is one it can read.
+    decided = set(tables.read("decisions")["regime"]) - {""}
+    assert decided and decided <= {"normal", "high_vol", "low_vol"}
     verdicts = tables.read("decisions")["verdicts"].dropna()
     assert verdicts.str.contains('"pin_exit"').any() and verdicts.str.contains('"stop_loss"').any()
     alerts: pd.DataFrame = tables.read("alerts")

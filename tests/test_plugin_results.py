@@ -27,7 +27,7 @@ from v6 import hookspecs
 from v6.config import PluginBlock, PluginsConfig, TradingConfig
 from v6.domain.contracts import Right
 from v6.domain.decisions import ExitDecision, Regime, RegimeReading
-from v6.domain.entries import EntryCandidate, LegTemplate
+from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.entry.strike_selection import select_by_delta
 from v6.hookspecs import hookimpl
@@ -343,6 +343,10 @@ BAD_SELECTIONS: dict[str, tuple[Callable[[Any, EntryCandidate, Any], Any], str]]
     ),
     "a price that is not the quotes'": (_price_off, "is not the legs' net_mid at the quotes"),
     "a leg short": (_leg_short, "legs for the candidate's"),
+    "a NoSelection without a reason": (
+        lambda s, c, ch: NoSelection(""),
+        "NoSelection reason str '' is not a non-empty string",
+    ),
 }
 
 
@@ -613,3 +617,40 @@ def test_nan_inputs_of_a_reading_mean_not_measured_and_are_accepted():
     plugins = select(discovery, attrs.evolve(PluginsConfig(), regime={"mis_regime": PluginBlock()}))
     readings = plugins.call(plugins.regime, "v6_detect_regime", market=None)
     assert math.isnan(readings["SPY"].inputs["realised_vol"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (NoSelection(""), "NoSelection reason str '' is not a non-empty string"),
+        (NoSelection("   "), "NoSelection reason str '   ' is not a non-empty string"),
+        (NoSelection(None), "NoSelection reason NoneType None is not a non-empty string"),
+        ("no strikes", "str 'no strikes', expected a StrikeSelection, a NoSelection or None"),
+    ],
+)
+def test_a_selector_says_why_it_found_nothing_with_a_text_reason(answer, fragment):
+    class Answering:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        @hookimpl
+        def v6_plugin_info(self):
+            return PluginInfo(name="mis_selector", kind=PluginKind.STRIKE_SELECTOR, summary="x")
+
+        @hookimpl
+        def v6_select_strikes(self, candidate):
+            return self.value
+
+    def plugins_answering(value):
+        discovery = discover(extra=[("mis_selector", Answering(value))])
+        config = attrs.evolve(PluginsConfig(), strike_selector={"mis_selector": PluginBlock()})
+        return select(discovery, config)
+
+    candidate = condor(MIS, "SPY")
+    plugins = plugins_answering(NoSelection("no expiry 3-12 DTE with valid quotes"))
+    why = plugins.call(plugins.strike_selector, "v6_select_strikes", candidate=candidate)
+    assert why == NoSelection("no expiry 3-12 DTE with valid quotes")
+    plugins = plugins_answering(answer)
+    with pytest.raises(PluginCallError) as raised:
+        plugins.call(plugins.strike_selector, "v6_select_strikes", candidate=candidate)
+    assert raised.value.bad_result and fragment in str(raised.value)

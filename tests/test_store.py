@@ -133,7 +133,7 @@ def test_every_table_round_trips_real_domain_records(tmp_path):
         "decisions": stamped(rows.decision_row(decision)),
         "account_snapshots": stamped(rows.account_row(account)),
         "alerts": stamped(rows.alert_row(alert)),
-        "regimes": stamped(rows.regime_row(LATER, reading)),
+        "regimes": stamped(rows.regime_row(LATER, reading, "volatility_regime")),
         "data_quality": stamped(
             {
                 "time": NOW,
@@ -395,6 +395,26 @@ def test_a_table_written_before_a_nullable_column_was_added_takes_new_rows(tmp_p
     frame = store.read("entries").sort_values("time")
     assert list(frame["run_id"]) == ["old", RUN]
     assert frame["max_loss"].isna().tolist() == [True, False]
+
+
+def test_a_table_written_before_a_nullable_column_was_added_reads_it_as_nulls(tmp_path):
+    # A store from before `regimes` had its `detector` column, never appended to since: the
+    # column reads as nulls (as it will once an append merges it in), never as damage.
+    store = DeltaStore(tmp_path)
+    old = TABLES["regimes"].schema
+    old = old.remove(old.get_field_index("detector"))
+    row = {"time": NOW, "underlying": "SPY", "regime": "normal", "reason": "r", "inputs": "{}"}
+    write_deltalake(store.path("regimes"), pa.Table.from_pylist(stamped(row), schema=old))
+    store.verify_all()
+    frame = store.read("regimes")
+    assert list(frame.columns) == TABLES["regimes"].schema.names
+    assert frame["detector"].isna().tolist() == [True]
+    assert store.read("regimes", columns=["detector", "regime"])["regime"].tolist() == ["normal"]
+    store.append("regimes", stamped({**row, "time": LATER, "detector": "volatility_regime"}))
+    store.flush()
+    detectors = store.read("regimes").sort_values("time")["detector"]
+    assert detectors.isna().tolist() == [True, False]
+    assert detectors.iloc[-1] == "volatility_regime"
 
 
 # -- partitions and compaction -------------------------------------------------------

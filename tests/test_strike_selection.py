@@ -21,7 +21,7 @@ from v6_plugins.strike_selectors import delta_target, smart_strike
 
 from v6.config_loader import load_config
 from v6.domain.contracts import Right
-from v6.domain.entries import EntryCandidate, LegTemplate, StrikeSelection
+from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection, StrikeSelection
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.domain.plugins import PluginKind
 from v6.entry.strike_selection import choose_expiry, select_by_delta, wing_width
@@ -303,10 +303,18 @@ def test_min_credit_steps_the_shift_down_then_refuses():
     assert strikes(unshifted) == strikes(none)
     assert "no shift" in unshifted.reason
 
-    assert smart(candidate(), chain, min_credit=credit_none + 0.01, **settings) is None
+    refused = smart(candidate(), chain, min_credit=credit_none + 0.01, **settings)
+    assert isinstance(refused, NoSelection)
+    # Why each step failed, after the skew it measured.
+    assert refused.reason.startswith("skew ")
+    for step, credit in (("full shift", credit_full), ("half shift", credit_half)):
+        assert f"{step}: credit {credit:.2f} < {credit_none + 0.01:.2f}" in refused.reason
+    assert f"no shift: credit {credit_none:.2f} < " in refused.reason
     # The candidate's own minimum applies when it is the larger one.
-    assert smart(candidate(min_credit=credit_none + 0.01), chain, **settings) is None
-    assert smart(candidate(min_credit=credit_none - 0.01), chain, **settings) is not None
+    own = smart(candidate(min_credit=credit_none + 0.01), chain, **settings)
+    assert isinstance(own, NoSelection)
+    taken = smart(candidate(min_credit=credit_none - 0.01), chain, **settings)
+    assert isinstance(taken, StrikeSelection)
 
 
 def test_max_width_refuses_wider_wings():
@@ -317,7 +325,9 @@ def test_max_width_refuses_wider_wings():
     )
     picked = smart(candidate(wide), chain, max_width=5.0)
     assert wing_width(candidate(wide), np.array(strikes(picked))) == 5.0
-    assert smart(candidate(wide), chain, max_width=4.9) is None
+    too_wide = smart(candidate(wide), chain, max_width=4.9)
+    assert isinstance(too_wide, NoSelection)
+    assert "wing 5 points wide, over the 4.9 maximum" in too_wide.reason
     assert with_targets(candidate(wide), chain, None, None, max_width=4.9) is None
 
 
@@ -335,7 +345,7 @@ def test_a_shift_into_sparse_strikes_too_wide_for_max_width_steps_back():
     sparse = skew_chain(STEEP, strikes=k[(k >= half_put - 1) | ((half_put - 1 - k) % 5 == 0)])
     picked = smart(candidate(legs), sparse, **settings)
     assert strikes(picked) == [half_put, half_put - 1]
-    assert "half shift; full shift: no acceptable strikes" in picked.reason
+    assert "half shift; full shift: wing 5 points wide, over the 2 maximum" in picked.reason
 
 
 def test_unmeasurable_skew_falls_back_to_plain_delta_targeting_with_a_warning():
@@ -361,7 +371,8 @@ def test_invalid_quotes_are_never_chosen():
     rows = [gated.index_of(leg.contract) for leg in again.legs]
     assert gated.valid[rows].all()
     assert not set(again.legs) & set(first.legs)
-    assert smart(candidate(), chain.with_validity(np.zeros(len(chain), dtype=bool))) is None
+    nothing = smart(candidate(), chain.with_validity(np.zeros(len(chain), dtype=bool)))
+    assert nothing == NoSelection("no expiry 7-45 DTE with valid quotes")
 
 
 # -- the shared search and the plugin's contract -----------------------------------------

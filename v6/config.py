@@ -8,11 +8,14 @@ validates its own settings (errors still name the full key path).
 
 from __future__ import annotations
 
+import difflib
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from attrs import Factory, field, frozen, validators
+
+from v6.errors import ConfigError
 
 gt0 = validators.gt(0)
 ge0 = validators.ge(0)
@@ -245,12 +248,44 @@ def _default_exit_rules() -> dict[str, PluginBlock]:
 
 @frozen(slots=True)
 class PluginsConfig:
-    """Which plugins run, by entry-point name, each with its own settings."""
+    """Which plugins run, by entry-point name, each with its own settings.
+
+    ``regime`` may select several detectors; every one reads every underlying each cycle
+    and its readings are stored and shown to strategies and exit rules. ``regime_driver``
+    names the one whose readings drive exits, take-profit targets and a position's entry
+    regime; it may be left out when one detector is selected.
+    """
 
     strategies: dict[str, PluginBlock] = Factory(_default_strategies)
     strike_selector: dict[str, PluginBlock] = Factory(lambda: {"delta_target": PluginBlock()})
     exit_rules: dict[str, PluginBlock] = Factory(_default_exit_rules)
     regime: dict[str, PluginBlock] = Factory(lambda: {"volatility_regime": PluginBlock()})
+    regime_driver: str | None = None
+
+    def driving_regime(self) -> str:
+        """The name of the detector whose readings drive exits: ``regime_driver``, or the
+        only detector selected. Raises ConfigError when it cannot say which."""
+        selected = list(self.regime)
+        listed = ", ".join(selected) or "none"
+        if self.regime_driver is None:
+            if len(selected) == 1:
+                return selected[0]
+            if not selected:
+                raise ConfigError("plugins.regime", "select at least one regime detector")
+            raise ConfigError(
+                "plugins.regime_driver",
+                f"{len(selected)} regime detectors are selected ({listed}); name the one "
+                "whose readings drive exits and take-profit targets",
+            )
+        if self.regime_driver not in self.regime:
+            close = difflib.get_close_matches(self.regime_driver, selected, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                "plugins.regime_driver",
+                f"'{self.regime_driver}' is not a selected regime detector{hint} "
+                f"(selected under plugins.regime: {listed})",
+            )
+        return self.regime_driver
 
 
 @frozen(slots=True)

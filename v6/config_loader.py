@@ -214,11 +214,17 @@ def _semantic_problems(cfg: TradingConfig) -> tuple[str, str] | None:
                 f"'{symbol}' has no simulated market; add it under sim.underlyings "
                 f"(simulated now: {simulated}) or remove it",
             )
-    for kind, label in (("strike_selector", "strike selector"), ("regime", "regime detector")):
-        blocks = getattr(cfg.plugins, kind)
-        if len(blocks) != 1:
-            names = ", ".join(blocks) or "none"
-            return f"plugins.{kind}", f"expected exactly one {label}, got {len(blocks)} ({names})"
+    blocks = cfg.plugins.strike_selector
+    if len(blocks) != 1:
+        names = ", ".join(blocks) or "none"
+        return (
+            "plugins.strike_selector",
+            f"expected exactly one strike selector, got {len(blocks)} ({names})",
+        )
+    try:  # one regime detector or more, and which one drives exits
+        cfg.plugins.driving_regime()
+    except ConfigError as exc:
+        return exc.path, exc.expected
     for kind in ("strategies", "strike_selector", "regime"):
         for name, block in getattr(cfg.plugins, kind).items():
             if block.priority is not None:
@@ -251,7 +257,8 @@ def validate_semantics(cfg: TradingConfig, source: str | None = None) -> None:
     - every number is finite (``.nan`` / ``.inf`` are refused, wherever they are);
     - ``underlyings`` is non-empty, without repeats, and in sim mode every symbol has a
       market under ``sim.underlyings``;
-    - ``plugins.strike_selector`` and ``plugins.regime`` name exactly one plugin each;
+    - ``plugins.strike_selector`` names exactly one plugin; ``plugins.regime`` one or
+      more, and ``plugins.regime_driver`` the driving one when several (or a selected one);
     - ``priority`` is set only on exit rules;
     - live mode names ``ib.account``;
     - ``ib.host`` may be another machine (your gateway) only in paper and live: in sim

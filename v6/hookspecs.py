@@ -18,8 +18,10 @@ regime             ``v6_detect_regime``
 =================  ===========================
 
 The engine calls each selected plugin *individually* (exit rules in their declared
-priority order) and passes the plugin its own validated settings as ``settings``, so
-two plugins never see each other's results. As with pluggy everywhere, an
+priority order, regime detectors one after another) and passes the plugin its own
+validated settings as ``settings``, so two plugins never see each other's results, except
+the regime detectors' readings, which the engine hands on as ``regime`` (the driving
+detector's) and ``regimes_by_detector`` (everyone's). As with pluggy everywhere, an
 implementation may accept only the arguments it needs: adding an argument to a spec
 never breaks an existing plugin.
 
@@ -42,7 +44,7 @@ import pluggy
 from v6.config import LimitSettings
 from v6.domain.account import AccountSnapshot
 from v6.domain.decisions import ExitDecision, RegimeReading
-from v6.domain.entries import EntryCandidate, StrikeSelection
+from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
 from v6.domain.market import MarketHistory, MarketView, OptionChain
 from v6.domain.plugins import PluginInfo
 from v6.domain.positions import Position, PositionMark, PositionTrack
@@ -74,6 +76,7 @@ def v6_plugin_info() -> PluginInfo:
 def v6_propose_entries(
     market: MarketView,
     regimes: Mapping[str, RegimeReading],
+    regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]],
     positions: Sequence[Position],
     underlyings: Sequence[str],
     settings: Any,
@@ -84,7 +87,11 @@ def v6_propose_entries(
     breaker holds entries.
 
     :param market: the validated market view (chains carry a ``valid`` mask).
-    :param regimes: the current regime per underlying.
+    :param regimes: the driving detector's current reading per underlying (the one the
+        config's ``plugins.regime_driver`` names, or the only detector selected).
+    :param regimes_by_detector: every selected detector's current readings, keyed by
+        detector name, then by underlying (the driver's included; a detector that has not
+        produced a good reading yet maps to an empty mapping or is absent). Read-only.
     :param positions: this strategy's own open (and opening) positions.
     :param underlyings: the underlyings this strategy may trade, from the config.
     :param settings: this plugin's validated settings.
@@ -105,16 +112,28 @@ def v6_propose_entries(
 def v6_select_strikes(
     candidate: EntryCandidate,
     chain: OptionChain,
+    market: MarketView,
+    regime: RegimeReading | None,
+    regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]],
     settings: Any,
-) -> StrikeSelection | None:
+) -> StrikeSelection | NoSelection | None:
     """Choose concrete strikes and an expiry for a candidate (strike selectors).
 
     Called for each candidate with the underlying's validated chain. Only rows with
     ``chain.valid`` set may be chosen. Implementations must be vectorised over the chain.
 
-    :return: a :class:`~v6.domain.entries.StrikeSelection`, or None when no acceptable
-        strikes exist (too little credit, missing strikes, bad quotes). First result wins.
-        A selection must be for the very ``candidate`` given, with one
+    :param chain: the candidate's underlying's chain, ``market.chains[underlying]``.
+    :param market: the whole validated market view (VIX, the other underlyings).
+    :param regime: the driving detector's current reading of the candidate's underlying
+        (None before the first).
+    :param regimes_by_detector: every selected detector's current readings, keyed by
+        detector name, then by underlying, as strategies see them.
+    :return: a :class:`~v6.domain.entries.StrikeSelection`; or, when no acceptable strikes
+        exist (too little credit, missing strikes, bad quotes), a
+        :class:`~v6.domain.entries.NoSelection` saying why (stored as the rejected
+        entry's reason: ``no acceptable strikes: <reason>``) or None (stored as plain
+        ``no acceptable strikes``). First result wins. A ``NoSelection`` must carry a
+        non-empty text reason. A selection must be for the very ``candidate`` given, with one
         :class:`~v6.domain.contracts.Leg` per leg template (same right and ratio), all on
         the candidate's underlying and on the selection's ``expiry``, which lies in the
         candidate's DTE window; every leg a valid row of ``chain``; ``net_mid`` and
@@ -128,6 +147,7 @@ def v6_evaluate_exit(
     mark: PositionMark,
     market: MarketView,
     regime: RegimeReading | None,
+    regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]],
     track: PositionTrack,
     history: MarketHistory,
     portfolio: PortfolioRisk,
@@ -145,7 +165,10 @@ def v6_evaluate_exit(
     ``mark.quotes_valid`` is False when a leg's quote failed the data-quality gate: a rule
     must not close on such a mark unless it exists to handle exactly that.
 
-    :param regime: the underlying's current regime reading (None before the first).
+    :param regime: the driving detector's current reading of the position's underlying
+        (None before the first): what ``regime_change`` and ``dynamic_take_profit`` use.
+    :param regimes_by_detector: every selected detector's current readings, keyed by
+        detector name, then by underlying (the driver's included). Read-only.
     :param track: every mark of this position so far, this cycle's included.
     :param history: recent per-cycle closes of the market (spots, VIX, ATM IV).
     :param portfolio: the whole portfolio's risk this cycle (Greeks, stress P&L).
@@ -167,10 +190,14 @@ def v6_detect_regime(
 ) -> Mapping[str, RegimeReading]:
     """Classify the market regime of every underlying (regime detectors).
 
-    Called once per cycle, before exits and entries.
+    Called once per cycle, before exits and entries, for every selected detector, each on
+    its own. Every detector's readings are stored (``regimes``, with its name in the
+    ``detector`` column) and shown to strategies, selectors and exit rules as
+    ``regimes_by_detector``; the driving detector's (``plugins.regime_driver``, or the
+    only one selected) also drive exits, take-profit targets and the entry regime.
 
     :param history: recent per-cycle closes, oldest first.
-    :param previous: the readings of the previous cycle (for hysteresis).
+    :param previous: this detector's own readings of the previous cycle (for hysteresis).
     :return: a mapping of underlying symbol to
         :class:`~v6.domain.decisions.RegimeReading`, with a reading for every underlying
         of ``market`` and no other, each keyed by the underlying it names, its ``inputs``

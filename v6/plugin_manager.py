@@ -358,6 +358,9 @@ class ActivePlugins:
     strike_selector: ActivePlugin
     exit_rules: tuple[ActivePlugin, ...]
     regime: ActivePlugin
+    """The driving regime detector: its readings drive exits and take-profit targets."""
+    regimes: tuple[ActivePlugin, ...]
+    """Every selected regime detector, the driver included, in config order."""
     manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
 
     def bind(self, active: ActivePlugin, hook: str) -> Callable[..., Any]:
@@ -455,8 +458,10 @@ def _single(discovery: Discovery, section: str, blocks: Mapping[str, PluginBlock
 def select(discovery: Discovery, plugins_config: PluginsConfig) -> ActivePlugins:
     """Activate the plugins ``plugins_config`` names, with validated settings, in engine order.
 
-    Each block's raw ``settings`` mapping is structured into the plugin's own attrs class,
-    so errors name the full key path (``plugins.exit_rules.stop_loss.settings.x``). Exit
+    Every selected regime detector is activated; ``regime`` is the driving one
+    (:meth:`~v6.config.PluginsConfig.driving_regime`). Each block's raw ``settings``
+    mapping is structured into the plugin's own attrs class, so errors name the full key
+    path (``plugins.exit_rules.stop_loss.settings.x``). Exit
     rules are ordered by (priority, name): lower is more urgent (any integer, 0 and
     negatives included), a config ``priority`` overrides the declared one, and ties are
     broken by name so the order never depends on discovery order.
@@ -474,10 +479,15 @@ def select(discovery: Discovery, plugins_config: PluginsConfig) -> ActivePlugins
             key=lambda a: (a.priority, a.plugin.name),
         )
     )
+    regimes = tuple(
+        _activate(discovery, "regime", name, block) for name, block in plugins_config.regime.items()
+    )
+    driver = plugins_config.driving_regime()  # ConfigError when it cannot say which
     return ActivePlugins(
         strategies=strategies,
         strike_selector=_single(discovery, "strike_selector", plugins_config.strike_selector),
         exit_rules=exit_rules,
-        regime=_single(discovery, "regime", plugins_config.regime),
+        regime=next(a for a in regimes if a.plugin.name == driver),
+        regimes=regimes,
         manager=discovery.manager,
     )

@@ -10,9 +10,9 @@ The package is what docs/PLUGINS.md describes, and what a third party publishes:
       tests/test_pin_risk.py      unit tests and a simulated session, on V6's fixtures
 
 Each kind's module is a small working plugin (a put credit spread, a pin-risk exit, a
-VIX-band regime detector, a delta selector with a width cap) that passes its own tests
-and trades in a sim session beside the built-ins; the author replaces the idea and keeps
-the shape.
+VIX-band regime detector that runs alone or beside others, a delta selector with a width
+cap that says why it found nothing) that passes its own tests and trades in a sim session
+beside the built-ins; the author replaces the idea and keeps the shape.
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ def write_package(name: str, kind: PluginKind, parent: Path) -> Path:
         "kind": kind.value,
         "v6_version": version("v6"),
         "priority": str(exit_rule_priority()) if kind is PluginKind.EXIT_RULE else "",
+        "use_note": Template(REGIME_NOTE).substitute(name=name)
+        if kind is PluginKind.REGIME
+        else "",
     }
     spec = KINDS[kind]
     values["summary"] = Template(spec.summary).substitute(values)
@@ -159,6 +162,22 @@ line-length = 100
 select = ["E", "F", "W", "I", "B", "UP", "RUF", "SIM"]
 """
 
+REGIME_NOTE = """
+
+Several regime detectors may run at once: each reads every underlying every cycle, its
+readings are stored in `regimes` with its name in the `detector` column, and strategies,
+strike selectors and exit rules see them all (`regimes_by_detector`). One of them drives
+exits, take-profit targets and the regime recorded at entry; with more than one
+selected, name it:
+
+```yaml
+plugins:
+  regime:
+    volatility_regime: {}
+    ${name}: {}
+  regime_driver: volatility_regime    # or ${name}
+```"""
+
 INIT = '''\
 """${title}: a V6 ${kind} plugin, the module ``${name}``."""
 '''
@@ -188,7 +207,7 @@ plugins:
 ```
 
 A section in a config replaces the default one: list the built-ins you keep beside it
-(`v6 plugins` lists them all).
+(`v6 plugins` lists them all).${use_note}
 
 ## Test
 
@@ -300,6 +319,8 @@ def v6_propose_entries(
 
     Called once per cycle while the market is open and no circuit breaker holds entries.
     ``positions`` are this strategy's own; ``underlyings`` those it may trade.
+    ``regimes`` holds the driving regime detector's reading per underlying; take
+    ``regimes_by_detector`` as well to see every selected detector's.
     """
     if not market.market_open:
         return []
@@ -493,8 +514,13 @@ _REGIME_MODULE = '''\
 
 Reads VIX and calls the market high_vol at or above ``high_vix``, low_vol at or below
 ``low_vix``, and normal between, for every underlying quoted. Replace the evidence with
-your own; ``history`` holds recent cycles and ``previous`` last cycle's readings, for
-hysteresis.
+your own; ``history`` holds recent cycles and ``previous`` this detector's own readings
+of the last cycle, for hysteresis.
+
+It may run alone or beside other detectors (``volatility_regime``, say). Every selected
+detector's readings are stored with its name and shown to strategies, strike selectors
+and exit rules as ``regimes_by_detector``; the one ``plugins.regime_driver`` names (or
+the only one selected) also drives exits and take-profit targets.
 """
 
 from __future__ import annotations
@@ -588,11 +614,25 @@ def test_${name}_bands(v6_market):
     assert plugin.classify(float("nan"), settings) is Regime.NORMAL
 
 
-def test_${name}_drives_a_simulated_session(v6_session):
+def test_${name}_drives_a_simulated_session_alone(v6_session):
     session = v6_session(cycles=10, regime={"${name}": {}})
     regimes = session.table("regimes")
     assert len(regimes) >= 10
+    assert (regimes["detector"] == "${name}").all()
     assert regimes["reason"].str.startswith("VIX ").all()
+    assert session.alerts("plugin_error").empty
+
+
+def test_${name}_runs_beside_the_built_in_detector(v6_session):
+    # Both read every cycle and both are stored; the built-in one drives the exits here.
+    session = v6_session(
+        cycles=10,
+        regime={"volatility_regime": {}, "${name}": {}},
+        regime_driver="volatility_regime",
+    )
+    regimes = session.table("regimes")
+    assert set(regimes["detector"]) == {"volatility_regime", "${name}"}
+    assert regimes[regimes["detector"] == "${name}"]["reason"].str.startswith("VIX ").all()
     assert session.alerts("plugin_error").empty
 """,
 )
@@ -601,21 +641,33 @@ _SELECTOR_MODULE = '''\
 """${title}: a V6 strike selector.
 
 Places each leg the way the built-in ``delta_target`` does (shorts at the nearest delta,
-wings by offset, on the expiry nearest ``target_dte``) and refuses a structure whose wings
-are wider than ``max_width`` points. It reuses V6's vectorised
-``v6.entry.strike_selection.select_by_delta``; replace it with your own search.
+wings by offset, on the expiry nearest ``target_dte``), refuses a structure whose wings
+are wider than ``max_width`` points, and opens nothing while the driving regime of the
+candidate's underlying is one of ``avoid_regimes`` or VIX is above ``max_vix``. It reuses
+V6's vectorised ``v6.entry.strike_selection.search_by_delta``; replace it with your own
+search.
+
+When it finds nothing it says why with a ``NoSelection``: the engine stores the reason
+with the rejected entry (``entries.reason``: ``no acceptable strikes: <reason>``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from attrs import field, frozen, validators
-from v6.domain.entries import EntryCandidate, StrikeSelection
-from v6.domain.market import OptionChain
+from v6.domain.decisions import Regime, RegimeReading
+from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
+from v6.domain.market import MarketView, OptionChain
 from v6.domain.plugins import PluginInfo, PluginKind
-from v6.entry.strike_selection import select_by_delta
+from v6.entry.strike_selection import search_by_delta
 from v6.hookspecs import hookimpl
 
 NAME = "${name}"
+
+
+def _regimes(values: Iterable[str | Regime]) -> tuple[Regime, ...]:
+    return tuple(Regime(value) for value in ((values,) if isinstance(values, str) else values))
 
 
 @frozen
@@ -629,11 +681,16 @@ class Settings:
             share of its mid.
         max_width: refuse a structure with a wing more than this many points from its
             short strike.
+        max_vix: open nothing while VIX is above this.
+        avoid_regimes: open nothing while the driving regime of the underlying is one of
+            these.
     """
 
     target_dte: int | None = field(default=None, validator=validators.optional(validators.ge(0)))
     max_spread_fraction: float = field(default=0.5, validator=validators.gt(0))
     max_width: float = field(default=10.0, validator=validators.gt(0))
+    max_vix: float = field(default=40.0, validator=validators.gt(0))
+    avoid_regimes: tuple[Regime, ...] = field(default=(Regime.CRASH,), converter=_regimes)
 
 
 @hookimpl
@@ -649,13 +706,26 @@ def v6_plugin_info() -> PluginInfo:
 
 @hookimpl
 def v6_select_strikes(
-    candidate: EntryCandidate, chain: OptionChain, settings: Settings
-) -> StrikeSelection | None:
-    """Concrete legs for ``candidate`` from the valid rows of ``chain``, or None.
+    candidate: EntryCandidate,
+    chain: OptionChain,
+    market: MarketView,
+    regime: RegimeReading | None,
+    regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]],
+    settings: Settings,
+) -> StrikeSelection | NoSelection:
+    """Concrete legs for ``candidate`` from the valid rows of ``chain``, or why not.
 
     Called once per candidate with its underlying's gated chain; work on whole arrays.
+    ``market`` is the whole market view (VIX, the other underlyings); ``regime`` the
+    driving detector's reading of the candidate's underlying (None before the first);
+    ``regimes_by_detector`` every selected detector's readings, by detector name then
+    underlying. Take only the arguments you use: V6 passes them by name.
     """
-    return select_by_delta(
+    if market.vix > settings.max_vix:
+        return NoSelection(f"VIX {market.vix:.1f} above {settings.max_vix:g}")
+    if regime is not None and regime.regime in settings.avoid_regimes:
+        return NoSelection(f"{regime.regime.value} regime on {candidate.underlying}")
+    return search_by_delta(
         candidate,
         chain,
         target_dte=settings.target_dte,
@@ -665,7 +735,9 @@ def v6_select_strikes(
 '''
 
 _SELECTOR_TESTS = _tests(
-    "from v6.domain.entries import EntryCandidate\nfrom v6.testing.positions import IRON_CONDOR\n",
+    "from v6.domain.decisions import Regime, RegimeReading\n"
+    "from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection\n"
+    "from v6.testing.positions import IRON_CONDOR\n",
     """
 
 def _condor(underlying: str) -> EntryCandidate:
@@ -679,18 +751,35 @@ def _condor(underlying: str) -> EntryCandidate:
     )
 
 
-def test_${name}_picks_valid_strikes_on_the_simulated_chain(v6_chain):
-    selection = plugin.v6_select_strikes(
-        candidate=_condor(v6_chain.underlying), chain=v6_chain, settings=plugin.Settings()
+def _select(v6_market, v6_chain, settings, regime=None):
+    return plugin.v6_select_strikes(
+        candidate=_condor(v6_chain.underlying),
+        chain=v6_chain,
+        market=v6_market,
+        regime=regime,
+        regimes_by_detector={},
+        settings=settings,
     )
-    assert selection is not None and len(selection.legs) == 4
+
+
+def test_${name}_picks_valid_strikes_on_the_simulated_chain(v6_market, v6_chain):
+    selection = _select(v6_market, v6_chain, plugin.Settings())
+    assert isinstance(selection, StrikeSelection) and len(selection.legs) == 4
     assert selection.net_mid < 0  # a credit
 
 
-def test_${name}_refuses_wings_wider_than_max_width(v6_chain):
-    narrow = plugin.Settings(max_width=1.0)
-    candidate = _condor(v6_chain.underlying)
-    assert plugin.v6_select_strikes(candidate=candidate, chain=v6_chain, settings=narrow) is None
+def test_${name}_says_why_it_refuses_wings_wider_than_max_width(v6_market, v6_chain):
+    refused = _select(v6_market, v6_chain, plugin.Settings(max_width=1.0))
+    assert isinstance(refused, NoSelection)
+    assert "over the 1 maximum" in refused.reason
+
+
+def test_${name}_opens_nothing_in_an_avoided_regime_or_above_max_vix(v6_market, v6_chain):
+    crash = RegimeReading(underlying=v6_chain.underlying, regime=Regime.CRASH, reason="test")
+    refused = _select(v6_market, v6_chain, plugin.Settings(), regime=crash)
+    assert refused == NoSelection(f"crash regime on {v6_chain.underlying}")
+    calm_vix = plugin.Settings(max_vix=v6_market.vix / 2)
+    assert _select(v6_market, v6_chain, calm_vix).reason.startswith("VIX ")
 
 
 def test_${name}_selects_strikes_in_a_simulated_session(v6_session):

@@ -31,7 +31,7 @@ import numpy as np
 
 from v6.domain.contracts import Leg, OptionContract
 from v6.domain.decisions import ExitDecision, RegimeReading
-from v6.domain.entries import EntryCandidate, LegTemplate, StrikeSelection
+from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection, StrikeSelection
 from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.plugins import PluginInfo
 
@@ -229,18 +229,25 @@ def _quote_problems(selection: StrikeSelection, chain: OptionChain) -> list[str]
 
 def check_strike_selection(
     result: Any, plugin: str, arguments: Mapping[str, Any]
-) -> StrikeSelection | None:
-    """None, or a :class:`StrikeSelection` for the very candidate it was given.
+) -> StrikeSelection | NoSelection | None:
+    """None, a :class:`NoSelection` with a non-empty text reason, or a
+    :class:`StrikeSelection` for the very candidate it was given.
 
-    Its legs realise the candidate's leg templates one for one (same right and ratio), on
+    A selection's legs realise the candidate's leg templates one for one (same right and ratio), on
     the candidate's underlying and the selection's expiry within the candidate's DTE
     window, on rows of the chain that passed the quality gate; its prices are finite and
     are the legs' prices at the chain's quotes; ``reason`` and ``warnings`` are text.
     """
     if result is None:
         return None
+    if isinstance(result, NoSelection):
+        if not isinstance(result.reason, str) or not result.reason.strip():
+            raise BadResult(
+                [f"NoSelection reason {describe(result.reason)} is not a non-empty string"]
+            )
+        return result
     if not isinstance(result, StrikeSelection):
-        raise BadResult([f"{describe(result)}, expected a StrikeSelection or None"])
+        raise BadResult([f"{describe(result)}, expected a StrikeSelection, a NoSelection or None"])
     candidate: EntryCandidate | None = arguments.get("candidate")
     chain: OptionChain | None = arguments.get("chain")
     found: list[str] = []

@@ -4,7 +4,8 @@ In a calm, range-bound market a short-premium position can be left to collect mo
 its decay; in a volatile or crashing one the remaining profit is not worth the risk of
 holding for it, so the target comes down: crash 40%, high_vol 50%, normal 80%,
 low_vol 90%, trending 85%, range_bound 80% of the maximum profit by default. The
-decision records the regime and the threshold it used.
+regime is the driving detector's (``plugins.regime_driver`` when several detectors
+run). The decision records the regime and the threshold it used.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ regime turns into one of ``close_in`` (high_vol, crash, trending by default) the
 longer holds, even if no stop or delta limit has been hit yet. Only a change for the
 worse counts (trending < high_vol < crash): a position opened in high_vol is not closed
 because the market calmed down to trending, and one opened in a regime was a
-deliberate bet on it.
+deliberate bet on it. The regime is the driving detector's (``plugins.regime_driver``
+when several detectors run), the same one that recorded the regime at entry.
 """
 
 from __future__ import annotations

@@ -5,18 +5,20 @@ the strike whose |delta| is nearest the target, and each wing at the listed stri
 nearest ``anchor + offset`` on the far side of its anchor (offset 0: the anchor's own
 strike, for the other right). Only options that passed the data-quality gate are
 eligible, and a short leg must have a bid: selling into a zero bid is never an
-acceptable fill. The search itself is :func:`v6.entry.strike_selection.select_by_delta`,
-shared with the selectors that adjust the targets.
+acceptable fill. The search itself is :func:`v6.entry.strike_selection.search_by_delta`,
+shared with the selectors that adjust the targets; when it finds nothing, its reason
+(``no expiry 30-45 DTE with valid quotes``, ``credit 0.18 at mid, below the 0.25
+minimum``...) is stored with the rejected entry.
 """
 
 from __future__ import annotations
 
 from attrs import field, frozen, validators
 
-from v6.domain.entries import EntryCandidate, StrikeSelection
+from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
 from v6.domain.market import OptionChain
 from v6.domain.plugins import PluginInfo, PluginKind
-from v6.entry.strike_selection import select_by_delta
+from v6.entry.strike_selection import search_by_delta
 from v6.hookspecs import hookimpl
 
 NAME = "delta_target"
@@ -51,15 +53,15 @@ def v6_plugin_info() -> PluginInfo:
 @hookimpl
 def v6_select_strikes(
     candidate: EntryCandidate, chain: OptionChain, settings: Settings
-) -> StrikeSelection | None:
-    """Strikes for ``candidate`` on one expiry, or None when no acceptable structure exists.
+) -> StrikeSelection | NoSelection:
+    """Strikes for ``candidate`` on one expiry, or a ``NoSelection`` saying why not.
 
-    None when: no expiry in the DTE window has valid quotes, a leg has no valid strike
+    Nothing when: no expiry in the DTE window has valid quotes, a leg has no valid strike
     (shorts also need a bid and a spread within ``max_spread_fraction`` of mid), two legs
     land on one contract, the credit at mid is below ``candidate.min_credit``, or the
     risk is not defined.
     """
-    return select_by_delta(
+    return search_by_delta(
         candidate,
         chain,
         target_dte=settings.target_dte,

@@ -15,13 +15,15 @@ tuned for):
 Only short legs with a delta target move; wings follow their anchor. The shift is
 ``sensitivity * |ratio - neutral_ratio|``, capped at ``max_shift`` and never taking a
 short below ``min_delta`` (farther) or past 0.50 (closer). The search itself is
-:func:`v6.entry.strike_selection.select_by_delta`.
+:func:`v6.entry.strike_selection.search_by_delta`.
 
 Constraints and retries: the credit at mid must reach the larger of ``min_credit`` and
 the candidate's own, and no wing may be wider than ``max_width``. When the fully shifted
 structure fails (too little credit, too wide, missing or unquoted strikes), the selector
 tries half the shift, then no shift; the reason names the step used and why the larger
-ones failed. A reduced shift is an ordinary outcome, so it is not a warning.
+ones failed. A reduced shift is an ordinary outcome, so it is not a warning. When no step
+works, the ``NoSelection`` says why each failed, and the engine stores that with the
+rejected entry.
 
 When the skew cannot be measured (fewer than two usable quotes on a side, NaN IVs, no
 quotes either side of the reference delta) the selector falls back to plain delta
@@ -38,10 +40,10 @@ import numpy as np
 from attrs import field, frozen, validators
 
 from v6.domain.contracts import Right
-from v6.domain.entries import EntryCandidate, StrikeSelection
+from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
 from v6.domain.market import OptionChain
 from v6.domain.plugins import PluginInfo, PluginKind
-from v6.entry.strike_selection import choose_expiry, select_by_delta
+from v6.entry.strike_selection import choose_expiry, search_by_delta
 from v6.hookspecs import hookimpl
 
 NAME = "smart_strike"
@@ -202,11 +204,11 @@ def _describe_targets(candidate: EntryCandidate, targets: tuple[float | None, ..
 @hookimpl
 def v6_select_strikes(
     candidate: EntryCandidate, chain: OptionChain, settings: Settings
-) -> StrikeSelection | None:
+) -> StrikeSelection | NoSelection:
     """Delta-target strikes with the rich side's short moved by the measured skew.
 
-    None when no acceptable structure exists even without a shift (see
-    :func:`v6.entry.strike_selection.select_by_delta`), when the credit at mid stays
+    A ``NoSelection`` saying why when no acceptable structure exists even without a shift
+    (see :func:`v6.entry.strike_selection.search_by_delta`), when the credit at mid stays
     below the larger of ``settings.min_credit`` and ``candidate.min_credit``, or when a
     wing is wider than ``settings.max_width``.
     """
@@ -218,12 +220,14 @@ def v6_select_strikes(
     }
     expiry = choose_expiry(candidate, chain, settings.target_dte)
     if expiry is None:
-        return None
+        return NoSelection(
+            f"no expiry {candidate.min_dte}-{candidate.max_dte} DTE with valid quotes"
+        )
     skew = measure_skew(chain, expiry, settings.reference_delta)
     if not skew.measured:
-        selection = select_by_delta(candidate, chain, min_credit=min_credit, **plain)
-        if selection is None:
-            return None
+        selection = search_by_delta(candidate, chain, min_credit=min_credit, **plain)
+        if isinstance(selection, NoSelection):
+            return NoSelection(f"skew unmeasurable ({skew.problem}); {selection.reason}")
         return attrs.evolve(
             selection,
             reason=f"skew unmeasurable: plain delta targeting; {selection.reason}",
@@ -247,11 +251,11 @@ def v6_select_strikes(
             continue
         tried.add(targets)
         # Credit is checked here, not in the search, so a failure can say which it was.
-        selection = select_by_delta(
+        selection = search_by_delta(
             candidate, chain, delta_targets=targets, min_credit=0.0, **plain
         )
-        if selection is None:
-            failures.append(f"{step}: no acceptable strikes")
+        if isinstance(selection, NoSelection):
+            failures.append(f"{step}: {selection.reason}")
             continue
         credit = -selection.net_mid
         if min_credit > 0 and credit < min_credit:
@@ -262,4 +266,4 @@ def v6_select_strikes(
             named = "" if fraction == 0.0 else f"{step}; "
             applied += f" ({named}{'; '.join(failures)})"
         return attrs.evolve(selection, reason=f"{measured}: {applied}; {selection.reason}")
-    return None
+    return NoSelection(f"{measured}: {'; '.join(failures)}")

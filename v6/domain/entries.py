@@ -56,3 +56,15 @@ class StrikeSelection:
     # Things a human should know about how the strikes were chosen (the engine raises an
     # alert for each), e.g. a skew-aware selector that had to fall back to plain delta.
     warnings: tuple[str, ...] = field(default=(), converter=tuple)
+
+
+@frozen(slots=True)
+class NoSelection:
+    """A strike selector's answer when it finds no acceptable strikes, and why.
+
+    ``reason`` is for a trader reading ``entries`` (``no expiry within 30-45 DTE``,
+    ``credit 0.18 below the 0.25 minimum``); the engine stores the candidate as rejected
+    with ``no acceptable strikes: <reason>``.
+    """
+
+    reason: str

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from attrs import define, field
@@ -98,7 +99,9 @@ class Engine:
         self.breakers = CircuitBreakers(config.breakers)
         self.breaker_inbox = breaker_inbox
         self.tracks = MarkTracker()
+        # The driving detector's readings by underlying, and every detector's by name.
         self.regimes: dict[str, RegimeReading] = {}
+        self.regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]] = MappingProxyType({})
         self.risk: PortfolioRisk = PortfolioRisk.empty(
             datetime.min.replace(tzinfo=UTC), self.risk_calculator.scenarios
         )

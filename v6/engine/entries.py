@@ -7,7 +7,8 @@ that is not a valid ``EntryCandidate``, or one naming another strategy than the 
 proposed it, is that strategy's plugin error (alerted, not stored in ``entries``, where
 its strategy column would be a lie); its good candidates go on. A strike selector that
 fails or returns a bad selection is its plugin error, and the candidate is stored as
-rejected for that reason.
+rejected for that reason. A selector that finds nothing may say why (``NoSelection``):
+its reason is stored with the rejected candidate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from v6.domain.alerts import Severity
-from v6.domain.entries import EntryCandidate
+from v6.domain.entries import EntryCandidate, NoSelection
 from v6.domain.market import MarketView
 from v6.domain.orders import OrderStatus
 from v6.engine import orders
@@ -45,6 +46,7 @@ def run(engine: Engine, view: MarketView) -> None:
             default=(),
             market=view,
             regimes=dict(engine.regimes),
+            regimes_by_detector=engine.regimes_by_detector,
             positions=own,
             underlyings=list(engine.config.underlyings),
         )
@@ -72,7 +74,15 @@ def consider(
         return
     selector = engine.plugins.strike_selector
     selection = engine.call_plugin(
-        selector, "v6_select_strikes", view.time, default=_FAILED, candidate=candidate, chain=chain
+        selector,
+        "v6_select_strikes",
+        view.time,
+        default=_FAILED,
+        candidate=candidate,
+        chain=chain,
+        market=view,
+        regime=engine.regimes.get(candidate.underlying),
+        regimes_by_detector=engine.regimes_by_detector,
     )
     if selection is _FAILED:
         reason = f"strike selector {selector.plugin.name} failed (see its plugin_error alert)"
@@ -80,6 +90,10 @@ def consider(
         return
     if selection is None:
         recorder.entry(view.time, candidate, "rejected", "no acceptable strikes")
+        return
+    if isinstance(selection, NoSelection):  # checked: a non-empty reason
+        reason = f"no acceptable strikes: {selection.reason}"
+        recorder.entry(view.time, candidate, "rejected", reason)
         return
     for warning in selection.warnings:
         engine.alert(Severity.WARNING, selector.plugin.name, "strike_selection", warning, view.time)

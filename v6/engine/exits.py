@@ -83,6 +83,7 @@ def decide_all(
         "account": engine.account_now,
         "breakers": engine.breakers.statuses(),
         "limits": engine.config.limits,
+        "regimes_by_detector": engine.regimes_by_detector,
     }
     if marks:  # every rule is asked about every mark: a cycle without error ends an episode
         for rule in engine.plugins.exit_rules:

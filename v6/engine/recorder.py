@@ -126,9 +126,10 @@ class Recorder:
         )
         self.store.flush(["breaker_events"])
 
-    def regimes(self, time: datetime, readings: Iterable[RegimeReading]) -> None:
+    def regimes(self, time: datetime, detector: str, readings: Iterable[RegimeReading]) -> None:
+        """One row per reading, stamped with the ``detector`` that made it."""
         for reading in readings:
-            self._append("regimes", rows.regime_row(time, reading))
+            self._append("regimes", rows.regime_row(time, reading, detector))
 
     def entry(
         self,

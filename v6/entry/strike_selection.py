@@ -7,8 +7,10 @@ side of its anchor (offset 0: the anchor's own strike, for the other right). Onl
 options that passed the data-quality gate are eligible, and a short leg must have a bid
 and a tight enough market: selling into a zero bid is never an acceptable fill.
 
-Selectors that adjust the targets (skew, regime) call :func:`select_by_delta` with their
-own ``delta_targets`` instead of copying the search.
+Selectors that adjust the targets (skew, regime) call :func:`search_by_delta` (or
+:func:`select_by_delta`) with their own ``delta_targets`` instead of copying the search.
+:func:`search_by_delta` says why it found nothing (a ``NoSelection`` with a reason the
+engine stores with the rejected entry); :func:`select_by_delta` answers None instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from v6.domain.contracts import Leg
-from v6.domain.entries import EntryCandidate, StrikeSelection
+from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
 from v6.domain.market import OptionChain
 from v6.pricing.payoff import risk_profile
 
@@ -95,16 +97,46 @@ def select_by_delta(
 ) -> StrikeSelection | None:
     """Strikes for ``candidate`` on one expiry, or None when no acceptable structure exists.
 
+    :func:`search_by_delta` without the reason: the same arguments, the same search.
+    """
+    found = search_by_delta(
+        candidate,
+        chain,
+        target_dte=target_dte,
+        max_spread_fraction=max_spread_fraction,
+        delta_targets=delta_targets,
+        max_width=max_width,
+        min_credit=min_credit,
+    )
+    return found if isinstance(found, StrikeSelection) else None
+
+
+def _leg_name(i: int, ratio: int, right: str) -> str:
+    return f"leg {i} ({'short' if ratio < 0 else 'long'} {'call' if right == 'C' else 'put'})"
+
+
+def search_by_delta(
+    candidate: EntryCandidate,
+    chain: OptionChain,
+    *,
+    target_dte: int | None,
+    max_spread_fraction: float,
+    delta_targets: Sequence[float | None] | None = None,
+    max_width: float | None = None,
+    min_credit: float | None = None,
+) -> StrikeSelection | NoSelection:
+    """Strikes for ``candidate`` on one expiry, or a :class:`NoSelection` saying why not.
+
     ``delta_targets`` (one per leg; None keeps the template's) replaces the candidate's
     target deltas, so a selector can move a short leg without rebuilding the candidate.
     ``max_width`` caps the points between any anchored leg (a wing) and its anchor.
     ``min_credit`` (per share) replaces ``candidate.min_credit`` when given; 0 disables
     the check.
 
-    None when: no expiry in the DTE window has valid quotes, a leg has no valid strike
-    (shorts also need a bid and a spread within ``max_spread_fraction`` of mid), a wing
-    is wider than ``max_width``, two legs land on one contract, the credit at mid is
-    below the minimum, or the risk is not defined.
+    Nothing is selected when: no expiry in the DTE window has valid quotes, a leg has no
+    valid strike (shorts also need a bid and a spread within ``max_spread_fraction`` of
+    mid), a wing is wider than ``max_width``, two legs land on one contract, the credit at
+    mid is below the minimum, or the risk is not defined; the reason says which.
     """
     targets = _delta_targets(candidate, delta_targets)
     mid = chain.mid
@@ -112,7 +144,9 @@ def select_by_delta(
         tight = (chain.ask - chain.bid) <= max_spread_fraction * mid
     expiry = choose_expiry(candidate, chain, target_dte)
     if expiry is None:
-        return None
+        return NoSelection(
+            f"no expiry {candidate.min_dte}-{candidate.max_dte} DTE with valid quotes"
+        )
     on_expiry = eligible_rows(chain) & (chain.expiry == expiry)
     abs_delta = np.abs(chain.delta)
     rows: list[int] = []
@@ -139,21 +173,30 @@ def select_by_delta(
                 side &= chain.strike == anchor_strike
             score = np.abs(chain.strike - target)
         if not side.any():
-            return None
+            leg = _leg_name(len(rows), template.ratio, template.right.value)
+            where = "" if target_delta is None else f" near {target_delta:.2f} delta"
+            needs = (
+                f" with a bid and a spread within {max_spread_fraction:g} of mid"
+                if template.ratio < 0
+                else ""
+            )
+            return NoSelection(f"{leg}: no valid strike{where} on {expiry.astype(object)}{needs}")
         rows.append(int(np.flatnonzero(side)[np.argmin(score[side])]))
     idx = np.array(rows)
-    if max_width is not None and wing_width(candidate, chain.strike[idx]) > max_width:
-        return None
+    if max_width is not None:
+        width = wing_width(candidate, chain.strike[idx])
+        if width > max_width:
+            return NoSelection(f"wing {width:g} points wide, over the {max_width:g} maximum")
     if len(set(zip(chain.strike[idx], chain.is_call[idx], strict=True))) != len(rows):
-        return None  # two legs collapsed onto one contract
+        return NoSelection("two legs landed on one contract")
     ratio = np.array([t.ratio for t in candidate.legs], dtype=np.float64)
     net_mid = float(np.sum(ratio * mid[idx]))
     net_natural = float(np.sum(np.where(ratio > 0, ratio * chain.ask[idx], ratio * chain.bid[idx])))
     floor = candidate.min_credit if min_credit is None else min_credit
     if floor > 0 and -net_mid < floor:
-        return None
+        return NoSelection(f"credit {-net_mid:.2f} at mid, below the {floor:.2f} minimum")
     if not risk_profile(chain.strike[idx], chain.is_call[idx], ratio, net_mid).defined:
-        return None
+        return NoSelection("the chosen strikes do not define the risk")
     legs = tuple(
         Leg(contract=chain.contract(int(i)), ratio=t.ratio)
         for i, t in zip(idx, candidate.legs, strict=True)

@@ -282,12 +282,24 @@ class DeltaStore:
         if not self.exists(table):
             return spec.schema.empty_table().select(wanted).to_pandas()
         delta = self._open(table)
+        # A nullable column added to the schema after this table was last appended to
+        # (schemas.py) is not in its files yet: its rows read as nulls there, as they do
+        # once an append has merged the column in. Never a damaged table.
+        present = {f.name for f in delta.schema().fields}
+        absent = [c for c in wanted if c not in present and spec.schema.field(c).nullable]
         try:
-            return delta.to_pandas(
-                columns=wanted, filters=filters, filesystem=_local_files(self.path(table))
+            data = delta.to_pyarrow_table(
+                columns=[c for c in wanted if c not in absent],
+                filters=filters,
+                filesystem=_local_files(self.path(table)),
             )
         except _READ_ERRORS as exc:
             raise self._read_failure(table, exc) from exc
+        for column in absent:
+            data = data.append_column(
+                spec.schema.field(column), pa.nulls(data.num_rows, spec.schema.field(column).type)
+            )
+        return data.select(wanted).to_pandas()
 
     def verify(self, table: str) -> None:
         """Raise unless ``table`` is absent or sound; what ``v6 run`` checks at start.

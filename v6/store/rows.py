@@ -191,12 +191,12 @@ def alert_row(alert: Alert) -> Row:
     return row
 
 
-def regime_row(time: datetime, reading: RegimeReading) -> Row:
-    """A regime reading for one underlying, with the evidence the detector used."""
+def regime_row(time: datetime, reading: RegimeReading, detector: str) -> Row:
+    """A regime reading for one underlying, with the evidence ``detector`` used."""
     row = converter.unstructure(reading)
     row["regime"] = reading.regime.value
     row["inputs"] = to_json(reading.inputs)
-    return {"time": time, **row}
+    return {"time": time, **row, "detector": detector}
 
 
 # -- chains --------------------------------------------------------------------------

@@ -181,6 +181,10 @@ REGIMES = pa.schema(
         _required("reason", pa.string()),
         _required("inputs", pa.string()),  # JSON object
         _RUN_ID,
+        # The detector that made the reading (several may run; ``plugins.regime_driver``
+        # names the one whose reading drives exits). Null in rows written before V6 had
+        # the column, when one detector ran: the config in ``runs`` names it.
+        _optional("detector", pa.string()),
     ]
 )
 

@@ -104,7 +104,7 @@ def v6_engine(v6_config: TradingConfig) -> Iterator[Callable[..., SimEngine]]:
     def factory(
         extra_plugins: Plugins = (),
         config: TradingConfig | None = None,
-        **sections: Mapping[str, Any],
+        **sections: Mapping[str, Any] | str | None,
     ) -> SimEngine:
         cfg = with_plugins(config or v6_config, **sections)
         engine = sim_engine(cfg, extra_plugins)
@@ -129,7 +129,7 @@ def v6_session(v6_config: TradingConfig) -> Callable[..., SimSession]:
         cycles: int | None = None,
         extra_plugins: Plugins = (),
         config: TradingConfig | None = None,
-        **sections: Mapping[str, Any],
+        **sections: Mapping[str, Any] | str | None,
     ) -> SimSession:
         cfg = with_plugins(config or v6_config, **sections)
         return run_sim_session(cfg, cycles, extra_plugins)

@@ -52,20 +52,29 @@ def sim_config(store: Path | str, days: int = 5, **sim_overrides: Any) -> Tradin
     return attrs.evolve(cfg, plugins=plugins, sim=sim, store=store_settings)
 
 
-def with_plugins(config: TradingConfig, **sections: Mapping[str, Any]) -> TradingConfig:
+def with_plugins(
+    config: TradingConfig, **sections: Mapping[str, Any] | str | None
+) -> TradingConfig:
     """``config`` with whole sections of ``plugins`` replaced (``strategies``,
-    ``strike_selector``, ``exit_rules``, ``regime``).
+    ``strike_selector``, ``exit_rules``, ``regime``, ``regime_driver``).
 
     Each section maps a plugin name to its block as YAML writes it (``{}``,
     ``{"settings": {...}, "priority": 25}``) or to a :class:`PluginBlock`. To add a rule
     beside the ones selected, spread the old section in:
-    ``with_plugins(cfg, exit_rules={**cfg.plugins.exit_rules, "pin_risk": {}})``.
+    ``with_plugins(cfg, exit_rules={**cfg.plugins.exit_rules, "pin_risk": {}})``. With
+    several regime detectors, ``regime_driver`` names the one that drives exits:
+    ``with_plugins(cfg, regime={"volatility_regime": {}, "vix_band": {}},
+    regime_driver="vix_band")``.
     """
     raw = {
-        section: {
-            name: attrs.asdict(block) if isinstance(block, PluginBlock) else dict(block)
-            for name, block in blocks.items()
-        }
+        section: (
+            {
+                name: attrs.asdict(block) if isinstance(block, PluginBlock) else dict(block)
+                for name, block in blocks.items()
+            }
+            if isinstance(blocks, Mapping)
+            else blocks
+        )
         for section, blocks in sections.items()
     }
     chosen = structure(PluginsConfig, raw, path="plugins")
