@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sessions import run, sim_config, table
 
+from v6.store.delta_store import DeltaStore
 from v6.store.rows import in_write_order
 
 pytestmark = pytest.mark.slow
@@ -104,3 +107,68 @@ def test_v6_run_cli_runs_a_short_session_and_leaves_readable_tables(tmp_path):
     store = DeltaStore(tmp_path / "data")
     assert len(store.read("account_snapshots")) == 6
     assert len(store.read("chain_snapshots")) > 0
+
+
+# -- --cycles longer than the simulated market ----------------------------------------
+
+
+def test_v6_run_extends_the_simulated_days_to_the_cycles_asked_for_and_says_so(tmp_path):
+    # One simulated day holds 26 cycles; --cycles 40 needs a second one.
+    (tmp_path / "v6.yaml").write_text("sim: {days: 1}\n")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("v6")),
+            "run",
+            "--config",
+            str(tmp_path / "v6.yaml"),
+            "--cycles",
+            "40",
+            "--store",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": ""},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert warning.endswith(
+        "--cycles 40 from sim.start 2026-01-05 needs 2 simulated trading days; "
+        "sim.days 1 extended to 2"
+    )
+    assert sum(" cycle " in line for line in result.stdout.splitlines()) >= 40
+    assert ": 40 cycles\n" in result.stdout  # the summary: all 40, nothing cut short
+    runs = DeltaStore(tmp_path / "data").read("runs")
+    start = runs[runs["event"] == "start"]["config"].iloc[0]
+    assert "  days: 2\n" in start  # the run records the days it really simulated
+    assert runs[runs["event"] == "stop"]["message"].iloc[0] == "40 cycles"
+
+
+def test_cycles_past_the_end_of_the_calendar_stop_there_and_the_summary_says_so(tmp_path, caplog):
+    cfg = sim_config(tmp_path / "data", days=1, start=date(2035, 12, 27))
+    with caplog.at_level(logging.WARNING, logger="v6.app"):
+        output = run(cfg, cycles=500)
+    # 2035-12-27, 28 and 31 are the calendar's last three sessions.
+    ran = len(table(cfg, "account_snapshots")["cycle"].unique())
+    assert 0 < ran < 500
+    assert (
+        f"--cycles 500 from sim.start 2035-12-27: the exchange calendar ends 2035-12-31, so "
+        f"the simulated market has only {ran} cycles (sim.days 1 extended to 3)"
+    ) in caplog.text
+    assert f": {ran} cycles (the simulated market ended after {ran} of 500 cycles)" in output
+    runs = table(cfg, "runs")
+    assert runs[runs["event"] == "stop"]["message"].iloc[0] == (
+        f"{ran} cycles; the simulated market ended after {ran} of 500 cycles"
+    )
+
+
+def test_enough_simulated_days_are_left_alone(tmp_path, caplog):
+    cfg = sim_config(tmp_path / "data", days=2)
+    with caplog.at_level(logging.WARNING, logger="v6.app"):
+        output = run(cfg, cycles=30)
+    assert "extended" not in caplog.text
+    assert ": 30 cycles\n" in output
+    start = table(cfg, "runs").query("event == 'start'")["config"].iloc[0]
+    assert "  days: 2\n" in start

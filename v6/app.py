@@ -380,6 +380,54 @@ def _build_ib_engine(
     return engine, clock
 
 
+def sim_days_for_cycles(config: TradingConfig, cycles: int | None) -> TradingConfig:
+    """``config`` with ``sim.days`` raised so the simulated market lasts ``cycles`` cycles.
+
+    A trader who asks for ``--cycles 200`` means 200 cycles: a simulated market of 5 days
+    has only 130 at the default 15-minute cycle, so the run is extended by whole trading
+    sessions (early closes counted) and a warning says so. The extension stops at the end
+    of the exchange calendar; a warning then says how many cycles the market has, and the
+    session's summary says it ended there. Other modes, no ``cycles``, or enough days
+    already: ``config`` unchanged.
+    """
+    if config.mode is not Mode.SIM or cycles is None:
+        return config
+    from v6.market.calendar import ExchangeCalendar
+    from v6.market.sim_clock import session_cycles
+
+    sim, interval = config.sim, config.cycle.interval_seconds
+    calendar = ExchangeCalendar()
+    sessions = calendar.sessions_between(sim.start, calendar.end)
+    days = total = 0
+    for session in sessions:  # whole sessions until they hold the cycles asked for
+        days += 1
+        total += len(session_cycles(*calendar.open_close(session), interval))
+        if total >= cycles:
+            break
+    if days <= sim.days:
+        return config
+    asked = f"--cycles {cycles} from sim.start {sim.start}"
+    if total >= cycles:
+        log.warning(
+            "%s needs %d simulated trading days; sim.days %d extended to %d",
+            asked,
+            days,
+            sim.days,
+            days,
+        )
+    else:
+        log.warning(
+            "%s: the exchange calendar ends %s, so the simulated market has only %d cycles "
+            "(sim.days %d extended to %d); the session stops there",
+            asked,
+            calendar.end,
+            total,
+            sim.days,
+            days,
+        )
+    return attrs.evolve(config, sim=attrs.evolve(sim, days=days))
+
+
 def run_session(
     config: TradingConfig,
     *,
@@ -392,6 +440,9 @@ def run_session(
 ) -> int:
     """Run cycles until the clock ends, ``cycles`` are done, or a stop signal; returns 0.
 
+    In sim, a ``cycles`` the simulated days cannot hold extends ``sim.days``
+    (:func:`sim_days_for_cycles`), with a warning.
+
     The session holds the store's writer lock from before its first write until after its
     last (StoreInUseError if another session holds it), refuses a store path that is a
     file (NotAStoreError) or a store with a damaged table (DamagedTableError), marks runs
@@ -401,6 +452,7 @@ def run_session(
     ``exiting_after`` (the CLI) leaves those signals ignored once the session is over.
     """
     del live, verbose  # checked by the CLI before we get here
+    config = sim_days_for_cycles(config, cycles)
     console = Console(out or sys.stdout)
     run_id = uuid.uuid4().hex[:12]
     check_store_path(config.store.path)
@@ -444,12 +496,14 @@ def _cycle_until_stopped(
     reports: list[CycleReport] = []
     last_time = None
     failure = ""
+    market_ended = False
     try:
         stop.cycling()
         if hasattr(clock, "should_stop"):  # a wall clock waits: let a stop signal end the wait
             clock.should_stop = lambda: stop.requested
         while not stop.requested and (cycles is None or len(reports) < cycles):
             now = clock.next_cycle()
+            market_ended = now is None
             if now is None or stop.requested:  # a stop while waiting starts no new cycle
                 break
             report = engine.run_cycle(now)
@@ -469,6 +523,8 @@ def _cycle_until_stopped(
         stop.closing()
         status.done()
         ending = failure or stop.describe()
+        if not ending and market_ended and cycles is not None and len(reports) < cycles:
+            ending = f"the simulated market ended after {len(reports)} of {cycles} cycles"
         try:
             engine.close()
         finally:
