@@ -54,7 +54,13 @@ def _not_found(store: DeltaStore, position_id: str) -> UnknownPositionError:
 
 
 def explain(store: DeltaStore, position_id: str, *, history: int = 20) -> str:
-    """The report ``v6 explain`` prints: state, folded decision history, last verdicts."""
+    """The report ``v6 explain`` prints: state, folded decision history, last verdicts.
+
+    Both tables are verified first: a filtered read skips files whose statistics rule
+    them out, so a missing file would otherwise leave a silently shorter history.
+    """
+    for table in ("decisions", "positions"):
+        store.verify(table)
     decisions = store.read("decisions", filters=[("position_id", "=", position_id)])
     if decisions.empty:
         raise _not_found(store, position_id)
