@@ -12,9 +12,11 @@ converter, so ``V6_IB_PORT=abc`` is reported with its variable name and key path
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import math
 import os
+import stat
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -46,9 +48,83 @@ class ConfigFileError(ConfigError):
 
 # -- reading -------------------------------------------------------------------------------
 
+# A config file is a few kilobytes (the embedded defaults are about 9 KiB). The bounds
+# keep a wrong path or a hostile file from hanging or exhausting the machine: a FIFO would
+# block the read forever, /dev/zero never ends, a deeply nested document overflows the
+# parser's recursion and a few aliases can expand to billions of values.
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_NESTING = 32  # mappings and lists inside each other; the schema needs 6
+MAX_VALUES = 20_000  # every key and value, aliases counted as often as they are used
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one),
+    documents nested deeper than ``MAX_NESTING`` or larger than ``MAX_VALUES`` values
+    once aliases are expanded, and reports a value it cannot construct at its line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:  # an alias to a node it sits inside
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias *{event.anchor} refers to itself", event.start_mark
+                )
+            return node
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {MAX_NESTING} levels deep",
+                    self.peek_event().start_mark,
+                )
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = size = 1 + self._children_size(node)
+        if size > MAX_VALUES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {MAX_VALUES} values (aliases counted each time they are used)",
+                node.start_mark,
+            )
+        return node
+
+    def _children_size(self, node: yaml.Node) -> int:
+        if isinstance(node, yaml.SequenceNode):
+            return sum(self._sizes[id(child)] for child in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        return 0
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            # `!!int abc`, `!!float x`, an integer of 5,000 digits: PyYAML raises plain
+            # Python errors for these, without a position.
+            tag = node.tag.rsplit(":", 1)[-1]
+            reason = str(exc).split(";")[0]  # drop Python's advice on its digit limit
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value as {tag}: {reason}", node.start_mark
+            ) from exc
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -73,9 +149,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
     try:
         return loader.construct_yaml_timestamp(node)
-    except ValueError:
+    except (ValueError, AttributeError, OverflowError):
         # `2026-02-30` looks like a date but is none: keep the text, so the converter
-        # reports it at its key path ("sim.start: expected a date ...").
+        # reports it at its key path ("sim.start: expected a date ..."). (`!!timestamp x`
+        # makes PyYAML raise AttributeError.)
         return loader.construct_scalar(node)
 
 
@@ -86,22 +163,75 @@ _StrictLoader.add_constructor(
 )
 
 
+def _file_kind(mode: int) -> str | None:
+    """What a path that is not a regular file is (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _unreadable(source: str, exc: OSError) -> ConfigFileError:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return ConfigFileError("", f"config file not found: {source}")
+    reason = exc.strerror or type(exc).__name__
+    return ConfigFileError("", f"cannot read config file {source}: {reason}")
+
+
+def _read_bytes(path: str | Path, source: str) -> bytes:
+    """At most ``MAX_CONFIG_BYTES`` of a regular file; anything else is refused unopened.
+
+    ``stat`` first, so a FIFO or a device is never opened (opening a FIFO blocks until a
+    writer comes); the descriptor is then opened non-blocking and checked again, so a file
+    swapped for a FIFO in between cannot hang the read either.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise ConfigFileError("", f"not a valid file name: {source!r}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigFileError("", f"config path is a directory, not a file: {source}")
+    kind = _file_kind(info.st_mode)
+    if kind is not None:
+        raise ConfigFileError("", f"config path is {kind}, not a regular file: {source}")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigFileError(source, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    try:
+        if _file_kind(os.fstat(fd).st_mode) is not None:
+            raise ConfigFileError("", f"config path is not a regular file: {source}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:  # it grew after the stat (or /proc reports size 0)
+        raise ConfigFileError(source, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    return b"".join(chunks)
+
+
 def _read_text(path: str | Path | None) -> tuple[str, str]:
     if path is None:
         resource = resources.files("v6") / "defaults" / "sim.yaml"
         return resource.read_text(encoding="utf-8"), DEFAULTS_SOURCE
-    file = Path(path)
     source = str(path)
-    if not file.exists():
-        raise ConfigFileError("", f"config file not found: {source}")
-    if file.is_dir():
-        raise ConfigFileError("", f"config path is a directory, not a file: {source}")
+    data = _read_bytes(path, source)
     try:
-        return file.read_text(encoding="utf-8"), source
+        return data.decode("utf-8"), source
     except UnicodeDecodeError as exc:
         raise ConfigFileError(source, f"not a UTF-8 text file ({exc.reason})") from exc
-    except OSError as exc:
-        raise ConfigFileError("", f"cannot read config file {source}: {exc.strerror}") from exc
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -115,6 +245,8 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise ConfigFileError(source, f"invalid YAML{where}: {problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigFileError(source, f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # a backstop: MAX_NESTING keeps the composer shallow
+        raise ConfigFileError(source, "invalid YAML: nested too deeply") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

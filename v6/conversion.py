@@ -54,8 +54,13 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
-    if isinstance(value, str | numbers.Number | date):
-        return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        # A whole file pasted into one value must not become a whole file of message.
+        return repr(value) if len(value) <= 60 else f"{value[:50]!r}... ({len(value)} characters)"
+    if isinstance(value, numbers.Integral) and abs(int(value)) >= 10**30:
+        return f"an integer of {len(str(abs(int(value))))} digits"
+    if isinstance(value, numbers.Number | date):
+        return str(value)
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple | set | frozenset):
@@ -66,14 +71,24 @@ def describe(value: Any) -> str:
 # -- scalar hooks --------------------------------------------------------------------------
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _structure_int(value: Any, _type: type) -> int:
-    # bool is an int in Python, but `port: true` is a mistake, not 1.
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
-        return int(value)
-    # Table columns with nulls come back as floats; 3.0 is still the integer 3.
-    if isinstance(value, float | np.floating) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    raise InvalidValue(f"expected an integer, got {describe(value)}")
+    # bool is an int in Python, but `port: true` is a mistake, not 1. Table columns with
+    # nulls come back as floats; 3.0 is still the integer 3.
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    whole = isinstance(value, float | np.floating) and math.isfinite(value) and value.is_integer()
+    if not (integral or whole):
+        raise InvalidValue(f"expected an integer, got {describe(value)}")
+    number = int(value)
+    # Every integer ends up in NumPy, Arrow or a Delta column, all 64-bit: a bigger one
+    # would overflow there, far from the key that caused it.
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidValue(
+            f"expected an integer between -2**63 and 2**63-1, got {describe(number)}"
+        )
+    return number
 
 
 def _structure_float(value: Any, _type: type) -> float:
