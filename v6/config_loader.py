@@ -13,8 +13,6 @@ converter, so ``V6_IB_PORT=abc`` is reported with its variable name and key path
 from __future__ import annotations
 
 import errno
-import ipaddress
-import math
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -22,10 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import attrs
 import yaml
 
-from v6.config import Mode, TradingConfig
+from v6.config import TradingConfig
+from v6.config_rules import config_problems
 from v6.conversion import describe, structure, unstructure
 from v6.errors import ConfigError, V6Error
 
@@ -296,101 +294,16 @@ def apply_env_overrides(
 # -- semantics -----------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _first_non_finite(value: Any, path: str) -> tuple[str, str] | None:
-    # The shared converter lets NaN through (table rows use it); a config never means it.
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, f"expected a finite number, got {value}"
-    if attrs.has(type(value)):
-        children: Any = ((a.name, getattr(value, a.name)) for a in attrs.fields(type(value)))
-    elif isinstance(value, Mapping):
-        children = value.items()
-    elif isinstance(value, list | tuple):
-        children = ((i, item) for i, item in enumerate(value))
-    else:
-        return None
-    for key, child in children:
-        if isinstance(key, int):
-            child_path = f"{path}[{key}]"
-        else:
-            child_path = f"{path}.{key}" if path else str(key)
-        problem = _first_non_finite(child, child_path)
-        if problem is not None:
-            return problem
-    return None
-
-
-def _semantic_problems(cfg: TradingConfig) -> tuple[str, str] | None:
-    problem = _first_non_finite(cfg, "")
-    if problem is not None:
-        return problem
-    if not cfg.underlyings:
-        return "underlyings", "at least one underlying is required"
-    seen: set[str] = set()
-    for i, symbol in enumerate(cfg.underlyings):
-        if symbol in seen:
-            return f"underlyings[{i}]", f"'{symbol}' is listed twice"
-        seen.add(symbol)
-        if cfg.mode is Mode.SIM and symbol not in cfg.sim.underlyings:
-            simulated = ", ".join(cfg.sim.underlyings) or "none"
-            return (
-                f"underlyings[{i}]",
-                f"'{symbol}' has no simulated market; add it under sim.underlyings "
-                f"(simulated now: {simulated}) or remove it",
-            )
-    for kind, label in (("strike_selector", "strike selector"), ("regime", "regime detector")):
-        blocks = getattr(cfg.plugins, kind)
-        if len(blocks) != 1:
-            names = ", ".join(blocks) or "none"
-            return f"plugins.{kind}", f"expected exactly one {label}, got {len(blocks)} ({names})"
-    for kind in ("strategies", "strike_selector", "regime"):
-        for name, block in getattr(cfg.plugins, kind).items():
-            if block.priority is not None:
-                return (
-                    f"plugins.{kind}.{name}.priority",
-                    "only exit rules have a priority; remove this key",
-                )
-    if cfg.mode is Mode.LIVE and not cfg.ib.account.strip():
-        return (
-            "ib.account",
-            "live mode needs the IB account id the orders go to (or set V6_IB_ACCOUNT)",
-        )
-    if cfg.mode is Mode.SIM and not _is_loopback(cfg.ib.host):
-        return (
-            "ib.host",
-            f"'{cfg.ib.host}' is not this machine; sim mode never connects to a gateway, so "
-            "a remote host here means the file was meant for paper or live - set mode, or "
-            "keep 127.0.0.1",
-        )
-    if cfg.mode is not Mode.SIM and not cfg.ib.host.strip():
-        return "ib.host", "the TWS / IB Gateway host is required in paper and live mode"
-    if not cfg.store.path.strip():
-        return "store.path", "a directory for the Delta tables is required"
-    return None
-
-
 def validate_semantics(cfg: TradingConfig, source: str | None = None) -> None:
     """Rules across keys that one attrs field cannot check; raises ConfigError on the first.
 
-    - every number is finite (``.nan`` / ``.inf`` are refused, wherever they are);
-    - ``underlyings`` is non-empty, without repeats, and in sim mode every symbol has a
-      market under ``sim.underlyings``;
-    - ``plugins.strike_selector`` and ``plugins.regime`` name exactly one plugin each;
-    - ``priority`` is set only on exit rules;
-    - live mode names ``ib.account``;
-    - ``ib.host`` may be another machine (your gateway) only in paper and live: in sim
-      nothing connects, so a remote host means a paper/live file run in the wrong mode;
-    - ``store.path`` is not empty.
+    Every number finite; names that refer to other things (symbols, breakers, selected
+    strategies) match what exists, with a did-you-mean; the stress grid physical; limits
+    that do not contradict each other; a config under which V6 could trade and no safety
+    is silently disarmed; in sim, a market that fits the exchange calendar and memory.
+    The rules and their reasons are in :mod:`v6.config_rules`.
     """
-    problem = _semantic_problems(cfg)
+    problem = config_problems(cfg)
     if problem is not None:
         raise ConfigError(problem[0], problem[1], source)
 

@@ -41,7 +41,7 @@ from v6.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["converter", "describe", "structure", "unstructure"]
+__all__ = ["converter", "describe", "join_path", "structure", "unstructure"]
 
 
 class InvalidValue(ValueError):
@@ -273,7 +273,9 @@ _ATTRS_BOUND = re.compile(r"must be (?P<op>[<>]=?) (?P<bound>\S+): (?P<value>.*)
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
-def _join(path: str, key: Any) -> str:
+def join_path(path: str, key: Any) -> str:
+    """``path`` and ``key`` as a key path: ``ib.port``, ``underlyings[1]``,
+    ``sim.underlyings['BRK.B']`` (a key that is not a plain name is quoted)."""
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
     text = str(key)
@@ -307,7 +309,7 @@ def _unknown_key(exc: ForbiddenExtraKeysError, path: str) -> tuple[str, str]:
         hint = f"valid keys: {', '.join(names)}"
     else:
         hint = "this section takes no keys"
-    return _join(path, key), f"unknown key '{key}'; {hint}"
+    return join_path(path, key), f"unknown key '{key}'; {hint}"
 
 
 def _validator_message(exc: BaseException, path: str) -> tuple[str, str]:
@@ -316,7 +318,7 @@ def _validator_message(exc: BaseException, path: str) -> tuple[str, str]:
     match = _ATTRS_FIELD.match(message)
     if not match:
         return path, message
-    field_path = _join(path, match["name"])
+    field_path = join_path(path, match["name"])
     rest = match["rest"]
     # in_() passes (message, attribute, options, value).
     if len(exc.args) == 4 and isinstance(exc.args[2], list | tuple | set | frozenset):
@@ -359,7 +361,7 @@ def first_problem(exc: BaseException, path: str = "") -> tuple[str, str]:
                 return _validator_message(sub, path)
             return path, _leaf_message(sub, None)
         key = note.name if isinstance(note, AttributeValidationNote) else note.index
-        sub_path = _join(path, key)
+        sub_path = join_path(path, key)
         if isinstance(sub, BaseValidationError | ForbiddenExtraKeysError):
             return first_problem(sub, sub_path)
         return sub_path, _leaf_message(sub, note.type)
