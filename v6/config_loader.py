@@ -81,7 +81,8 @@ class _StrictLoader(yaml.SafeLoader):
                     None, None, f"alias *{event.anchor} refers to itself", event.start_mark
                 )
             return node
-        self._depth += 1
+        collection = not self.check_event(yaml.ScalarEvent)
+        self._depth += collection
         try:
             if self._depth > MAX_NESTING:
                 raise yaml.composer.ComposerError(
@@ -92,7 +93,7 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             node = super().compose_node(parent, index)
         finally:
-            self._depth -= 1
+            self._depth -= collection
         self._sizes[id(node)] = size = 1 + self._children_size(node)
         if size > MAX_VALUES:
             raise yaml.composer.ComposerError(
@@ -126,13 +127,16 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # Keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in,
+    # which the mapping's own keys may override (that is what a merge is for).
+    own = {id(key) for key, _value in node.value if key.tag != "tag:yaml.org,2002:merge"}
     loader.flatten_mapping(node)  # resolve `<<: *anchor` merges first
     seen: dict[Any, yaml.Node] = {}
     for key_node, _value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, list | dict):
             continue  # unhashable: construct_mapping below reports it with its position
-        if key in seen:
+        if key in seen and id(key_node) in own and id(seen[key]) in own:
             first = seen[key].start_mark
             raise yaml.constructor.ConstructorError(
                 None,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from v6.config import BREAKER_NAMES, SYMBOL, Mode, TradingConfig
-from v6.conversion import join_path
+from v6.conversion import describe, join_path
 
 if TYPE_CHECKING:
     from v6.plugin_manager import ActivePlugins, Discovery
@@ -55,6 +55,9 @@ MAX_BACKOFF_SECONDS = 3600.0
 MAX_OPTIONS_PER_CYCLE = 100_000
 MAX_BUFFERED_CHAIN_ROWS = 2_000_000
 MIN_SPEED = 0.001
+# The simulated clock lists every cycle time of the run up front (about 50 bytes each).
+MAX_SIM_CYCLES = 2_000_000
+SESSION_SECONDS = 6.5 * 3600
 MAX_PATH_BYTES, MAX_NAME_BYTES = 4096, 255  # Linux's PATH_MAX and NAME_MAX
 STRIKE_STEPS_PER_SPOT = 5  # a strike step of at most a fifth of spot
 
@@ -67,7 +70,7 @@ def _close(name: str, choices: Iterable[str]) -> str:
 def _unknown(name: str, what: str, choices: Sequence[str]) -> str:
     """``'x' is not a <what>; did you mean 'y'? (choices: ...)``."""
     listed = ", ".join(choices) or "none"
-    return f"'{name}' is not {what}{_close(name, choices)} (choices: {listed})"
+    return f"{describe(name)} is not {what}{_close(name, choices)} (choices: {listed})"
 
 
 def _first(problems: Iterator[Problem]) -> Problem | None:
@@ -105,9 +108,9 @@ def symbol_problem(symbol: str) -> str | None:
         return None
     fixed = symbol.strip().upper()
     if fixed != symbol and SYMBOL.match(fixed):
-        return f"'{symbol}' is not a symbol as IB writes it; did you mean '{fixed}'?"
+        return f"{describe(symbol)} is not a symbol as IB writes it; did you mean '{fixed}'?"
     return (
-        f"'{symbol}' is not a symbol: expected upper-case letters and digits starting with "
+        f"{describe(symbol)} is not a symbol: expected upper-case letters and digits starting with "
         "a letter, with an optional class after a dot (SPY, BRK.B), at most 15 characters"
     )
 
@@ -127,13 +130,13 @@ def _underlyings(cfg: TradingConfig) -> Iterator[Problem]:
         if problem is not None:
             yield f"underlyings[{i}]", problem
         if symbol in seen:
-            yield f"underlyings[{i}]", f"'{symbol}' is listed twice"
+            yield f"underlyings[{i}]", f"{describe(symbol)} is listed twice"
         seen.add(symbol)
         if cfg.mode is Mode.SIM and symbol not in cfg.sim.underlyings:
             simulated = ", ".join(cfg.sim.underlyings) or "none"
             yield (
                 f"underlyings[{i}]",
-                f"'{symbol}' has no simulated market; add it under sim.underlyings "
+                f"{describe(symbol)} has no simulated market; add it under sim.underlyings "
                 f"(simulated now: {simulated}) or remove it",
             )
     for symbol in cfg.sim.underlyings:
@@ -199,7 +202,7 @@ def _connection(cfg: TradingConfig) -> Iterator[Problem]:
     if cfg.mode is Mode.SIM and not _is_loopback(ib.host):
         yield (
             "ib.host",
-            f"'{ib.host}' is not this machine; sim mode never connects to a gateway, so "
+            f"{describe(ib.host)} is not this machine; sim mode never connects to a gateway, so "
             "a remote host here means the file was meant for paper or live - set mode, or "
             "keep 127.0.0.1",
         )
@@ -210,10 +213,10 @@ def _connection(cfg: TradingConfig) -> Iterator[Problem]:
     if not ib.reconnect_backoff_seconds:
         yield "ib.reconnect_backoff_seconds", "at least one wait is required (the last repeats)"
     for i, wait in enumerate(ib.reconnect_backoff_seconds):
-        if not 0 < wait <= MAX_BACKOFF_SECONDS:
+        if not 0 <= wait <= MAX_BACKOFF_SECONDS:
             yield (
                 f"ib.reconnect_backoff_seconds[{i}]",
-                f"must be > 0 and <= {MAX_BACKOFF_SECONDS:g} (an hour), got {wait}",
+                f"must be >= 0 and <= {MAX_BACKOFF_SECONDS:g} (an hour), got {wait}",
             )
     if ib.target_dte > ib.max_dte:
         yield (
@@ -284,17 +287,20 @@ def _limits(cfg: TradingConfig) -> Iterator[Problem]:
 def _symbol_keys(
     cfg: TradingConfig, section: str, mapping: Mapping[str, float]
 ) -> Iterator[Problem]:
+    # An entry for a symbol this config does not trade is harmless (one file may serve
+    # several configs, and the defaults list SPY, QQQ and IWM); one that is a typo of a
+    # symbol it does know leaves that symbol at the default (beta 1, no dividend).
     known = _known_symbols(cfg)
     for symbol in mapping:
         path = join_path(f"risk.{section}", symbol)
         problem = symbol_problem(symbol)
         if problem is not None:
             yield path, problem
-        elif symbol not in known:
+        elif symbol not in known and _close(symbol, known):
             yield (
                 path,
-                f"{_unknown(symbol, 'an underlying this config knows', known)}; list it under "
-                "underlyings (or sim.underlyings) or remove it",
+                f"{describe(symbol)} is not an underlying this config knows{_close(symbol, known)} "
+                "(known: underlyings, sim.underlyings and risk.beta_reference)",
             )
 
 
@@ -308,7 +314,8 @@ def _risk(cfg: TradingConfig) -> Iterator[Problem]:
     ):
         yield (
             "risk.beta_reference",
-            f"'{risk.beta_reference}' is not traded{_close(risk.beta_reference, cfg.underlyings)}"
+            f"{describe(risk.beta_reference)} is not traded"
+            f"{_close(risk.beta_reference, cfg.underlyings)}"
             " (a reference that is not quoted weights deltas by beta alone)",
         )
     yield from _symbol_keys(cfg, "betas", risk.betas)
@@ -380,7 +387,7 @@ def _breakers(cfg: TradingConfig) -> Iterator[Problem]:
         if name not in BREAKER_NAMES:
             yield path, _unknown(name, "a circuit breaker", BREAKER_NAMES)
         if name in seen:
-            yield path, f"'{name}' is listed twice"
+            yield path, f"{describe(name)} is listed twice"
         seen.add(name)
     if (
         breakers.enabled
@@ -424,6 +431,7 @@ def _sim(cfg: TradingConfig) -> Iterator[Problem]:
     if cfg.mode is not Mode.SIM:
         return
     sim = cfg.sim
+    yield from _calendar(cfg)
     for symbol in cfg.underlyings:
         market = sim.underlyings.get(symbol)
         if market is not None and market.strike_step * STRIKE_STEPS_PER_SPOT > market.spot:
@@ -438,6 +446,14 @@ def _sim(cfg: TradingConfig) -> Iterator[Problem]:
             f"must be 0 (as fast as possible) or >= {MIN_SPEED:g} (1,000 times slower than "
             f"real time), got {sim.speed}",
         )
+    cycles = sim.days * (math.ceil(SESSION_SECONDS / cfg.cycle.interval_seconds) + 1)
+    if cycles > MAX_SIM_CYCLES:
+        yield (
+            "sim.days",
+            f"{sim.days} days of cycles every {cfg.cycle.interval_seconds} s are about "
+            f"{cycles:,} cycles; at most {MAX_SIM_CYCLES:,} in one run: simulate fewer days "
+            "or raise cycle.interval_seconds",
+        )
     options = _options_per_cycle(cfg)
     if options > MAX_OPTIONS_PER_CYCLE:
         yield (
@@ -447,7 +463,6 @@ def _sim(cfg: TradingConfig) -> Iterator[Problem]:
             f"at most {MAX_OPTIONS_PER_CYCLE:,} (each is priced every cycle): lower "
             "sim.strikes_per_side or sim.max_dte",
         )
-    yield from _calendar(cfg)
 
 
 def _calendar(cfg: TradingConfig) -> Iterator[Problem]:

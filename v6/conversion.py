@@ -279,9 +279,9 @@ def join_path(path: str, key: Any) -> str:
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
     text = str(key)
-    if isinstance(key, str) and _KEY.match(text):
+    if isinstance(key, str) and _KEY.match(text) and len(text) <= 60:
         return f"{path}.{text}" if path else text
-    return f"{path}[{text!r}]"
+    return f"{path}[{describe(key)}]"
 
 
 def _note(exc: BaseException) -> AttributeValidationNote | IterableValidationNote | None:
