@@ -72,6 +72,7 @@ REFUSED = [
         "rows in memory",
     ),
     ("sim:\n  speed: 0.0000001\n", "'sim.speed'", "must be 0"),
+    ("sim:\n  broker:\n    latency_seconds: 1800\n", "latency_seconds'", "cancelled"),
     ("breakers:\n  rejection_window_minutes: 1.0e+300\n", "rejection_window_minutes", "a week"),
     ("slots:\n  default:\n    cooldown_minutes_after_stop: 1.0e+300\n", "cooldown", "a year"),
     ("sim:\n  broker:\n    latency_seconds: 1.0e+300\n", "'sim.broker.latency_seconds'", "hour"),
@@ -157,7 +158,10 @@ REFUSED = [
         "bull_put_spread could never trade",
     ),
     ("plugins:\n  strategies: {}\n", "'plugins.strategies'", "could never open a position"),
-    ("execution:\n  tick_size: 100\n", "'execution.tick_size'", "0.01 to 0.10"),
+    ("execution:\n  tick_size: 100\n", "'execution.tick_size'", "one of 0.01, 0.05, 0.1, got 100"),
+    ("execution:\n  tick_size: 0.015\n", "'execution.tick_size'", "one of 0.01, 0.05, 0.1"),
+    ("sim:\n  broker:\n    fill_threshold_half_spreads: 2\n", "fill_threshold", "natural"),
+    ("cycle:\n  max_quote_age_seconds: 0.001\n", "max_quote_age_seconds'", "a second"),
     ("store:\n  flush_every_cycles: 1000000000\n", "'store.flush_every_cycles'", "<= 1000"),
 ]
 

@@ -172,7 +172,11 @@ class CycleSettings:
     """How often the engine cycles and how old a quote may be."""
 
     interval_seconds: int = field(default=900, validator=count(86_400, "a day"))
-    max_quote_age_seconds: float = field(default=120.0, validator=seconds(86_400, "a day"))
+    # At least a second: a quote reaches V6 some milliseconds old, so a smaller bound
+    # would reject every quote and never trade.
+    max_quote_age_seconds: float = field(
+        default=120.0, validator=bounded(ge=1.0, le=86_400, why="a second to a day")
+    )
 
 
 @frozen(slots=True)
@@ -202,9 +206,7 @@ class ExecutionSettings:
     """How a combo order is worked: start at mid, step toward natural, then give up."""
 
     # US equity options trade in pennies, nickels or dimes: IB rejects any other price.
-    tick_size: float = field(
-        default=0.01, validator=bounded(ge=0.01, le=0.1, why="option ticks are 0.01 to 0.10")
-    )
+    tick_size: float = field(default=0.01, validator=validators.in_([0.01, 0.05, 0.10]))
     price_step: float = field(
         default=0.01, validator=bounded(gt=0, le=10.0, why="ten dollars a step")
     )
@@ -389,8 +391,10 @@ class SimBrokerSettings:
     )
     latency_seconds: float = field(default=0.0, validator=bounded(ge=0, le=3600, why="an hour"))
     # A combo limit fills when it is at least this share of the half-spread beyond mid.
+    # At most 1 (the natural price): the executor never bids past natural, so a larger
+    # threshold would never fill.
     fill_threshold_half_spreads: float = field(
-        default=0.0, validator=bounded(ge=0, le=100.0, why="far beyond the natural price")
+        default=0.0, validator=bounded(ge=0, le=1.0, why="1 is the natural price")
     )
     partial_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
     # A combo that executes on some legs only and is then cancelled (legged), for the

@@ -440,6 +440,14 @@ def _sim(cfg: TradingConfig) -> Iterator[Problem]:
                 f"{market.strike_step:g} is more than a fifth of spot {market.spot:g}: "
                 "too few strikes between zero and spot to build a spread",
             )
+    patience = cfg.execution.order_timeout_cycles * cfg.cycle.interval_seconds
+    if sim.broker.latency_seconds >= patience:
+        yield (
+            "sim.broker.latency_seconds",
+            f"{sim.broker.latency_seconds:g} is not below execution.order_timeout_cycles "
+            f"x cycle.interval_seconds = {patience} s: every order would be cancelled "
+            "before it could fill",
+        )
     if 0 < sim.speed < MIN_SPEED:
         yield (
             "sim.speed",
