@@ -6,7 +6,7 @@ field's boundaries: huge and negative integers, zero, floats where integers belo
 strings, lists, mappings, NaN and infinities, names that are almost right.
 
 Both tests are derandomized (the same examples on every run, so CI is deterministic) and
-bounded: 60 configs checked (and about half run) in process, and 30 mutations of the embedded
+bounded: 150 configs checked (and about a third run) in process, and 50 mutations of the embedded
 defaults checked (and run, when accepted) as real processes under a timeout, which is
 what proves the absence of a hang.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import v6.config as schema
@@ -273,21 +273,23 @@ def boundary_values(path: tuple[str, ...], kind: Any) -> st.SearchStrategy[Any]:
 def value_for(path: tuple[str, ...], kind: Any) -> st.SearchStrategy[Any]:
     """A quarter of the time a boundary value, else an ordinary one, so that configs with
     several keys set are accepted often enough for the run half of the property to be
-    tested (about half are)."""
+    tested."""
     boundary, near = boundary_values(path, kind), near_default(path)
     return st.integers(0, 3).flatmap(lambda i: boundary if i == 0 else near)
 
 
 @st.composite
 def config_overlays(draw: st.DrawFn) -> dict[str, Any]:
-    """A config file's content: one to four keys set to boundary values, the rest default."""
+    """A config file's content: one key at a boundary value and up to three more set as
+    `value_for` draws them; every other key keeps its default."""
     chosen = draw(st.lists(st.sampled_from(LEAVES), min_size=1, max_size=4, unique=True))
     overlay: dict[str, Any] = {}
-    for path, kind in chosen:
+    for i, (path, kind) in enumerate(chosen):
         node = overlay
         for key in path[:-1]:
             node = node.setdefault(key, {})
-        node[path[-1]] = draw(value_for(path, kind))
+        values = boundary_values(path, kind) if i == 0 else value_for(path, kind)
+        node[path[-1]] = draw(values)
     return overlay
 
 
@@ -328,13 +330,22 @@ def _no_v6_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(overlay=config_overlays())
+# The configs of issue 10 that check-config accepted and run then crashed on.
+@example(overlay={"sim": {"seed": -1}})
+@example(overlay={"sim": {"days": 1_000_000_000}})
+@example(overlay={"cycle": {"interval_seconds": 2**63}})
+@example(overlay={"sim": {"strikes_per_side": 10_000_000}})
+@example(overlay={"underlyings": ["S/P"], "sim": {"underlyings": {"S/P": {"spot": 100.0}}}})
+@example(overlay={"underlyings": [""], "sim": {"underlyings": {"": {"spot": 100.0}}}})
+@example(overlay={"sim": {"start": date(2036, 1, 7)}})
+@example(overlay={"sim": {"start": date(1999, 6, 1)}})
 def test_every_config_either_runs_two_cycles_or_is_refused_in_one_line(overlay):
     with tempfile.TemporaryDirectory() as tmp:
         document = {**overlay, "store": {**overlay.get("store", {}), "path": f"{tmp}/store"}}
@@ -421,7 +432,7 @@ def v6_process(*args: str, cwd: str, timeout: float) -> subprocess.CompletedProc
 
 
 @settings(
-    max_examples=30,
+    max_examples=50,
     deadline=None,
     derandomize=True,
     database=None,
