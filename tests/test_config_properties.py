@@ -274,6 +274,8 @@ def value_for(path: tuple[str, ...], kind: Any) -> st.SearchStrategy[Any]:
     """A quarter of the time a boundary value, else an ordinary one, so that configs with
     several keys set are accepted often enough for the run half of the property to be
     tested."""
+    if path in SPECIAL:
+        return SPECIAL[path]
     boundary, near = boundary_values(path, kind), near_default(path)
     return st.integers(0, 3).flatmap(lambda i: boundary if i == 0 else near)
 
