@@ -23,7 +23,8 @@ import attrs
 
 from v6.config import Mode, TradingConfig
 from v6.config_loader import DEFAULTS_SOURCE, load_config, validate_semantics
-from v6.errors import V6Error
+from v6.conversion import first_problem
+from v6.errors import ConfigError, V6Error
 
 log = logging.getLogger("v6.cli")
 
@@ -117,7 +118,11 @@ def run_config(args: argparse.Namespace) -> TradingConfig:
     """The config ``v6 run`` will use: the file, then the command-line overrides, checked."""
     config = load_config(args.config)
     if args.seed is not None:
-        config = attrs.evolve(config, sim=attrs.evolve(config.sim, seed=args.seed))
+        try:
+            sim = attrs.evolve(config.sim, seed=args.seed)
+        except ValueError as exc:  # the field's validator: `--seed -5`
+            raise ConfigError(*first_problem(exc, "sim"), "command line --seed") from None
+        config = attrs.evolve(config, sim=sim)
     if args.store is not None:
         config = attrs.evolve(config, store=attrs.evolve(config.store, path=args.store))
     validate_semantics(config, source="command line")
@@ -146,15 +151,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def check_plugins(config: TradingConfig, path: str | None) -> None:
-    """Select the config's plugins, so each validates its own settings before anything runs.
+    """Select the config's plugins, so each validates its own settings before anything runs,
+    then check the rules that need them (``v6.config_rules.selection_problems``).
 
-    Errors name the config file, like every other config error.
+    ``v6 check-config`` and ``v6 run`` both end their checks here, so a config that
+    check-config accepts is one run accepts. Errors name the config file, like every
+    other config error.
     """
-    from v6.errors import ConfigError
+    from v6.config_rules import selection_problems
     from v6.plugin_manager import discover, select
 
     try:
-        select(discover(), config.plugins)
+        discovery = discover()
+        problem = selection_problems(config, select(discovery, config.plugins), discovery)
+        if problem is not None:
+            raise ConfigError(*problem)
     except ConfigError as exc:
         if exc.source is not None:
             raise

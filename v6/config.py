@@ -4,21 +4,98 @@ The classes below are the whole schema. Defaults are the embedded defaults a bar
 ``v6 run`` uses. Plugin blocks keep their ``settings`` as a raw mapping here; the plugin
 manager structures each into the plugin's own attrs settings class, so a plugin
 validates its own settings (errors still name the full key path).
+
+Every number has a physical range, checked beside its field: a count of cycles, a
+number of seconds or of dollars is positive and below a bound past which V6 could not
+run (an overflow, memory) or the setting would mean nothing (a breaker that can never
+trip). Rules that span keys, lists and the names one key uses for another live in
+:mod:`v6.config_rules`.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
+import re
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from attrs import Factory, field, frozen, validators
+from attrs import Attribute, Factory, field, frozen, validators
 
 from v6.errors import ConfigError
 
 gt0 = validators.gt(0)
 ge0 = validators.ge(0)
+
+# Upper bounds shared by several fields, each with the reason a user reads.
+MAX_DOLLARS = 1e10
+DOLLARS = "ten billion dollars is beyond any account"
+MAX_DTE = 1100
+DTE = "LEAPS are listed up to about three years out"
+MAX_COUNT = 10_000
+COUNT = "a count this high could never be reached"
+MAX_RATE = 1.0
+RATE = "an annual rate from -10% to 100%"
+MAX_STRIKES_PER_SIDE = 500
+STRIKES = "no exchange lists more; each strike is priced every cycle"
+
+SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,9}(\.[A-Z0-9]{1,4})?\Z")
+"""An underlying's symbol as IB writes it: upper-case letters and digits, starting with a
+letter, with one optional class suffix after a dot (``BRK.B``), at most 15 characters."""
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(bound)
+
+
+def bounded(
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    why: str = "",
+) -> Callable[[Any, Attribute[Any], Any], None]:
+    """An attrs validator for a number inside a range, the reason for the range in its message.
+
+    Reads like attrs' own (``'port' must be > 0 and <= 65535 (...), got 70000``), so the
+    converter moves it to the field's key path. Non-finite numbers pass: the config
+    loader refuses them everywhere with its own message.
+    """
+    parts = [f"{op} {_number(b)}" for op, b in ((">", gt), (">=", ge), ("<=", le)) if b is not None]
+    text = " and ".join(parts) + (f" ({why})" if why else "")
+
+    def check(_instance: Any, attribute: Attribute[Any], value: Any) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return
+        inside = (
+            (gt is None or value > gt)
+            and (ge is None or value >= ge)
+            and (le is None or value <= le)
+        )
+        if not inside:
+            raise ValueError(f"'{attribute.name}' must be {text}, got {value}")
+
+    return check
+
+
+def seconds(most: float, why: str) -> Callable[[Any, Attribute[Any], Any], None]:
+    """A positive number of seconds, at most ``most``."""
+    return bounded(gt=0, le=most, why=why)
+
+
+def count(most: int = MAX_COUNT, why: str = COUNT) -> Callable[[Any, Attribute[Any], Any], None]:
+    """A positive integer, at most ``most``."""
+    return bounded(gt=0, le=most, why=why)
+
+
+_GREEKS = bounded(gt=0, le=1e9, why="a billion shares or dollars is beyond any account")
+
+
+def dollars(why: str = DOLLARS) -> Callable[[Any, Attribute[Any], Any], None]:
+    """A positive amount of money, below ``MAX_DOLLARS``."""
+    return bounded(gt=0, le=MAX_DOLLARS, why=why)
 
 
 class Mode(StrEnum):
@@ -33,9 +110,11 @@ class IBSettings:
 
     host: str = "127.0.0.1"
     port: int = field(default=7497, validator=[gt0, validators.le(65535)])
-    client_id: int = field(default=1, validator=ge0)
+    client_id: int = field(
+        default=1, validator=[ge0, bounded(le=2**31 - 1, why="IB client ids are 32-bit")]
+    )
     account: str = ""
-    timeout_seconds: float = field(default=10.0, validator=gt0)
+    timeout_seconds: float = field(default=10.0, validator=seconds(600, "ten minutes"))
     market_data_type: str = field(
         default="live", validator=validators.in_(["live", "frozen", "delayed", "delayed_frozen"])
     )
@@ -44,23 +123,25 @@ class IBSettings:
     reconnect_backoff_seconds: list[float] = Factory(lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
     # Option quotes streamed at once. IB allows about 100 market-data lines on a basic
     # account; the strikes nearest the money and every held leg are subscribed first.
-    max_option_lines: int = field(default=90, validator=gt0)
+    max_option_lines: int = field(
+        default=90, validator=count(10_000, "IB sells at most a few thousand lines")
+    )
     # Which options fill those lines: per underlying the ``expiries`` nearest
     # ``target_dte`` (up to ``max_dte``), strikes within ``strike_range`` of spot spread
     # evenly, at most ``strikes_per_side`` each side.
-    expiries: int = field(default=1, validator=gt0)
-    target_dte: int = field(default=30, validator=ge0)
+    expiries: int = field(default=1, validator=count(52, "a year of weeklies"))
+    target_dte: int = field(default=30, validator=bounded(ge=0, le=MAX_DTE, why=DTE))
     strike_range: float = field(default=0.15, validator=[gt0, validators.le(0.5)])
-    strikes_per_side: int = field(default=10, validator=gt0)
-    max_dte: int = field(default=60, validator=gt0)
+    strikes_per_side: int = field(default=10, validator=count(MAX_STRIKES_PER_SIDE, STRIKES))
+    max_dte: int = field(default=60, validator=count(MAX_DTE, DTE))
     # Reconcile every position with the broker every N cycles (positions V6 is acting on
     # are followed through their fills every cycle in between).
-    reconcile_every_cycles: int = field(default=4, validator=gt0)
+    reconcile_every_cycles: int = field(default=4, validator=count(1000))
     # How long place/modify/cancel wait for the gateway's acknowledgement.
-    order_ack_seconds: float = field(default=2.0, validator=gt0)
+    order_ack_seconds: float = field(default=2.0, validator=seconds(600, "ten minutes"))
     # IB reports an execution's commission separately; a fill is booked without it after
     # order_ack_seconds and corrected when it comes. Alert when it has not come in this.
-    commission_alert_seconds: float = field(default=120.0, validator=gt0)
+    commission_alert_seconds: float = field(default=120.0, validator=seconds(86_400, "a day"))
     # Messages per second to TWS. IB disconnects a client that sends more than 50; 0
     # turns ib_async's throttle off (only for a local test gateway).
     max_requests_per_second: int = field(default=45, validator=[ge0, validators.le(50)])
@@ -78,48 +159,62 @@ class StoreSettings:
     """
 
     path: str = "data"
-    flush_every_cycles: int = field(default=20, validator=gt0)
-    compact_every_flushes: int = field(default=10, validator=gt0)
-    chain_snapshot_every_cycles: int = field(default=1, validator=gt0)
-    retention_hours: int = field(default=1, validator=validators.ge(1))
+    # Rows wait in memory until flushed, and a crash loses those not yet written.
+    flush_every_cycles: int = field(
+        default=20, validator=count(1000, "rows of more cycles would wait in memory")
+    )
+    compact_every_flushes: int = field(
+        default=10, validator=count(1000, "tables would pile up small files in between")
+    )
+    chain_snapshot_every_cycles: int = field(default=1, validator=count(1_000_000))
+    retention_hours: int = field(default=1, validator=bounded(ge=1, le=8760, why="a year"))
 
 
 @frozen(slots=True)
 class CycleSettings:
     """How often the engine cycles and how old a quote may be."""
 
-    interval_seconds: int = field(default=900, validator=gt0)
-    max_quote_age_seconds: float = field(default=120.0, validator=gt0)
+    interval_seconds: int = field(default=900, validator=count(86_400, "a day"))
+    # At least a second: a quote reaches V6 some milliseconds old, so a smaller bound
+    # would reject every quote and never trade.
+    max_quote_age_seconds: float = field(
+        default=120.0, validator=bounded(ge=1.0, le=86_400, why="a second to a day")
+    )
 
 
 @frozen(slots=True)
 class LimitSettings:
     """Hard trading limits checked before every entry."""
 
-    max_open_positions: int = field(default=12, validator=gt0)
-    max_positions_per_underlying: int = field(default=4, validator=gt0)
-    max_entries_per_cycle: int = field(default=3, validator=gt0)
-    max_loss_per_trade: float = field(default=1500.0, validator=gt0)
-    max_total_max_loss: float = field(default=20000.0, validator=gt0)
-    min_buying_power_reserve: float = field(default=10000.0, validator=ge0)
+    max_open_positions: int = field(default=12, validator=count())
+    max_positions_per_underlying: int = field(default=4, validator=count())
+    max_entries_per_cycle: int = field(default=3, validator=count(1000))
+    max_loss_per_trade: float = field(default=1500.0, validator=dollars())
+    max_total_max_loss: float = field(default=20000.0, validator=dollars())
+    min_buying_power_reserve: float = field(
+        default=10000.0, validator=bounded(ge=0, le=MAX_DOLLARS, why=DOLLARS)
+    )
     # Portfolio limits, checked against the portfolio as it would be after the trade.
-    max_loss_per_underlying: float = field(default=8000.0, validator=gt0)
+    max_loss_per_underlying: float = field(default=8000.0, validator=dollars())
     # No underlying may hold more than this share of ``max_total_max_loss``.
     max_underlying_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
-    max_abs_beta_delta: float = field(default=150.0, validator=gt0)  # SPY share equivalents
-    max_abs_gamma: float = field(default=60.0, validator=gt0)  # shares per 1.00 move, summed as is
-    max_abs_vega: float = field(default=1500.0, validator=gt0)  # dollars per vol point
-    max_stress_loss: float = field(default=15000.0, validator=gt0)  # worst scenario, dollars
+    max_abs_beta_delta: float = field(default=150.0, validator=_GREEKS)  # SPY share equivalents
+    max_abs_gamma: float = field(default=60.0, validator=_GREEKS)  # shares per 1.00 move, summed
+    max_abs_vega: float = field(default=1500.0, validator=_GREEKS)  # dollars per vol point
+    max_stress_loss: float = field(default=15000.0, validator=dollars())  # worst scenario
 
 
 @frozen(slots=True)
 class ExecutionSettings:
     """How a combo order is worked: start at mid, step toward natural, then give up."""
 
-    tick_size: float = field(default=0.01, validator=gt0)
-    price_step: float = field(default=0.01, validator=gt0)
-    max_price_steps: int = field(default=3, validator=ge0)
-    order_timeout_cycles: int = field(default=2, validator=gt0)
+    # US equity options trade in pennies, nickels or dimes: IB rejects any other price.
+    tick_size: float = field(default=0.01, validator=validators.in_([0.01, 0.05, 0.10]))
+    price_step: float = field(
+        default=0.01, validator=bounded(gt=0, le=10.0, why="ten dollars a step")
+    )
+    max_price_steps: int = field(default=3, validator=bounded(ge=0, le=100, why=COUNT))
+    order_timeout_cycles: int = field(default=2, validator=count(1000))
 
 
 def _default_spot_moves() -> list[float]:
@@ -140,7 +235,7 @@ class RiskSettings:
     betas: dict[str, float] = Factory(lambda: {"SPY": 1.0, "QQQ": 1.2, "IWM": 1.1})
     spot_moves: list[float] = Factory(_default_spot_moves)
     vol_shifts: list[float] = Factory(lambda: [-0.05, 0.0, 0.10, 0.20])
-    risk_free_rate: float = 0.04
+    risk_free_rate: float = field(default=0.04, validator=bounded(ge=-0.1, le=MAX_RATE, why=RATE))
     dividend_yields: dict[str, float] = Factory(dict)  # default 0 for unlisted underlyings
 
 
@@ -165,13 +260,17 @@ class BreakerSettings:
     """
 
     enabled: bool = True
-    max_daily_loss: float = field(default=3000.0, validator=gt0)
-    max_consecutive_losses: int = field(default=4, validator=gt0)
-    max_order_rejections: int = field(default=5, validator=gt0)
-    rejection_window_minutes: float = field(default=60.0, validator=gt0)
-    stale_data_cycles: int = field(default=3, validator=gt0)
+    # A breaker whose threshold can never be reached is disarmed without saying so;
+    # `enabled: false` is the way to disarm them on purpose.
+    max_daily_loss: float = field(default=3000.0, validator=dollars())
+    max_consecutive_losses: int = field(default=4, validator=count(1000))
+    max_order_rejections: int = field(default=5, validator=count(1000))
+    rejection_window_minutes: float = field(
+        default=60.0, validator=bounded(gt=0, le=10_080, why="a week")
+    )
+    stale_data_cycles: int = field(default=3, validator=count(1000))
     max_rejected_quote_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
-    recover_cycles: int = field(default=2, validator=gt0)
+    recover_cycles: int = field(default=2, validator=count(1000))
     close_positions: list[str] = Factory(list)  # breaker names that also close everything
 
 
@@ -192,9 +291,11 @@ class SlotSettings:
     ``stop_out_rules``, the strategy opens nothing more on that underlying for this long.
     """
 
-    max_concurrent: int = field(default=2, validator=gt0)
-    entries_per_cycle: int = field(default=1, validator=gt0)
-    cooldown_minutes_after_stop: float = field(default=240.0, validator=ge0)
+    max_concurrent: int = field(default=2, validator=count())
+    entries_per_cycle: int = field(default=1, validator=count(1000))
+    cooldown_minutes_after_stop: float = field(
+        default=240.0, validator=bounded(ge=0, le=525_600, why="a year")
+    )
     stop_out_rules: list[str] = Factory(lambda: ["stop_loss", "trailing_stop", "catastrophe"])
 
 
@@ -292,14 +393,21 @@ class PluginsConfig:
 class SimUnderlyingSettings:
     """Starting point of one simulated underlying."""
 
-    spot: float = field(validator=gt0)
-    vol: float = field(default=0.18, validator=gt0)  # base annualised volatility (calm regime)
-    beta: float = 1.0  # sensitivity to the common market factor
-    strike_step: float = field(default=1.0, validator=gt0)
-    dividend_yield: float = field(default=0.013, validator=ge0)
+    spot: float = field(validator=bounded(gt=0, le=1e6, why="a million dollars a share"))
+    # Base annualised volatility (calm regime): 1% to 500% a year.
+    vol: float = field(default=0.18, validator=bounded(ge=0.01, le=5.0, why="1% to 500% a year"))
+    # Sensitivity to the common market factor (inverse and leveraged ETFs reach -3 and 3).
+    beta: float = field(default=1.0, validator=bounded(ge=-5.0, le=5.0, why="ETFs reach -3 to 3"))
+    # At least a cent; at most a fifth of spot (checked across keys), so strikes surround it.
+    strike_step: float = field(
+        default=1.0, validator=bounded(ge=0.01, le=1e5, why="strikes are listed in cents")
+    )
+    dividend_yield: float = field(default=0.013, validator=bounded(ge=0, le=0.5, why="50% a year"))
     # Slope of the IV smile in standardised moneyness: puts richer than calls when > 0;
     # 0 is a flat (symmetric) smile. Equity index options sit around 0.25-0.35.
-    skew_slope: float = field(default=0.28, validator=ge0)
+    skew_slope: float = field(
+        default=0.28, validator=bounded(ge=0, le=2.0, why="index smiles sit at 0.25-0.35")
+    )
 
 
 def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
@@ -314,10 +422,16 @@ def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
 class SimBrokerSettings:
     """Simulated broker behaviour, including faults tests can inject."""
 
-    commission_per_contract: float = field(default=0.65, validator=ge0)
-    latency_seconds: float = field(default=0.0, validator=ge0)
+    commission_per_contract: float = field(
+        default=0.65, validator=bounded(ge=0, le=100.0, why="brokers charge about $1")
+    )
+    latency_seconds: float = field(default=0.0, validator=bounded(ge=0, le=3600, why="an hour"))
     # A combo limit fills when it is at least this share of the half-spread beyond mid.
-    fill_threshold_half_spreads: float = field(default=0.0, validator=ge0)
+    # At most 1 (the natural price): the executor never bids past natural, so a larger
+    # threshold would never fill.
+    fill_threshold_half_spreads: float = field(
+        default=0.0, validator=bounded(ge=0, le=1.0, why="1 is the natural price")
+    )
     partial_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
     # A combo that executes on some legs only and is then cancelled (legged), for the
     # unwind path: which legs fill is drawn at random, at least one and not all.
@@ -329,17 +443,21 @@ class SimBrokerSettings:
 class SimSettings:
     """The simulated market and broker used by ``sim`` mode."""
 
-    seed: int = 7
+    # NumPy seeds are non-negative; the runs table stores the seed as a 64-bit integer.
+    seed: int = field(default=7, validator=bounded(ge=0, le=2**63 - 1, why="a 64-bit seed"))
+    # The first trading day on or after it; it and ``days`` must lie in the exchange
+    # calendar (checked across keys, in v6.config_rules).
     start: date = date(2026, 1, 5)
     days: int = field(default=5, validator=gt0)
-    speed: float = field(default=0.0, validator=ge0)  # 0 = as fast as possible; 1 = real time
-    initial_cash: float = field(default=100_000.0, validator=gt0)
-    risk_free_rate: float = 0.04
+    # 0 = as fast as possible; 1 = real time; else 0.001 (1,000 times slower) and up.
+    speed: float = field(default=0.0, validator=bounded(ge=0, le=1e6, why="a million times"))
+    initial_cash: float = field(default=100_000.0, validator=dollars())
+    risk_free_rate: float = field(default=0.04, validator=bounded(ge=-0.1, le=MAX_RATE, why=RATE))
     # Close every open position at the natural price after the last cycle, so a run's P&L
     # is fully realised (useful for comparing runs); off by default, like a real account.
     flatten_at_end: bool = False
-    max_dte: int = field(default=60, validator=gt0)
-    strikes_per_side: int = field(default=40, validator=gt0)
+    max_dte: int = field(default=60, validator=count(MAX_DTE, DTE))
+    strikes_per_side: int = field(default=40, validator=count(MAX_STRIKES_PER_SIDE, STRIKES))
     force_regime: str | None = field(
         default=None,
         validator=validators.optional(validators.in_(["calm", "trending", "high_vol", "crash"])),

@@ -12,18 +12,18 @@ converter, so ``V6_IB_PORT=abc`` is reported with its variable name and key path
 
 from __future__ import annotations
 
-import ipaddress
-import math
+import errno
 import os
+import stat
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import attrs
 import yaml
 
-from v6.config import Mode, TradingConfig
+from v6.config import TradingConfig
+from v6.config_rules import config_problems
 from v6.conversion import describe, structure, unstructure
 from v6.errors import ConfigError, V6Error
 
@@ -46,19 +46,97 @@ class ConfigFileError(ConfigError):
 
 # -- reading -------------------------------------------------------------------------------
 
+# A config file is a few kilobytes (the embedded defaults are about 9 KiB). The bounds
+# keep a wrong path or a hostile file from hanging or exhausting the machine: a FIFO would
+# block the read forever, /dev/zero never ends, a deeply nested document overflows the
+# parser's recursion and a few aliases can expand to billions of values.
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_NESTING = 32  # mappings and lists inside each other; the schema needs 6
+MAX_VALUES = 20_000  # every key and value, aliases counted as often as they are used
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one),
+    documents nested deeper than ``MAX_NESTING`` or larger than ``MAX_VALUES`` values
+    once aliases are expanded, and reports a value it cannot construct at its line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:  # an alias to a node it sits inside
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias *{event.anchor} refers to itself", event.start_mark
+                )
+            return node
+        collection = not self.check_event(yaml.ScalarEvent)
+        self._depth += collection
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {MAX_NESTING} levels deep",
+                    self.peek_event().start_mark,
+                )
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= collection
+        self._sizes[id(node)] = size = 1 + self._children_size(node)
+        if size > MAX_VALUES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {MAX_VALUES} values (aliases counted each time they are used)",
+                node.start_mark,
+            )
+        return node
+
+    def _children_size(self, node: yaml.Node) -> int:
+        if isinstance(node, yaml.SequenceNode):
+            return sum(self._sizes[id(child)] for child in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        return 0
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            # `!!int abc`, `!!float x`, an integer of 5,000 digits: PyYAML raises plain
+            # Python errors for these, without a position.
+            tag = node.tag.rsplit(":", 1)[-1]
+            reason = str(exc).split(";")[0]  # drop Python's advice on its digit limit
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value as {tag}: {reason}", node.start_mark
+            ) from exc
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # Keys written in this mapping, as opposed to those a `<<: *anchor` merge brings in,
+    # which the mapping's own keys may override (that is what a merge is for).
+    own = {id(key) for key, _value in node.value if key.tag != "tag:yaml.org,2002:merge"}
     loader.flatten_mapping(node)  # resolve `<<: *anchor` merges first
     seen: dict[Any, yaml.Node] = {}
     for key_node, _value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, list | dict):
             continue  # unhashable: construct_mapping below reports it with its position
-        if key in seen:
+        if key in seen and id(key_node) in own and id(seen[key]) in own:
             first = seen[key].start_mark
             raise yaml.constructor.ConstructorError(
                 None,
@@ -73,9 +151,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
     try:
         return loader.construct_yaml_timestamp(node)
-    except ValueError:
+    except (ValueError, AttributeError, OverflowError):
         # `2026-02-30` looks like a date but is none: keep the text, so the converter
-        # reports it at its key path ("sim.start: expected a date ...").
+        # reports it at its key path ("sim.start: expected a date ..."). (`!!timestamp x`
+        # makes PyYAML raise AttributeError.)
         return loader.construct_scalar(node)
 
 
@@ -86,22 +165,75 @@ _StrictLoader.add_constructor(
 )
 
 
+def _file_kind(mode: int) -> str | None:
+    """What a path that is not a regular file is (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _unreadable(source: str, exc: OSError) -> ConfigFileError:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return ConfigFileError("", f"config file not found: {source}")
+    reason = exc.strerror or type(exc).__name__
+    return ConfigFileError("", f"cannot read config file {source}: {reason}")
+
+
+def _read_bytes(path: str | Path, source: str) -> bytes:
+    """At most ``MAX_CONFIG_BYTES`` of a regular file; anything else is refused unopened.
+
+    ``stat`` first, so a FIFO or a device is never opened (opening a FIFO blocks until a
+    writer comes); the descriptor is then opened non-blocking and checked again, so a file
+    swapped for a FIFO in between cannot hang the read either.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise ConfigFileError("", f"not a valid file name: {source!r}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigFileError("", f"config path is a directory, not a file: {source}")
+    kind = _file_kind(info.st_mode)
+    if kind is not None:
+        raise ConfigFileError("", f"config path is {kind}, not a regular file: {source}")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigFileError(source, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    try:
+        if _file_kind(os.fstat(fd).st_mode) is not None:
+            raise ConfigFileError("", f"config path is not a regular file: {source}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:  # it grew after the stat (or /proc reports size 0)
+        raise ConfigFileError(source, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    return b"".join(chunks)
+
+
 def _read_text(path: str | Path | None) -> tuple[str, str]:
     if path is None:
         resource = resources.files("v6") / "defaults" / "sim.yaml"
         return resource.read_text(encoding="utf-8"), DEFAULTS_SOURCE
-    file = Path(path)
     source = str(path)
-    if not file.exists():
-        raise ConfigFileError("", f"config file not found: {source}")
-    if file.is_dir():
-        raise ConfigFileError("", f"config path is a directory, not a file: {source}")
+    data = _read_bytes(path, source)
     try:
-        return file.read_text(encoding="utf-8"), source
+        return data.decode("utf-8"), source
     except UnicodeDecodeError as exc:
         raise ConfigFileError(source, f"not a UTF-8 text file ({exc.reason})") from exc
-    except OSError as exc:
-        raise ConfigFileError("", f"cannot read config file {source}: {exc.strerror}") from exc
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -115,6 +247,8 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise ConfigFileError(source, f"invalid YAML{where}: {problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigFileError(source, f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # a backstop: MAX_NESTING keeps the composer shallow
+        raise ConfigFileError(source, "invalid YAML: nested too deeply") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -164,108 +298,16 @@ def apply_env_overrides(
 # -- semantics -----------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _first_non_finite(value: Any, path: str) -> tuple[str, str] | None:
-    # The shared converter lets NaN through (table rows use it); a config never means it.
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, f"expected a finite number, got {value}"
-    if attrs.has(type(value)):
-        children: Any = ((a.name, getattr(value, a.name)) for a in attrs.fields(type(value)))
-    elif isinstance(value, Mapping):
-        children = value.items()
-    elif isinstance(value, list | tuple):
-        children = ((i, item) for i, item in enumerate(value))
-    else:
-        return None
-    for key, child in children:
-        if isinstance(key, int):
-            child_path = f"{path}[{key}]"
-        else:
-            child_path = f"{path}.{key}" if path else str(key)
-        problem = _first_non_finite(child, child_path)
-        if problem is not None:
-            return problem
-    return None
-
-
-def _semantic_problems(cfg: TradingConfig) -> tuple[str, str] | None:
-    problem = _first_non_finite(cfg, "")
-    if problem is not None:
-        return problem
-    if not cfg.underlyings:
-        return "underlyings", "at least one underlying is required"
-    seen: set[str] = set()
-    for i, symbol in enumerate(cfg.underlyings):
-        if symbol in seen:
-            return f"underlyings[{i}]", f"'{symbol}' is listed twice"
-        seen.add(symbol)
-        if cfg.mode is Mode.SIM and symbol not in cfg.sim.underlyings:
-            simulated = ", ".join(cfg.sim.underlyings) or "none"
-            return (
-                f"underlyings[{i}]",
-                f"'{symbol}' has no simulated market; add it under sim.underlyings "
-                f"(simulated now: {simulated}) or remove it",
-            )
-    blocks = cfg.plugins.strike_selector
-    if len(blocks) != 1:
-        names = ", ".join(blocks) or "none"
-        return (
-            "plugins.strike_selector",
-            f"expected exactly one strike selector, got {len(blocks)} ({names})",
-        )
-    try:  # one regime detector or more, and which one drives exits
-        cfg.plugins.driving_regime()
-    except ConfigError as exc:
-        return exc.path, exc.expected
-    for kind in ("strategies", "strike_selector", "regime"):
-        for name, block in getattr(cfg.plugins, kind).items():
-            if block.priority is not None:
-                return (
-                    f"plugins.{kind}.{name}.priority",
-                    "only exit rules have a priority; remove this key",
-                )
-    if cfg.mode is Mode.LIVE and not cfg.ib.account.strip():
-        return (
-            "ib.account",
-            "live mode needs the IB account id the orders go to (or set V6_IB_ACCOUNT)",
-        )
-    if cfg.mode is Mode.SIM and not _is_loopback(cfg.ib.host):
-        return (
-            "ib.host",
-            f"'{cfg.ib.host}' is not this machine; sim mode never connects to a gateway, so "
-            "a remote host here means the file was meant for paper or live - set mode, or "
-            "keep 127.0.0.1",
-        )
-    if cfg.mode is not Mode.SIM and not cfg.ib.host.strip():
-        return "ib.host", "the TWS / IB Gateway host is required in paper and live mode"
-    if not cfg.store.path.strip():
-        return "store.path", "a directory for the Delta tables is required"
-    return None
-
-
 def validate_semantics(cfg: TradingConfig, source: str | None = None) -> None:
     """Rules across keys that one attrs field cannot check; raises ConfigError on the first.
 
-    - every number is finite (``.nan`` / ``.inf`` are refused, wherever they are);
-    - ``underlyings`` is non-empty, without repeats, and in sim mode every symbol has a
-      market under ``sim.underlyings``;
-    - ``plugins.strike_selector`` names exactly one plugin; ``plugins.regime`` one or
-      more, and ``plugins.regime_driver`` the driving one when several (or a selected one);
-    - ``priority`` is set only on exit rules;
-    - live mode names ``ib.account``;
-    - ``ib.host`` may be another machine (your gateway) only in paper and live: in sim
-      nothing connects, so a remote host means a paper/live file run in the wrong mode;
-    - ``store.path`` is not empty.
+    Every number finite; names that refer to other things (symbols, breakers, selected
+    strategies) match what exists, with a did-you-mean; the stress grid physical; limits
+    that do not contradict each other; a config under which V6 could trade and no safety
+    is silently disarmed; in sim, a market that fits the exchange calendar and memory.
+    The rules and their reasons are in :mod:`v6.config_rules`.
     """
-    problem = _semantic_problems(cfg)
+    problem = config_problems(cfg)
     if problem is not None:
         raise ConfigError(problem[0], problem[1], source)
 

@@ -41,7 +41,7 @@ from v6.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["converter", "describe", "structure", "unstructure"]
+__all__ = ["converter", "describe", "join_path", "structure", "unstructure"]
 
 
 class InvalidValue(ValueError):
@@ -54,8 +54,13 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
-    if isinstance(value, str | numbers.Number | date):
-        return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        # A whole file pasted into one value must not become a whole file of message.
+        return repr(value) if len(value) <= 60 else f"{value[:50]!r}... ({len(value)} characters)"
+    if isinstance(value, numbers.Integral) and abs(int(value)) >= 10**30:
+        return f"an integer of {len(str(abs(int(value))))} digits"
+    if isinstance(value, numbers.Number | date):
+        return str(value)
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple | set | frozenset):
@@ -66,14 +71,24 @@ def describe(value: Any) -> str:
 # -- scalar hooks --------------------------------------------------------------------------
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _structure_int(value: Any, _type: type) -> int:
-    # bool is an int in Python, but `port: true` is a mistake, not 1.
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
-        return int(value)
-    # Table columns with nulls come back as floats; 3.0 is still the integer 3.
-    if isinstance(value, float | np.floating) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    raise InvalidValue(f"expected an integer, got {describe(value)}")
+    # bool is an int in Python, but `port: true` is a mistake, not 1. Table columns with
+    # nulls come back as floats; 3.0 is still the integer 3.
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    whole = isinstance(value, float | np.floating) and math.isfinite(value) and value.is_integer()
+    if not (integral or whole):
+        raise InvalidValue(f"expected an integer, got {describe(value)}")
+    number = int(value)
+    # Every integer ends up in NumPy, Arrow or a Delta column, all 64-bit: a bigger one
+    # would overflow there, far from the key that caused it.
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidValue(
+            f"expected an integer between -2**63 and 2**63-1, got {describe(number)}"
+        )
+    return number
 
 
 def _structure_float(value: Any, _type: type) -> float:
@@ -258,13 +273,15 @@ _ATTRS_BOUND = re.compile(r"must be (?P<op>[<>]=?) (?P<bound>\S+): (?P<value>.*)
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
-def _join(path: str, key: Any) -> str:
+def join_path(path: str, key: Any) -> str:
+    """``path`` and ``key`` as a key path: ``ib.port``, ``underlyings[1]``,
+    ``sim.underlyings['BRK.B']`` (a key that is not a plain name is quoted)."""
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
     text = str(key)
-    if isinstance(key, str) and _KEY.match(text):
+    if isinstance(key, str) and _KEY.match(text) and len(text) <= 60:
         return f"{path}.{text}" if path else text
-    return f"{path}[{text!r}]"
+    return f"{path}[{describe(key)}]"
 
 
 def _note(exc: BaseException) -> AttributeValidationNote | IterableValidationNote | None:
@@ -292,7 +309,7 @@ def _unknown_key(exc: ForbiddenExtraKeysError, path: str) -> tuple[str, str]:
         hint = f"valid keys: {', '.join(names)}"
     else:
         hint = "this section takes no keys"
-    return _join(path, key), f"unknown key '{key}'; {hint}"
+    return join_path(path, key), f"unknown key '{key}'; {hint}"
 
 
 def _validator_message(exc: BaseException, path: str) -> tuple[str, str]:
@@ -301,7 +318,7 @@ def _validator_message(exc: BaseException, path: str) -> tuple[str, str]:
     match = _ATTRS_FIELD.match(message)
     if not match:
         return path, message
-    field_path = _join(path, match["name"])
+    field_path = join_path(path, match["name"])
     rest = match["rest"]
     # in_() passes (message, attribute, options, value).
     if len(exc.args) == 4 and isinstance(exc.args[2], list | tuple | set | frozenset):
@@ -344,7 +361,7 @@ def first_problem(exc: BaseException, path: str = "") -> tuple[str, str]:
                 return _validator_message(sub, path)
             return path, _leaf_message(sub, None)
         key = note.name if isinstance(note, AttributeValidationNote) else note.index
-        sub_path = _join(path, key)
+        sub_path = join_path(path, key)
         if isinstance(sub, BaseValidationError | ForbiddenExtraKeysError):
             return first_problem(sub, sub_path)
         return sub_path, _leaf_message(sub, note.type)
