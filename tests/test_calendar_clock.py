@@ -149,4 +149,25 @@ def test_speed_zero_never_sleeps_and_speed_s_sleeps_interval_over_s(calendar):
     n = 0
     while demo.next_cycle() is not None:
         n += 1
-    assert naps == [15.0] * (n - 1)  # between cycles only, not before the first
+    # Between cycles only, not before the first, in short naps a stop can cut short.
+    assert sum(naps) == pytest.approx(15.0 * (n - 1))
+    assert max(naps) <= SimClock.WAIT_STEP_SECONDS
+
+
+def test_a_stop_requested_during_a_wait_ends_it_without_skipping_a_cycle(calendar):
+    naps: list[float] = []
+    stop = {"requested": False}
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            stop["requested"] = True  # a signal arrives during the third nap
+
+    clock = SimClock(calendar, date(2026, 1, 6), 1, 900, speed=1.0, sleep=nap)
+    clock.should_stop = lambda: stop["requested"]
+    first = clock.next_cycle()
+    assert first is not None
+    assert clock.next_cycle() is None  # the 900 s wait ends after three naps
+    assert len(naps) == 3 and clock.now() == first and not clock.finished
+    stop["requested"] = False
+    assert clock.next_cycle() == first + timedelta(seconds=900)  # nothing was skipped

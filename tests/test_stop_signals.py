@@ -177,3 +177,17 @@ def test_a_paper_session_stopped_by_a_stream_of_sigterms_disconnects_and_exits_0
     stored = stored_cycles(store)
     assert stored == list(range(1, len(stored) + 1))
     assert 2 <= cycles_in(stop) <= len(stored) <= cycles_in(stop) + 1
+
+
+def test_sigterm_ends_a_slow_demo_s_wait_between_cycles_at_once(tmp_path):
+    # sim.speed 9 puts 100 s of wall time between 15-minute cycles; a stop must not wait
+    # them out (the finish timeout is a hang guard far below the 100 s).
+    config = tmp_path / "demo.yaml"
+    config.write_text("sim:\n  speed: 9\n")
+    store = tmp_path / "data"
+    proc = start_run(store, "--config", str(config), "--seed", "5")
+    proc.wait_for_cycles(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.finish(timeout=30)
+    assert proc.returncode == 0
+    assert cycles_in(stop_record(store)) == 1

@@ -32,8 +32,12 @@ class SimClock:
 
     ``speed`` 0 runs as fast as the engine goes; ``speed`` s > 0 sleeps interval / s real
     seconds between cycles (for demos: 60 turns a 15-minute interval into 15 seconds).
-    ``sleep`` is injectable so tests never wait on the wall clock.
+    ``sleep`` is injectable so tests never wait on the wall clock. ``should_stop`` is
+    asked between short naps of a wait, like the live clock's, so a stop signal ends a
+    slow demo's wait at once instead of after the whole interval.
     """
+
+    WAIT_STEP_SECONDS = 0.25
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class SimClock:
         self.interval_seconds = interval_seconds
         self.speed = speed
         self._sleep = sleep
+        self.should_stop: Callable[[], bool] = lambda: False
         self.sessions: list[date] = calendar.sessions(start, days)
         times: list[datetime] = []
         owners: list[int] = []
@@ -79,10 +84,21 @@ class SimClock:
         if self._i >= len(self._times) - 1:
             self._i = len(self._times)
             return None
-        if self._i >= 0 and self.speed > 0:
-            self._sleep(self.interval_seconds / self.speed)
+        if self._i >= 0 and self.speed > 0 and not self._wait(self.interval_seconds / self.speed):
+            return None  # asked to stop while waiting: no new cycle, nothing skipped
         self._i += 1
         return self._times[self._i]
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` in short naps; False as soon as a stop is requested."""
+        left = seconds
+        while left > 0:
+            if self.should_stop():
+                return False
+            nap = min(left, self.WAIT_STEP_SECONDS)
+            self._sleep(nap)
+            left -= nap
+        return not self.should_stop()
 
     @property
     def session_date(self) -> date | None:
