@@ -50,6 +50,18 @@ def test_stale_quotes_are_rejected():
     assert report.rejected == {"stale": len(c)}
 
 
+def test_a_quote_failing_several_checks_counts_once_toward_the_rejected_share():
+    # Three bad options out of ten, each both stale and crossed: the stale-data breaker's
+    # share is 3/10, not 6/10 (which would mark the underlying unusable at the default 50%).
+    c = chain()
+    bad = [0, 4, 7]
+    c.quote_time[bad] = c.quote_time[bad] - np.timedelta64(300, "s")
+    c.bid[bad], c.ask[bad] = c.ask[bad] + 0.5, c.ask[bad]
+    gated, report = validate_chain(c, NOW, 120)
+    assert report.rejected == {"crossed": 3, "stale": 3}
+    assert report.rejected_total == 3 == (~gated.valid).sum()
+
+
 def test_zero_bid_far_out_of_the_money_is_counted_but_still_valid_for_buying():
     c = chain()
     c.bid[0], c.delta[0] = 0.0, -0.01

@@ -46,7 +46,10 @@ ZERO_BID_MAX_ASK = 0.30
 # European, at any rate and any non-negative dividend yield; the tolerance only absorbs
 # a broker's rounding. Gamma and vega are never negative for a plain option. An implied
 # volatility of zero or less prices no option, and one above 500% is no market V6 trades
-# (it is also the ceiling of V6's own solver, so a repair can never exceed it). Theta
+# (it is also the ceiling of V6's own solver, so a repair can never exceed it). A single
+# stock's one-day option into earnings can print above it; V6 trades index ETF spreads,
+# where a quote there is a broken model, and at that ceiling the solver starts to
+# "explain" prices that are really just the underlying's. Theta
 # is not checked: deep in-the-money European puts, and calls with a dividend yield above
 # the rate, really do gain value as time passes.
 DELTA_TOLERANCE = 1e-3
@@ -79,10 +82,14 @@ class QualityReport:
     zero_bid: int
     samples: Mapping[str, str]
     repaired: Mapping[str, int] = attrs.Factory(dict)
+    # Options rejected for any reason. One quote can fail several checks (stale and
+    # crossed), so the per-reason counts may add up to more; shares use this.
+    rejected_options: int = 0
 
     @property
     def rejected_total(self) -> int:
-        return sum(self.rejected.values())
+        """Options this gate rejected, each once however many checks it failed."""
+        return self.rejected_options
 
 
 def underlying_is_sound(quote: UnderlyingQuote | None, now: datetime, max_age: float) -> bool:
@@ -224,6 +231,7 @@ def validate_chain(
         zero_bid=int(zero_bid.sum()),
         samples=samples,
         repaired=repairs,
+        rejected_options=int((chain.valid & ~valid).sum()),
     )
     return gated.with_validity(valid), report
 
