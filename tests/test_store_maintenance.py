@@ -466,3 +466,52 @@ def test_a_retention_below_one_whole_hour_is_a_config_error(tmp_path, value):
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert error.value.path == "store.retention_hours"
+
+
+# -- readers beside a log clean-up -----------------------------------------------------
+
+_CLEANING_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    import pyarrow as pa
+    sys.path.insert(0, sys.argv[2])
+    from test_store_maintenance import append, age
+    from v6.store.delta_store import DeltaStore
+
+    store = DeltaStore(sys.argv[1], retention_hours=1)
+    deleted = 0
+    for _ in range(int(sys.argv[3])):
+        append(store, "fills", 1)
+        log = store.path("fills") / "_delta_log"
+        for path in list(log.iterdir()):
+            try:
+                age(path, 2 * 3600)  # as if written hours ago: every clean-up deletes
+            except FileNotFoundError:
+                pass
+        deleted += store.checkpoint("fills")[1]
+        time.sleep(0.02)  # a clean-up per commit is already far more than any real table
+    print(deleted)
+    """
+)
+
+
+def test_a_reader_beside_a_log_clean_up_never_takes_the_table_for_damaged(tmp_path):
+    # A checkpoint's clean-up deletes the previous checkpoint and the commits before it;
+    # a reader that listed the log a moment earlier opens a file that is gone. That is an
+    # old snapshot, not damage: the reader looks again (it used to exit 6, "move it aside").
+    store = DeltaStore(tmp_path, retention_hours=1)
+    append(store, "fills", 3)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _CLEANING_WRITER, str(tmp_path), str(Path(__file__).parent), "150"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reads = 0
+    while writer.poll() is None:
+        assert len(store.read("fills")) >= 9
+        store.verify("fills")
+        reads += 1
+    out, err = writer.communicate(timeout=GUARD)
+    assert writer.returncode == 0, err
+    assert int(out) > 0 and reads > 0  # the clean-ups really ran beside the reads

@@ -23,10 +23,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import pandas as pd
@@ -281,20 +282,22 @@ class DeltaStore:
                 raise StoreError(table, "no such column", column)
         if not self.exists(table):
             return spec.schema.empty_table().select(wanted).to_pandas()
-        delta = self._open(table)
-        # A nullable column added to the schema after this table was last appended to
-        # (schemas.py) is not in its files yet: its rows read as nulls there, as they do
-        # once an append has merged the column in. Never a damaged table.
-        present = {f.name for f in delta.schema().fields}
-        absent = [c for c in wanted if c not in present and spec.schema.field(c).nullable]
-        try:
+
+        def read_once() -> tuple[pa.Table, list[str]]:
+            delta = DeltaTable(str(self.path(table)))
+            # A nullable column added to the schema after this table was last appended to
+            # (schemas.py) is not in its files yet: its rows read as nulls there, as they
+            # do once an append has merged the column in. Never a damaged table.
+            present = {f.name for f in delta.schema().fields}
+            absent = [c for c in wanted if c not in present and spec.schema.field(c).nullable]
             data = delta.to_pyarrow_table(
                 columns=[c for c in wanted if c not in absent],
                 filters=filters,
                 filesystem=_local_files(self.path(table)),
             )
-        except _READ_ERRORS as exc:
-            raise self._read_failure(table, exc) from exc
+            return data, absent
+
+        data, absent = self._on_fresh_snapshot(table, read_once)
         for column in absent:
             data = data.append_column(
                 spec.schema.field(column), pa.nulls(data.num_rows, spec.schema.field(column).type)
@@ -312,17 +315,25 @@ class DeltaStore:
         if not self.exists(table):
             return
         root = self.path(table)
+
+        def bad_files() -> list[str]:
+            delta = DeltaTable(str(root))
+            actions = pa.table(delta.get_add_actions(flatten=True))
+            paths = actions.column("path").to_pylist()
+            sizes = actions.column("size_bytes").to_pylist()
+            bad = [
+                p
+                for p in (_file_problem(root, n, s) for n, s in zip(paths, sizes, strict=True))
+                if p
+            ]
+            if bad:  # perhaps an older snapshot's files: look again at the latest one
+                raise _Vanished(bad)
+            return bad
+
         try:
-            actions = pa.table(self._open(table).get_add_actions(flatten=True))
-        except _READ_ERRORS as exc:
-            raise self._read_failure(table, exc) from exc
-        paths = actions.column("path").to_pylist()
-        sizes = actions.column("size_bytes").to_pylist()
-        bad = []
-        for name, size in zip(paths, sizes, strict=True):
-            problem = _file_problem(root, name, size)
-            if problem:
-                bad.append(problem)
+            bad = self._on_fresh_snapshot(table, bad_files)
+        except _Vanished as gone:
+            bad = gone.problems
         if bad:
             more = f" ({len(bad) - 1} more file(s) like it)" if len(bad) > 1 else ""
             raise DamagedTableError(_spec(table).name, root, bad[0] + more)
@@ -334,10 +345,29 @@ class DeltaStore:
 
     def _open(self, table: str) -> DeltaTable:
         """The table's current version; its log must open (DamagedTableError if not)."""
-        try:
-            return DeltaTable(str(self.path(table)))
-        except _READ_ERRORS as exc:
-            raise self._read_failure(table, exc) from exc
+        return self._on_fresh_snapshot(table, lambda: DeltaTable(str(self.path(table))))
+
+    def _on_fresh_snapshot(self, table: str, attempt: Callable[[], _T]) -> _T:
+        """``attempt()``, taken again on a fresh snapshot when a file it needed vanished.
+
+        A writer's log clean-up deletes a checkpoint (and the commits before it) once a
+        newer checkpoint exists and the old one is past the retention window, and a
+        vacuum deletes files a compaction replaced. A reader that listed the log just
+        before either goes on to open a file that is gone: not damage, only an old
+        snapshot. So a missing file is looked for again on the latest snapshot, a few
+        times; one that stays missing is damage (DamagedTableError) like any other.
+        """
+        for wait in (*_SNAPSHOT_RETRY_SECONDS, None):
+            try:
+                return attempt()
+            except _Vanished:
+                if wait is None:
+                    raise
+            except _READ_ERRORS as exc:
+                if wait is None or not _vanished_file(exc):
+                    raise self._read_failure(table, exc) from exc
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def _read_failure(self, table: str, exc: BaseException) -> V6Error:
         problem = os_problem(exc)
@@ -530,6 +560,26 @@ class DeltaStore:
 # What a broken log or data file raises: delta-rs's own errors, the OS's (a missing file,
 # "Corrupt snappy compressed data") and Arrow's ("Parquet magic bytes not found").
 _READ_ERRORS = (DeltaError, OSError, pa.ArrowInvalid)
+_T = TypeVar("_T")
+# Pauses before looking again at a table whose file vanished under a read (a concurrent
+# log clean-up or vacuum): the writer's commit takes milliseconds.
+_SNAPSHOT_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+class _Vanished(Exception):
+    """Files the log names are missing or cut short on disk (verify's finding)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+
+
+def _vanished_file(exc: BaseException) -> bool:
+    """True when ``exc`` says a file was not found (it may have been cleaned up)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    text = str(exc).lower()
+    return "not found" in text or "(os error 2)" in text or "no such file" in text
 
 
 def _local_files(table_root: Path) -> pafs.FileSystem:
