@@ -364,9 +364,13 @@ def test_invalid_environment_override_names_its_variable(name, value, path, expe
     assert str(caught.value).startswith(f"environment variable {name}: ")
 
 
-def test_remote_host_from_environment_is_checked_like_the_file():
+def test_a_gateway_host_from_the_environment_never_stops_a_sim_run(tmp_path):
+    # V6_IB_HOST set for this machine's paper service: a sim run ignores it (nothing
+    # connects), while a remote host in a sim *file* is still refused.
+    cfg = load_config(None, environ={"V6_IB_HOST": "10.1.2.3"})
+    assert cfg.ib.host == "127.0.0.1"
     with pytest.raises(ConfigError) as caught:
-        load_config(None, environ={"V6_IB_HOST": "10.1.2.3"})
+        load_config(write(tmp_path, "ib:\n  host: 10.1.2.3\n"), environ=NO_ENV)
     assert caught.value.path == "ib.host"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from v6.config import TradingConfig
+from v6.config import Mode, TradingConfig
 from v6.config_rules import config_problems
 from v6.conversion import describe, structure, unstructure
 from v6.errors import ConfigError, V6Error
@@ -320,14 +320,20 @@ def load_config(
 ) -> TradingConfig:
     """The validated configuration from ``path``, or the embedded defaults when None.
 
-    ``environ`` defaults to ``os.environ``; its V6_IB_* variables override the file.
+    ``environ`` defaults to ``os.environ``; its V6_IB_* variables override the file
+    (V6_IB_HOST only in paper and live: in sim nothing connects).
     Raises ConfigError (exit status 2) naming the file, the key path and what was expected.
     """
     text, source = _read_text(path)
     data = parse_yaml(text, source)
     # Structure the file alone first, so its errors are blamed on the file, not the env.
     cfg = structure(TradingConfig, data, source=source)
-    merged, applied = apply_env_overrides(data, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    if cfg.mode is Mode.SIM:
+        # Sim never connects: a gateway host set for this machine's paper or live service
+        # must not stop a simulated run (the file's own host is still checked).
+        environ = {k: v for k, v in environ.items() if k != "V6_IB_HOST"}
+    merged, applied = apply_env_overrides(data, environ)
     if applied:
         try:
             cfg = structure(TradingConfig, merged, source=source)
