@@ -1,7 +1,7 @@
 """Circuit breaker: close every position while a breaker configured to close is tripped.
 
 Every tripped breaker already stops new entries; the ones listed in
-``breakers.close_positions`` (a daily loss limit, typically) mean "get flat". Priority 2:
+``breakers.close_positions`` (a daily loss limit, typically) mean "get flat". Priority 20:
 only a catastrophe is more urgent.
 """
 
