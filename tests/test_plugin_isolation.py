@@ -95,8 +95,12 @@ def test_failing_strategy_exit_rule_and_regime_are_isolated_and_alerted(tmp_path
         sim_config(tmp_path / "data", days=3),
         strategies=["exploding_strategy"],
         exit_rules=["exploding_exit"],
-        regime=["exploding_regime"],
     )
+    # Beside a working driver: a failing *driver* refuses every entry once its readings
+    # expire (tests/test_regime_detectors.py), and this test needs positions.
+    regime = {"volatility_regime": PluginBlock(), "exploding_regime": PluginBlock()}
+    plugins = attrs.evolve(cfg.plugins, regime=regime, regime_driver="volatility_regime")
+    cfg = attrs.evolve(cfg, plugins=plugins)
     run(cfg, extra_plugins=EXTRA)
     alerts = table(cfg, "alerts")
     errors = alerts[alerts["code"] == "plugin_error"]

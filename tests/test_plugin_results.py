@@ -29,6 +29,7 @@ from v6.domain.contracts import Right
 from v6.domain.decisions import ExitDecision, Regime, RegimeReading
 from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection
 from v6.domain.plugins import PluginInfo, PluginKind
+from v6.engine.regimes import EXPIRE_AFTER
 from v6.entry.strike_selection import select_by_delta
 from v6.hookspecs import hookimpl
 from v6.plugin_manager import SPEC_NAMES, PluginCallError, discover, select
@@ -276,7 +277,7 @@ BAD_READINGS: dict[str, tuple[Callable[[Any], Any], str]] = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_READINGS))
-def test_a_regime_detector_returning_the_wrong_thing_is_its_named_error_and_trading_goes_on(
+def test_a_regime_detector_returning_the_wrong_thing_is_its_named_error_and_entries_wait(
     tmp_path, case
 ):
     detect, fragment = BAD_READINGS[case]
@@ -284,11 +285,15 @@ def test_a_regime_detector_returning_the_wrong_thing_is_its_named_error_and_trad
     run(cfg, extra_plugins=[("mis_regime", Detector(detect))])
     assert_named_error(cfg, "mis_regime", "v6_detect_regime", fragment)
     assert table(cfg, "regimes").empty, "no reading of a bad result is stored"
-    assert {"iron_condor", "bull_put_spread", "bear_call_spread"} & strategies_that_opened(cfg)
+    # Without a driving reading no strategy can tell a crash: every entry is refused.
+    assert not strategies_that_opened(cfg)
+    entries = table(cfg, "entries")
+    assert not entries.empty and set(entries["outcome"]) == {"rejected"}
+    assert entries["reason"].str.startswith("no current regime reading from mis_regime").all()
 
 
 @pytest.mark.slow
-def test_a_detector_that_turns_bad_leaves_its_last_good_readings_in_force(tmp_path):
+def test_a_detector_that_turns_bad_leaves_its_last_good_readings_in_force_a_while(tmp_path):
     cycles = []
 
     def detect(market):
@@ -302,8 +307,14 @@ def test_a_detector_that_turns_bad_leaves_its_last_good_readings_in_force(tmp_pa
     regimes = table(cfg, "regimes")
     assert len(regimes) == 3 * len(UNDERLYINGS)
     assert set(regimes["regime"]) == {"low_vol"}
-    last_status = next(line for line in output.splitlines() if "cycle    8" in line)
-    assert "SPY:low_vol" in last_status and "QQQ:low_vol" in last_status
+    # Bad cycles from the 4th keep them until the EXPIRE_AFTER-th bad one drops them.
+    kept, dropped = 2 + EXPIRE_AFTER, 3 + EXPIRE_AFTER
+    status = {
+        n: next(x for x in output.splitlines() if f"cycle {n:4d}" in x) for n in (kept, dropped)
+    }
+    assert "SPY:low_vol" in status[kept] and "QQQ:low_vol" in status[kept]
+    assert "low_vol" not in status[dropped]
+    assert len(table(cfg, "alerts").query("code == 'regime_readings_expired'")) == 1
     assert_named_error(cfg, "mis_regime", "v6_detect_regime", "names underlying")
 
 

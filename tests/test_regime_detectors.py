@@ -18,6 +18,8 @@ from v6.domain.decisions import Regime, RegimeReading
 from v6.domain.entries import NoSelection
 from v6.domain.market import MarketView
 from v6.domain.plugins import PluginInfo, PluginKind
+from v6.engine.cycle import LIVE
+from v6.engine.regimes import EXPIRE_AFTER
 from v6.errors import ConfigError
 from v6.hookspecs import hookimpl
 from v6.testing.sessions import run_sim_session, sim_config, sim_engine, with_plugins
@@ -247,6 +249,68 @@ def test_a_failing_detector_beside_the_driver_is_isolated(tmp_path):
     assert len(regimes) == 5 * len(UNDERLYINGS)
     (error,) = session.alerts("plugin_error")["message"]
     assert "v6_detect_regime raised RuntimeError: no data" in error
+
+
+class Flaky(Scripted):
+    """A scripted detector that raises on every call while ``broken``."""
+
+    broken = False
+
+    @hookimpl
+    def v6_detect_regime(self, market: MarketView, previous: Mapping[str, RegimeReading]):
+        if self.broken:
+            raise RuntimeError("feed down")
+        return super().v6_detect_regime(market, previous)
+
+
+def test_a_failing_drivers_readings_expire_entries_stop_and_resume_when_it_reads(tmp_path):
+    flaky = Flaky("flaky", steady)
+    cfg = config(tmp_path, days=1, regime={"flaky": {}})
+    cfg = with_plugins(
+        cfg,
+        exit_rules={**cfg.plugins.exit_rules, "dynamic_take_profit": {}, "regime_change": {}},
+    )
+    sim = sim_engine(cfg, [("flaky", flaky)])
+    sim.run(8)
+    assert sim.engine.book.positions(LIVE), "positions are held when the detector breaks"
+    flaky.broken = True
+    for _ in range(EXPIRE_AFTER - 1):  # a reading a cycle or two old still stands
+        sim.run(1)
+        assert set(sim.engine.regimes) == set(UNDERLYINGS)
+    failing_since = sim.reports[-(EXPIRE_AFTER - 1)].time
+    (expired,) = sim.run(1)
+    assert sim.engine.regimes == {}
+    assert "flaky" not in sim.engine.regimes_by_detector
+    outage = [expired, *sim.run(5)]
+    flaky.broken = False
+    sim.run(8)
+    sim.close()
+    start, end = outage[0].time, outage[-1].time
+
+    entries = sim.table("entries")
+    during = entries[(entries["time"] >= start) & (entries["time"] <= end)]
+    assert not during.empty, "strategies still proposed while the reading was missing"
+    assert set(during["outcome"]) == {"rejected"}
+    assert set(during["reason"]) == {
+        f"no current regime reading from flaky (failing since {failing_since:%Y-%m-%d %H:%M}Z)"
+    }
+    after = entries[entries["time"] > end]
+    assert "accepted" in set(after["outcome"]), "entries resume once the detector reads again"
+    assert not after["reason"].str.startswith("no current regime reading").any()
+
+    alerts = sim.table("alerts")
+    (row,) = alerts[alerts["code"] == "regime_readings_expired"].itertuples()
+    assert row.time == start and row.severity == "error" and row.source == "flaky"
+    assert "no new entries until it reads again" in row.message
+    assert len(alerts[alerts["code"] == "regime_readings_restored"]) == 1
+
+    # Held positions are still judged every cycle of the outage, with no regime.
+    decisions = sim.table("decisions")
+    judged = decisions[(decisions["time"] >= start) & (decisions["time"] <= end)]
+    assert set(judged["time"]) == {r.time for r in outage}
+    assert set(judged["regime"]) == {""}
+    later = decisions[decisions["time"] > end]
+    assert set(later["regime"]) == {"normal"}
 
 
 def test_several_detectors_without_a_driver_are_refused_before_the_engine_starts(tmp_path):

@@ -102,6 +102,7 @@ class Engine:
         # The driving detector's readings by underlying, and every detector's by name.
         self.regimes: dict[str, RegimeReading] = {}
         self.regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]] = MappingProxyType({})
+        self.regime_failing: dict[str, regimes.Failing] = {}  # detectors failing every cycle
         self.risk: PortfolioRisk = PortfolioRisk.empty(
             datetime.min.replace(tzinfo=UTC), self.risk_calculator.scenarios
         )

@@ -8,7 +8,9 @@ proposed it, is that strategy's plugin error (alerted, not stored in ``entries``
 its strategy column would be a lie); its good candidates go on. A strike selector that
 fails or returns a bad selection is its plugin error, and the candidate is stored as
 rejected for that reason. A selector that finds nothing may say why (``NoSelection``):
-its reason is stored with the rejected candidate.
+its reason is stored with the rejected candidate. No candidate is accepted on an
+underlying the driving regime detector has no current reading for
+(:func:`v6.engine.regimes.no_reading_refusal`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from v6.domain.alerts import Severity
 from v6.domain.entries import EntryCandidate, NoSelection
 from v6.domain.market import MarketView
 from v6.domain.orders import OrderStatus
-from v6.engine import orders
+from v6.engine import orders, regimes
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -67,6 +69,10 @@ def consider(
         recorder.entry(
             view.time, candidate, "rejected", f"circuit breaker tripped: {', '.join(tripped)}"
         )
+        return
+    refusal = regimes.no_reading_refusal(engine, candidate.underlying)
+    if refusal is not None:
+        recorder.entry(view.time, candidate, "rejected", refusal)
         return
     refusal = engine.registry.refusal(candidate.strategy, candidate.underlying, view.time)
     if refusal is not None:
