@@ -21,12 +21,12 @@ from v6.config import DEFAULT_EXIT_RULES, PluginBlock, PluginsConfig, SlotSettin
 
 pytestmark = pytest.mark.slow
 
-SEED = 7
+SEED = 5
 REGIMES = ("calm", "trending", "high_vol", "crash")
 EXIT_SETTINGS = {
     "catastrophe": {"gap_fraction": 0.02},
     "days_to_expiry": {"close_at_dte": 3},
-    "stop_loss": {"loss_multiple": 1.5},
+    "stop_loss": {"loss_multiple": 0.5},
     "portfolio_limits": {"tolerance": 1.0},
     "delta_breach": {"max_short_delta": 0.30},
     "regime_change": {"close_in": ["crash", "high_vol", "trending", "range_bound", "low_vol"]},

@@ -3,8 +3,9 @@
 Each :meth:`SimMarket.snapshot` advances a seeded regime-switching market
 (:mod:`v6.market.sim_regimes`) to the requested time and quotes it the way an exchange
 would: underlyings with a one-cent spread, full option chains priced off a skewed,
-regime-dependent IV surface (:mod:`v6.market.vol_surface`, its smile slope set by each
-underlying's ``skew_slope``) with Black-Scholes-Merton Greeks, bid/ask spreads that
+regime-dependent IV surface free of static arbitrage (:mod:`v6.market.vol_surface`, an
+SSVI surface whose skew is set by each underlying's ``skew_slope`` and moves with the
+market's volatility) with Black-Scholes-Merton Greeks, bid/ask spreads that
 widen in the wings, near expiry and in stress, and VIX read off SPY's 30-day volatility.
 Same seed and same times give the same market, always.
 """
@@ -25,7 +26,7 @@ from v6.market.sim_listing import listed_expiries, strike_grid
 from v6.market.sim_regimes import MarketProcess, trading_years
 from v6.market.vol_surface import (
     atm_vol,
-    smile,
+    implied_vol,
     standardised_moneyness,
     surface_levels,
     vix_level,
@@ -261,11 +262,17 @@ class SimMarket:
         spot_level, long_level = surface_levels(realised_vol, calm_vol)
         atm = atm_vol(spot_level, long_level, t)
         z = standardised_moneyness(strike, forward, atm, t)
-        iv = smile(atm, z, cfg.skew_slope)
+        skew = cfg.skew_slope * self._process.skew_multiplier
+        iv = implied_vol(strike, forward, t, spot_level, long_level, skew)
         greeks = bsm_greeks(spot, strike, t, rate, dividend, iv, is_call)
         dte_days = (expiry - np.datetime64(today, "D")).astype(np.float64)
         widen = LIQUIDITY.get(symbol, DEFAULT_LIQUIDITY) * REGIME_SPREAD[self._process.regime]
-        bid, ask = option_quotes(greeks.price, z, dte_days, widen, symbol in PENNY_EVERYWHERE)
+        # US equity options are American: never worth less than exercising them now. The
+        # floor also keeps every calendar spread's cost non-negative, which European
+        # prices of deep in-the-money puts (worth less the longer they run) would break.
+        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
+        price = np.maximum(greeks.price, intrinsic)
+        bid, ask = option_quotes(price, z, dte_days, widen, symbol in PENNY_EVERYWHERE)
         return OptionChain(
             underlying=symbol,
             as_of=time,

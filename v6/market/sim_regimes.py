@@ -43,6 +43,14 @@ VOL_NOISE_SD = 0.12
 VOL_NOISE_HALF_LIFE = 5.0 / TRADING_DAYS_PER_YEAR
 VOL_SPOT_CORRELATION = -0.7
 VOL_LEVEL_BOUNDS = (0.4, 6.0)
+# The skew multiplier (on every underlying's ``skew_slope``): the relative skew is
+# steepest when volatility is low and flattens as it rises (puts and calls both get bid
+# in stress), ``vol_level ** -SKEW_VOL_ELASTICITY``, times a slow log-normal wiggle of its
+# own so the put/call ratio moves from day to day even in one regime.
+SKEW_VOL_ELASTICITY = 0.35
+SKEW_NOISE_SD = 0.12
+SKEW_NOISE_HALF_LIFE = 3.0 / TRADING_DAYS_PER_YEAR
+SKEW_MULTIPLIER_BOUNDS = (0.4, 2.0)
 TREND_UP_PROBABILITY = 0.75
 
 
@@ -80,7 +88,7 @@ REGIME_PARAMS: Mapping[str, RegimeParams] = {
         exits={"calm": 0.6, "trending": 0.25, "crash": 0.15},
     ),
     "crash": RegimeParams(
-        vol_multiplier=3.5,
+        vol_multiplier=2.8,
         drift=-1.5,
         leave_rate=1 / 1.5,
         exits={"high_vol": 0.85, "calm": 0.15},
@@ -143,6 +151,7 @@ class MarketProcess:
         self.trend_sign = 1.0
         self.vol_trend = REGIME_PARAMS[self.regime].vol_multiplier
         self.vol_noise = 0.0
+        self.skew_noise = 0.0
         cfg = [underlyings[s] for s in self.symbols]
         self.spots = np.array([u.spot for u in cfg], dtype=np.float64)
         self.base_vols = np.array([u.vol for u in cfg], dtype=np.float64)
@@ -161,6 +170,13 @@ class MarketProcess:
         return min(max(self.vol_trend * math.exp(self.vol_noise), lo), hi)
 
     @property
+    def skew_multiplier(self) -> float:
+        """Multiplier on every underlying's skew slope (1 when calm at vol level 1)."""
+        lo, hi = SKEW_MULTIPLIER_BOUNDS
+        value = self.vol_level**-SKEW_VOL_ELASTICITY * math.exp(self.skew_noise)
+        return min(max(value, lo), hi)
+
+    @property
     def calm_vols(self) -> np.ndarray:
         """Annualised volatility of each underlying in a calm market (vol level 1)."""
         return np.sqrt((self.betas * MARKET_FACTOR_VOL) ** 2 + self.idio_vols**2)
@@ -177,13 +193,18 @@ class MarketProcess:
         rng = self.rng
         days = years * TRADING_DAYS_PER_YEAR
         u_switch, u_dest, u_sign, u_jumps = rng.random(4)
-        z_market, z_vol, z_jump = rng.standard_normal(3)
+        z_market, z_vol, z_jump, z_skew = rng.standard_normal(4)
         z_idio = rng.standard_normal(len(self.symbols))
 
         self._switch_regime(days, u_switch, u_dest, u_sign)
         params = REGIME_PARAMS[self.regime]
         n_jumps = poisson_quantile(u_jumps, params.jump_rate * days)
         self._move_vol_level(years, params.vol_multiplier, z_market, z_vol)
+
+        skew_decay = 0.5 ** (years / SKEW_NOISE_HALF_LIFE)
+        self.skew_noise = (
+            self.skew_noise * skew_decay + SKEW_NOISE_SD * math.sqrt(1 - skew_decay**2) * z_skew
+        )
 
         m = self.vol_level
         sqrt_dt = math.sqrt(years)
