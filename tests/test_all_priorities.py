@@ -66,6 +66,8 @@ def session_config(tmp_path, regime: str):
         slots=attrs.evolve(
             cfg.slots, default=SlotSettings(max_concurrent=3, cooldown_minutes_after_stop=0)
         ),
+        # About exit priorities, not fills: entries fill at mid in the cycle sent.
+        sim=attrs.evolve(cfg.sim, broker=attrs.evolve(cfg.sim.broker, fill_model="immediate_mid")),
     )
 
 

@@ -287,6 +287,18 @@ class SimBrokerSettings:
     # unwind path: which legs fill is drawn at random, at least one and not all.
     legged_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
     reject_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
+    # How a resting combo limit fills (docs/SIM-MARKET.md). ``liquidity``: each market
+    # snapshot (cycle) it fills with a probability that rises from
+    # ``fill_probability_at_mid`` at mid to 1 at the natural price, scaled down by the
+    # market's illiquidity (VIX above ``liquidity_reference_vix``), drawn from the seed,
+    # the order and the time. ``immediate_mid``: every limit at or above mid (plus the
+    # threshold) fills at once, for tests of something else.
+    fill_model: str = field(
+        default="liquidity", validator=validators.in_(("liquidity", "immediate_mid"))
+    )
+    fill_probability_at_mid: float = field(default=0.3, validator=[ge0, validators.le(1)])
+    liquidity_reference_vix: float = field(default=20.0, validator=gt0)
+    liquidity_vix_elasticity: float = field(default=1.0, validator=ge0)
 
 
 @frozen(slots=True)
