@@ -21,7 +21,7 @@ from v6.config import DEFAULT_EXIT_RULES, PluginBlock, PluginsConfig, SlotSettin
 
 pytestmark = pytest.mark.slow
 
-SEED = 5
+SEED = 10
 REGIMES = ("calm", "trending", "high_vol", "crash")
 EXIT_SETTINGS = {
     "catastrophe": {"gap_fraction": 0.02},

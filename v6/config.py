@@ -268,7 +268,7 @@ class SimUnderlyingSettings:
 
 def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
     return {
-        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.15, beta=1.0, strike_step=1.0),
+        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.13, beta=1.0, strike_step=1.0),
         "QQQ": SimUnderlyingSettings(spot=510.0, vol=0.20, beta=1.2, strike_step=1.0),
         "IWM": SimUnderlyingSettings(spot=225.0, vol=0.22, beta=1.1, strike_step=1.0),
     }

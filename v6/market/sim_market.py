@@ -13,10 +13,11 @@ Same seed and same times give the same market, always.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import numpy as np
+from attrs import frozen
 
 from v6.config import SimSettings, SimUnderlyingSettings
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
@@ -55,7 +56,7 @@ NICKEL_FROM = 3.0
 VIX_BASIS_SD = 0.03
 VIX_BASIS_HALF_LIFE_YEARS = 2.0 / 252.0
 # A reference SPY when the run does not simulate SPY itself.
-REFERENCE_SPY_VOL = 0.15
+REFERENCE_SPY_VOL = 0.13
 
 
 def _naive_utc(t: datetime) -> np.datetime64:
@@ -87,6 +88,16 @@ def option_quotes(
     bid = np.maximum(bid, 0.0)
     ask = np.maximum(ask, bid + tick)
     return np.round(bid, 2), np.round(ask, 2)
+
+
+@frozen(slots=True)
+class SimTruth:
+    """What the simulator knows and a real market hides: its regime and vol state."""
+
+    regime: str
+    vol_level: float
+    climate: float
+    skew_multiplier: float
 
 
 class SimMarket:
@@ -131,6 +142,9 @@ class SimMarket:
         self._listed: dict[tuple[str, np.datetime64], np.ndarray] = {}
         self._time: datetime | None = None
         self._view: MarketView | None = None
+        # Told the hidden state at every new snapshot (the sim app stores it in the
+        # sim_truth table beside the detected regimes).
+        self.on_snapshot: Callable[[datetime, SimTruth], None] | None = None
 
     @property
     def symbols(self) -> Sequence[str]:
@@ -146,6 +160,16 @@ class SimMarket:
     def vol_level(self) -> float:
         """The hidden volatility multiplier (1.0 = calm)."""
         return self._process.vol_level
+
+    def truth(self) -> SimTruth:
+        """The hidden state behind the current snapshot (for analysis, not strategies)."""
+        process = self._process
+        return SimTruth(
+            regime=process.regime,
+            vol_level=process.vol_level,
+            climate=process.climate_level,
+            skew_multiplier=process.skew_multiplier,
+        )
 
     def snapshot(self, time: datetime) -> MarketView:
         """The market as of ``time``: advance the simulation, then quote everything."""
@@ -166,6 +190,8 @@ class SimMarket:
             self._move_vix_basis(years)
         self._time = time
         self._view = self._quote(time)
+        if self.on_snapshot is not None:
+            self.on_snapshot(time, self.truth())
         return self._view
 
     # -- quoting ------------------------------------------------------------------------
@@ -182,6 +208,9 @@ class SimMarket:
         process = self._process
         regime = process.regime
         vols = process.vols
+        # The long end of the implied curve follows the slow volatility climate by its
+        # square root: a quiet year has a lower curve, not only a lower front.
+        anchors = self._calm_vols * math.sqrt(process.climate_level)
         today = self.calendar.trading_date(time)
         underlyings: dict[str, UnderlyingQuote] = {}
         chains: dict[str, OptionChain] = {}
@@ -189,9 +218,9 @@ class SimMarket:
             spot = float(process.spots[i])
             underlyings[symbol] = self._underlying_quote(symbol, spot, regime, time)
             chains[symbol] = self._chain(
-                symbol, spot, float(vols[i]), float(self._calm_vols[i]), today, time
+                symbol, spot, float(vols[i]), float(anchors[i]), today, time
             )
-        vix = vix_level(float(vols[self._spy]), float(self._calm_vols[self._spy]))
+        vix = vix_level(float(vols[self._spy]), float(anchors[self._spy]))
         return MarketView(
             time=time,
             underlyings=underlyings,
