@@ -45,7 +45,7 @@ sim:
   days: 3
   broker:
     partial_fill_probability: 0.3
-    legged_fill_probability: 0.1
+    legged_fill_probability: 0.2
 plugins:
   strategies:
     iron_condor: {settings: {min_dte: 3, max_dte: 12, quantity: 2}}

@@ -250,7 +250,8 @@ def sound_store(tmp_path_factory) -> tuple[Path, str]:
     path = tmp_path_factory.mktemp("fuzz") / "data"
     run(sim_config(path, days=1), cycles=30)
     assert main(["breaker", "reset", "daily_loss", "--store", str(path)]) == 0
-    position = DeltaStore(path).read("positions", columns=["position_id"])["position_id"][0]
+    # A position with decisions to explain (an entry that never filled has none).
+    position = DeltaStore(path).read("decisions", columns=["position_id"])["position_id"][0]
     return path, position
 
 

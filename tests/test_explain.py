@@ -27,7 +27,9 @@ def test_explain_prints_the_history_and_every_rules_verdict_of_a_closed_position
 ):
     positions = in_write_order(table(finished_run, "positions"))
     latest = positions.drop_duplicates("position_id", keep="last")
-    closed = latest[(latest.status == "closed") & (latest.exit_rule != "")].iloc[0]
+    # A position whose entry never filled ("unfilled") has no decisions to explain.
+    decided = (latest.exit_rule != "") & (latest.exit_rule != "unfilled")
+    closed = latest[(latest.status == "closed") & decided].iloc[0]
     store = str(finished_run.store.path)
     assert main(["explain", closed.position_id, "--store", store]) == 0
     out = capsys.readouterr().out

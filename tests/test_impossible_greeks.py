@@ -96,9 +96,16 @@ def held_legs(engine):
 
 
 def default_config(tmp_path):
-    """The embedded defaults (every exit rule, delta_breach included), a private store."""
+    """The embedded defaults (every exit rule, delta_breach included), a private store,
+    and entries filled at mid in the cycle sent: these tests need a condor held after one
+    cycle, not the liquidity fill model's wait."""
     cfg = load_config(None)
-    return attrs.evolve(cfg, store=attrs.evolve(cfg.store, path=str(tmp_path / "data")))
+    broker = attrs.evolve(cfg.sim.broker, fill_model="immediate_mid")
+    return attrs.evolve(
+        cfg,
+        store=attrs.evolve(cfg.store, path=str(tmp_path / "data")),
+        sim=attrs.evolve(cfg.sim, broker=broker),
+    )
 
 
 def run(engine, clock, cycles: int) -> None:

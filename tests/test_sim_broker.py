@@ -98,8 +98,10 @@ def order(
     )
 
 
-def broker(cash: float = 100_000.0, seed: int = 1, **settings: float) -> SimBroker:
-    base = {"commission_per_contract": 0.65, **settings}
+def broker(cash: float = 100_000.0, seed: int = 1, **settings: float | str) -> SimBroker:
+    # These tests are about matching, leg prices, money and margin: a limit at mid fills
+    # at once. The liquidity fill model has its own tests (test_sim_fill_model.py).
+    base = {"commission_per_contract": 0.65, "fill_model": "immediate_mid", **settings}
     return SimBroker(SimBrokerSettings(**base), cash, seed)
 
 

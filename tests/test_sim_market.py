@@ -231,6 +231,26 @@ def test_puts_carry_skew_over_calls_at_25_delta(calendar, regime):
             assert chain.iv[put] > chain.iv[atm] > chain.iv[call]
 
 
+def _skew_ratio(chain: OptionChain, days: int) -> float:
+    expiry = expiry_near(chain, days)
+    put = near_delta(chain, expiry, False, 0.25)
+    call = near_delta(chain, expiry, True, 0.25)
+    return float(chain.iv[put] / chain.iv[call])
+
+
+def test_the_25_delta_skew_is_index_like_and_moves_with_the_volatility_level(calendar):
+    # Published SPY 30-day 25-delta put/call IV ratios sit around 1.1-1.3 (docs/SIM-MARKET.md).
+    ratios = {}
+    for regime in ("calm", "high_vol", "crash"):
+        views = list(run(calendar, market(calendar, force_regime=regime), 5, interval=3600))
+        ratios[regime] = np.array([_skew_ratio(v.chains["SPY"], 30) for v in views])
+    calm = ratios["calm"]
+    assert 1.1 < calm.mean() < 1.3
+    assert calm.max() - calm.min() > 0.02  # it moves from day to day, not frozen
+    # Stress bids calls as well as puts: the ratio flattens as volatility rises.
+    assert calm.mean() > ratios["high_vol"].mean() > ratios["crash"].mean() > 1.0
+
+
 def _atm_iv(chain: OptionChain, days: int) -> float:
     return float(chain.iv[near_delta(chain, expiry_near(chain, days), True, 0.5)])
 

@@ -300,6 +300,7 @@ def build_engine(
         config.sim.speed,
     )
     market = SimMarket(config.sim, list(config.underlyings), calendar)
+    market.on_snapshot = recorder.sim_truth  # the hidden regime, beside the detected one
     broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed, run_id)
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)

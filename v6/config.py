@@ -404,15 +404,15 @@ class SimUnderlyingSettings:
     )
     dividend_yield: float = field(default=0.013, validator=bounded(ge=0, le=0.5, why="50% a year"))
     # Slope of the IV smile in standardised moneyness: puts richer than calls when > 0;
-    # 0 is a flat (symmetric) smile. Equity index options sit around 0.25-0.35.
+    # 0 is a symmetric smile. 0.15 gives a 30-day 25-delta put/call IV ratio near 1.2.
     skew_slope: float = field(
-        default=0.28, validator=bounded(ge=0, le=2.0, why="index smiles sit at 0.25-0.35")
+        default=0.15, validator=bounded(ge=0, le=2.0, why="index smiles sit near 0.15 (ratio 1.2)")
     )
 
 
 def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
     return {
-        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.15, beta=1.0, strike_step=1.0),
+        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.13, beta=1.0, strike_step=1.0),
         "QQQ": SimUnderlyingSettings(spot=510.0, vol=0.20, beta=1.2, strike_step=1.0),
         "IWM": SimUnderlyingSettings(spot=225.0, vol=0.22, beta=1.1, strike_step=1.0),
     }
@@ -437,6 +437,22 @@ class SimBrokerSettings:
     # unwind path: which legs fill is drawn at random, at least one and not all.
     legged_fill_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
     reject_probability: float = field(default=0.0, validator=[ge0, validators.le(1)])
+    # How a resting combo limit fills (docs/SIM-MARKET.md). ``liquidity``: each market
+    # snapshot (cycle) it fills with a probability that rises from
+    # ``fill_probability_at_mid`` at mid to 1 at the natural price, scaled down by the
+    # market's illiquidity (VIX above ``liquidity_reference_vix``), drawn from the seed,
+    # the order and the time. ``immediate_mid``: every limit at or above mid (plus the
+    # threshold) fills at once, for tests of something else.
+    fill_model: str = field(
+        default="liquidity", validator=validators.in_(("liquidity", "immediate_mid"))
+    )
+    fill_probability_at_mid: float = field(default=0.3, validator=[ge0, validators.le(1)])
+    liquidity_reference_vix: float = field(
+        default=20.0, validator=bounded(ge=5.0, le=100.0, why="VIX has lived between 9 and 90")
+    )
+    liquidity_vix_elasticity: float = field(
+        default=1.0, validator=bounded(ge=0, le=10.0, why="beyond 10 no fill in any stress")
+    )
 
 
 @frozen(slots=True)

@@ -7,10 +7,20 @@ What it models, and the simplifications it makes on purpose:
   ``created_at`` (or, without one, the last market time the broker saw). ``modify`` and
   ``cancel`` take effect immediately and do not restart the latency.
 * **Matching.** A combo's price is a net debit per unit per share (credit negative, see
-  :mod:`v6.domain.orders`), so one rule serves debit and credit orders alike: the order
-  fills when ``limit >= net_mid + fill_threshold_half_spreads * net_half_spread``. It
-  fills *at the limit*, never better. Nothing fills while the market is closed, or when
-  any leg is unlisted, marked invalid, NaN, negative or crossed.
+  :mod:`v6.domain.orders`), so one rule serves debit and credit orders alike. Where the
+  limit sits between mid and natural is ``x = (limit - net_mid) / net_half_spread``
+  (0 at mid, 1 at natural). No order fills below ``fill_threshold_half_spreads``; an
+  order at or through natural fills at once. In between it depends on ``fill_model``:
+  ``immediate_mid`` fills at once; ``liquidity`` (the default) fills at each market
+  snapshot with probability ``liquidity * (p_mid + (1 - p_mid) * x)``, where ``p_mid``
+  is ``fill_probability_at_mid`` and ``liquidity = min(1, (liquidity_reference_vix /
+  VIX) ** liquidity_vix_elasticity)``: a resting order at mid waits a few cycles, one
+  stepped toward natural fills sooner, and nothing trades easily in a panic. The draw
+  is a uniform number fixed by the seed, the order reference and the snapshot time, so
+  polling twice at one time never gives an order a second chance, and a run is
+  reproducible whatever else happens. It fills *at the limit*, never better. Nothing
+  fills while the market is closed, or when any leg is unlisted, marked invalid, NaN,
+  negative or crossed.
 * **Leg prices.** Each leg starts at its mid (in cents); the difference to the limit is
   shared in proportion to each leg's half-spread, prices are kept non-negative and the
   last cent of residual goes on the first leg, so ``sum(ratio * leg price)`` equals the
@@ -35,14 +45,16 @@ What it models, and the simplifications it makes on purpose:
   final state unchanged with a message; a refused modification leaves the order working
   at its old limit.
 
-Randomness (rejections, partial fills) comes from one ``numpy`` generator seeded at
-construction, so a run is reproducible. Tests inject faults through ``broker.faults``
+Randomness (rejections, partial and legged fills) comes from one ``numpy`` generator
+seeded at construction and fill timing from the seeded draw above, so a run is
+reproducible. Tests inject faults through ``broker.faults``
 (:class:`SimFaults`).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -142,6 +154,21 @@ def _quotes(
             & (bid <= ask)
         )
     return bid, ask, usable
+
+
+def liquidity(vix: float, settings: SimBrokerSettings) -> float:
+    """How easily a resting limit trades (1 in a normal market, less as VIX rises)."""
+    if not math.isfinite(vix) or vix <= 0:
+        return 1.0
+    ratio = settings.liquidity_reference_vix / vix
+    return min(1.0, ratio**settings.liquidity_vix_elasticity)
+
+
+def fill_draw(seed: int, order_ref: str, time: datetime) -> float:
+    """A uniform number in [0, 1) fixed by the seed, the order and the snapshot time."""
+    micros = round((time - _EPOCH).total_seconds() * 1_000_000)
+    entropy = [seed & 0xFFFFFFFF, zlib.crc32(order_ref.encode()), micros & 0xFFFFFFFFFFFF]
+    return float(np.random.default_rng(entropy).random())
 
 
 class SimFaults:
@@ -291,6 +318,7 @@ class SimBroker:
         self.settings = settings
         self.faults = SimFaults()
         self._rng = np.random.default_rng(seed)
+        self._seed = int(seed)
         self._initial_cents = to_cents(initial_cash)
         self._ledger = _Ledger(cash_cents=self._initial_cents)
         self._orders: dict[str, _Working] = {}
@@ -406,8 +434,11 @@ class SimBroker:
         if not usable.all():
             return []
         mid, half = (bid + ask) / 2.0, (ask - bid) / 2.0
-        threshold = ratio @ mid + self.settings.fill_threshold_half_spreads * (np.abs(ratio) @ half)
+        net_half = float(np.abs(ratio) @ half)
+        threshold = ratio @ mid + self.settings.fill_threshold_half_spreads * net_half
         if working.limit_price < threshold - _PRICE_EPS:
+            return []
+        if not self._fills_now(working, float(ratio @ mid), net_half, market):
             return []
         # A limit through the natural price fills at the natural (every leg at its own
         # bid or ask), as an exchange would: never worse than the quotes.
@@ -445,6 +476,20 @@ class SimBroker:
             OrderStatus.FILLED if working.filled == order.quantity else OrderStatus.PARTIAL
         )
         return fills
+
+    def _fills_now(
+        self, working: _Working, net_mid: float, net_half: float, market: MarketView
+    ) -> bool:
+        """Whether a limit at or above the threshold fills at this snapshot."""
+        settings = self.settings
+        if settings.fill_model == "immediate_mid" or net_half <= _PRICE_EPS:
+            return True
+        x = (working.limit_price - net_mid) / net_half
+        if x >= 1.0 - _PRICE_EPS:
+            return True  # at or through the natural price: marketable
+        p_mid = settings.fill_probability_at_mid
+        probability = liquidity(market.vix, settings) * (p_mid + (1.0 - p_mid) * max(x, 0.0))
+        return fill_draw(self._seed, working.order.order_ref, market.time) < probability
 
     def _random_legs(self, n: int) -> tuple[int, ...] | None:
         """Legs of a legged fill drawn at ``legged_fill_probability`` (None: all fill)."""

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import attrs
 import pyarrow as pa
 
 from v6.config import StoreSettings
@@ -125,6 +126,10 @@ class Recorder:
             },
         )
         self.store.flush(["breaker_events"])
+
+    def sim_truth(self, time: datetime, truth: Any) -> None:
+        """The simulator's hidden state at ``time`` (a :class:`v6.market.sim_market.SimTruth`)."""
+        self._append("sim_truth", {"time": time, **attrs.asdict(truth)})
 
     def regimes(self, time: datetime, detector: str, readings: Iterable[RegimeReading]) -> None:
         """One row per reading, stamped with the ``detector`` that made it."""

@@ -3,8 +3,9 @@
 Each :meth:`SimMarket.snapshot` advances a seeded regime-switching market
 (:mod:`v6.market.sim_regimes`) to the requested time and quotes it the way an exchange
 would: underlyings with a one-cent spread, full option chains priced off a skewed,
-regime-dependent IV surface (:mod:`v6.market.vol_surface`, its smile slope set by each
-underlying's ``skew_slope``) with Black-Scholes-Merton Greeks, bid/ask spreads that
+regime-dependent IV surface free of static arbitrage (:mod:`v6.market.vol_surface`, an
+SSVI surface whose skew is set by each underlying's ``skew_slope`` and moves with the
+market's volatility) with Black-Scholes-Merton Greeks, bid/ask spreads that
 widen in the wings, near expiry and in stress, and VIX read off SPY's 30-day volatility.
 Same seed and same times give the same market, always.
 """
@@ -12,10 +13,11 @@ Same seed and same times give the same market, always.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import numpy as np
+from attrs import frozen
 
 from v6.config import SimSettings, SimUnderlyingSettings
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
@@ -25,7 +27,7 @@ from v6.market.sim_listing import listed_expiries, strike_grid
 from v6.market.sim_regimes import MarketProcess, trading_years
 from v6.market.vol_surface import (
     atm_vol,
-    smile,
+    implied_vol,
     standardised_moneyness,
     surface_levels,
     vix_level,
@@ -54,7 +56,7 @@ NICKEL_FROM = 3.0
 VIX_BASIS_SD = 0.03
 VIX_BASIS_HALF_LIFE_YEARS = 2.0 / 252.0
 # A reference SPY when the run does not simulate SPY itself.
-REFERENCE_SPY_VOL = 0.15
+REFERENCE_SPY_VOL = 0.13
 
 
 def _naive_utc(t: datetime) -> np.datetime64:
@@ -86,6 +88,16 @@ def option_quotes(
     bid = np.maximum(bid, 0.0)
     ask = np.maximum(ask, bid + tick)
     return np.round(bid, 2), np.round(ask, 2)
+
+
+@frozen(slots=True)
+class SimTruth:
+    """What the simulator knows and a real market hides: its regime and vol state."""
+
+    regime: str
+    vol_level: float
+    climate: float
+    skew_multiplier: float
 
 
 class SimMarket:
@@ -130,6 +142,9 @@ class SimMarket:
         self._listed: dict[tuple[str, np.datetime64], np.ndarray] = {}
         self._time: datetime | None = None
         self._view: MarketView | None = None
+        # Told the hidden state at every new snapshot (the sim app stores it in the
+        # sim_truth table beside the detected regimes).
+        self.on_snapshot: Callable[[datetime, SimTruth], None] | None = None
 
     @property
     def symbols(self) -> Sequence[str]:
@@ -145,6 +160,16 @@ class SimMarket:
     def vol_level(self) -> float:
         """The hidden volatility multiplier (1.0 = calm)."""
         return self._process.vol_level
+
+    def truth(self) -> SimTruth:
+        """The hidden state behind the current snapshot (for analysis, not strategies)."""
+        process = self._process
+        return SimTruth(
+            regime=process.regime,
+            vol_level=process.vol_level,
+            climate=process.climate_level,
+            skew_multiplier=process.skew_multiplier,
+        )
 
     def snapshot(self, time: datetime) -> MarketView:
         """The market as of ``time``: advance the simulation, then quote everything."""
@@ -165,6 +190,8 @@ class SimMarket:
             self._move_vix_basis(years)
         self._time = time
         self._view = self._quote(time)
+        if self.on_snapshot is not None:
+            self.on_snapshot(time, self.truth())
         return self._view
 
     # -- quoting ------------------------------------------------------------------------
@@ -181,6 +208,9 @@ class SimMarket:
         process = self._process
         regime = process.regime
         vols = process.vols
+        # The long end of the implied curve follows the slow volatility climate by its
+        # square root: a quiet year has a lower curve, not only a lower front.
+        anchors = self._calm_vols * math.sqrt(process.climate_level)
         today = self.calendar.trading_date(time)
         underlyings: dict[str, UnderlyingQuote] = {}
         chains: dict[str, OptionChain] = {}
@@ -188,9 +218,9 @@ class SimMarket:
             spot = float(process.spots[i])
             underlyings[symbol] = self._underlying_quote(symbol, spot, regime, time)
             chains[symbol] = self._chain(
-                symbol, spot, float(vols[i]), float(self._calm_vols[i]), today, time
+                symbol, spot, float(vols[i]), float(anchors[i]), today, time
             )
-        vix = vix_level(float(vols[self._spy]), float(self._calm_vols[self._spy]))
+        vix = vix_level(float(vols[self._spy]), float(anchors[self._spy]))
         return MarketView(
             time=time,
             underlyings=underlyings,
@@ -261,11 +291,17 @@ class SimMarket:
         spot_level, long_level = surface_levels(realised_vol, calm_vol)
         atm = atm_vol(spot_level, long_level, t)
         z = standardised_moneyness(strike, forward, atm, t)
-        iv = smile(atm, z, cfg.skew_slope)
+        skew = cfg.skew_slope * self._process.skew_multiplier
+        iv = implied_vol(strike, forward, t, spot_level, long_level, skew)
         greeks = bsm_greeks(spot, strike, t, rate, dividend, iv, is_call)
         dte_days = (expiry - np.datetime64(today, "D")).astype(np.float64)
         widen = LIQUIDITY.get(symbol, DEFAULT_LIQUIDITY) * REGIME_SPREAD[self._process.regime]
-        bid, ask = option_quotes(greeks.price, z, dte_days, widen, symbol in PENNY_EVERYWHERE)
+        # US equity options are American: never worth less than exercising them now. The
+        # floor also keeps every calendar spread's cost non-negative, which European
+        # prices of deep in-the-money puts (worth less the longer they run) would break.
+        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
+        price = np.maximum(greeks.price, intrinsic)
+        bid, ask = option_quotes(price, z, dte_days, widen, symbol in PENNY_EVERYWHERE)
         return OptionChain(
             underlying=symbol,
             as_of=time,

@@ -188,6 +188,19 @@ REGIMES = pa.schema(
     ]
 )
 
+# The simulator's hidden state per cycle (sim mode only), beside the detected regimes:
+# what a regime detector is graded against. Never written by paper or live runs.
+SIM_TRUTH = pa.schema(
+    [
+        _TIME,
+        _required("regime", pa.string()),  # calm, trending, high_vol or crash
+        _required("vol_level", pa.float64()),  # multiplier on calm volatility
+        _required("climate", pa.float64()),  # the slow volatility climate (1 = average)
+        _required("skew_multiplier", pa.float64()),  # on every underlying's skew_slope
+        _RUN_ID,
+    ]
+)
+
 DATA_QUALITY = pa.schema(
     [
         _TIME,
@@ -273,5 +286,6 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("entries", ENTRIES),
     TableSpec("breaker_events", BREAKER_EVENTS),
     TableSpec("runs", RUNS),
+    TableSpec("sim_truth", SIM_TRUTH),
 )
 """Every table V6 writes, by name."""
