@@ -299,15 +299,32 @@ def build_engine(
         config.cycle.interval_seconds,
         config.sim.speed,
     )
-    market = SimMarket(config.sim, list(config.underlyings), calendar)
+    # Without futures there is nothing for the simulated ETFs to lag behind.
+    lead = config.sim.futures.lead_cycles if config.futures.enabled else 0
+    market = SimMarket(config.sim, list(config.underlyings), calendar, lead_cycles=lead)
     market.on_snapshot = recorder.sim_truth  # the hidden regime, beside the detected one
     broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed, run_id)
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
-    engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox)
+    futures = sim_futures(config, market)
+    engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox, futures=futures)
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
     return engine, clock
+
+
+def sim_futures(config: TradingConfig, market: Any) -> Any:
+    """The futures observer of sim mode, on ``market``'s leading index path (None when
+    ``futures.enabled`` is false)."""
+    if not config.futures.enabled:
+        return None
+    from v6.futures.hours import FuturesHours
+    from v6.futures.observer import FuturesObserver
+    from v6.futures.sim_feed import SimFuturesFeed
+
+    hours = FuturesHours()
+    feed = SimFuturesFeed(market, config.sim, config.futures, hours.cme)
+    return FuturesObserver(config.futures, feed, hours, config.cycle.interval_seconds)
 
 
 def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:

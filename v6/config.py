@@ -456,6 +456,31 @@ class SimBrokerSettings:
 
 
 @frozen(slots=True)
+class SimFuturesSettings:
+    """How the simulated index futures move against their ETFs (docs/FUTURES.md).
+
+    The hidden index path drives the futures at once and the ETFs ``lead_cycles`` cycles
+    later, so a lead-lag analysis has something real to find; 0 means no lead. A future
+    is priced at cost of carry, ``index * (1 + (r - q) * T)``, the index being the ETF's
+    leading spot times the contract's ratio in ``index_ratios`` (ES is about 10 x SPY),
+    plus a mean-reverting basis noise of ``basis_noise_bps`` basis points.
+    """
+
+    lead_cycles: int = field(
+        default=2, validator=bounded(ge=0, le=100, why="a lead of more than 100 cycles is days")
+    )
+    basis_noise_bps: float = field(
+        default=1.0, validator=bounded(ge=0, le=100.0, why="index futures basis noise is bps")
+    )
+    basis_half_life_minutes: float = field(
+        default=60.0, validator=bounded(gt=0, le=10_080, why="a week at most")
+    )
+    # Index level per ETF share, by future: S&P 500 / SPY ~ 10, Nasdaq-100 / QQQ ~ 41,
+    # Russell 2000 / IWM ~ 10. Every future of ``futures.contracts`` needs one in sim.
+    index_ratios: dict[str, float] = Factory(lambda: {"ES": 10.0, "NQ": 41.0, "RTY": 10.0})
+
+
+@frozen(slots=True)
 class SimSettings:
     """The simulated market and broker used by ``sim`` mode."""
 
@@ -480,6 +505,46 @@ class SimSettings:
     )
     underlyings: dict[str, SimUnderlyingSettings] = Factory(_default_sim_underlyings)
     broker: SimBrokerSettings = Factory(SimBrokerSettings)
+    futures: SimFuturesSettings = Factory(SimFuturesSettings)
+
+
+@frozen(slots=True)
+class FutureContractSettings:
+    """One index future and the ETF it leads (``ES`` leads ``SPY``)."""
+
+    symbol: str
+    etf: str
+    exchange: str = "CME"
+    # Price increment: 0.25 index points for ES and NQ, 0.10 for RTY.
+    tick_size: float = field(
+        default=0.25, validator=bounded(gt=0, le=100.0, why="index futures tick in points")
+    )
+
+
+def _default_futures() -> list[FutureContractSettings]:
+    return [
+        FutureContractSettings(symbol="ES", etf="SPY", tick_size=0.25),
+        FutureContractSettings(symbol="NQ", etf="QQQ", tick_size=0.25),
+        FutureContractSettings(symbol="RTY", etf="IWM", tick_size=0.10),
+    ]
+
+
+@frozen(slots=True)
+class FuturesSettings:
+    """Index futures read every cycle as leading indicators of the ETFs (docs/FUTURES.md).
+
+    The front contract is the nearest quarterly (March, June, September, December) whose
+    expiry is more than ``roll_days_before_expiry`` calendar days away. After
+    ``stale_alert_cycles`` cycles in a row without a usable quote while CME trades, an
+    alert is raised (never inside the daily maintenance break or the weekend).
+    """
+
+    enabled: bool = True
+    roll_days_before_expiry: int = field(
+        default=7, validator=bounded(ge=0, le=80, why="a quarterly contract is front ~91 days")
+    )
+    stale_alert_cycles: int = field(default=3, validator=count(1000))
+    contracts: list[FutureContractSettings] = Factory(_default_futures)
 
 
 @frozen(slots=True)
@@ -497,4 +562,5 @@ class TradingConfig:
     slots: SlotsConfig = Factory(SlotsConfig)
     execution: ExecutionSettings = Factory(ExecutionSettings)
     plugins: PluginsConfig = Factory(PluginsConfig)
+    futures: FuturesSettings = Factory(FuturesSettings)
     sim: SimSettings = Factory(SimSettings)

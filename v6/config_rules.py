@@ -507,6 +507,49 @@ def _calendar(cfg: TradingConfig) -> Iterator[Problem]:
         )
 
 
+MAX_INDEX_RATIO = 10_000.0
+
+
+def _futures(cfg: TradingConfig) -> Iterator[Problem]:
+    """Each future names a valid symbol once and leads an ETF this config trades; in sim
+    each has an index ratio (its price level against the ETF)."""
+    futures = cfg.futures
+    if not futures.enabled:
+        return
+    seen: set[str] = set()
+    for i, contract in enumerate(futures.contracts):
+        path = f"futures.contracts[{i}]"
+        problem = symbol_problem(contract.symbol)
+        if problem is not None:
+            yield f"{path}.symbol", problem
+            continue
+        if contract.symbol in seen:
+            yield f"{path}.symbol", f"{contract.symbol} is listed twice"
+        seen.add(contract.symbol)
+        if contract.etf not in cfg.underlyings:
+            yield (
+                f"{path}.etf",
+                f"{describe(contract.etf)} is not in underlyings"
+                f"{_close(contract.etf, cfg.underlyings)}: a future leads an ETF V6 quotes "
+                f"(underlyings: {', '.join(cfg.underlyings)})",
+            )
+        if cfg.mode is Mode.SIM and contract.symbol not in cfg.sim.futures.index_ratios:
+            yield (
+                "sim.futures.index_ratios",
+                f"no ratio for {contract.symbol}: the simulated {contract.symbol} is priced at "
+                f"{contract.etf} times it (ES: 10.0, NQ: 41.0, RTY: 10.0)",
+            )
+    for symbol, ratio in cfg.sim.futures.index_ratios.items():
+        key = join_path("sim.futures.index_ratios", symbol)
+        if not isinstance(ratio, int | float) or isinstance(ratio, bool):
+            yield key, f"must be a number, got {describe(ratio)}"
+        elif not 0 < ratio <= MAX_INDEX_RATIO:
+            yield (
+                key,
+                f"must be > 0 and <= {MAX_INDEX_RATIO:g} (index points per ETF share), got {ratio}",
+            )
+
+
 # -- public --------------------------------------------------------------------------------
 
 
@@ -522,6 +565,7 @@ def _all(cfg: TradingConfig) -> Iterator[Problem]:
     yield from _risk(cfg)
     yield from _breakers(cfg)
     yield from _sim(cfg)
+    yield from _futures(cfg)
     yield from _store(cfg)
 
 

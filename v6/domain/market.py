@@ -13,6 +13,7 @@ import numpy as np
 from attrs import field, frozen
 
 from v6.domain.contracts import Leg, OptionContract, Right
+from v6.domain.futures import FuturesReading
 
 
 @frozen(slots=True)
@@ -169,13 +170,19 @@ class OptionChain:
 
 @frozen(slots=True, eq=False)
 class MarketView:
-    """Everything the engine knows about the market at one instant."""
+    """Everything the engine knows about the market at one instant.
+
+    ``futures`` maps an ETF symbol to the reading of the index future that leads it
+    (``futures["SPY"]`` is ES), read-only; None when futures are not configured, and an
+    ETF is absent when its future has no usable quote (docs/FUTURES.md).
+    """
 
     time: datetime
     underlyings: Mapping[str, UnderlyingQuote]
     chains: Mapping[str, OptionChain]
     vix: float
     market_open: bool = True
+    futures: Mapping[str, FuturesReading] | None = None
 
 
 @frozen(slots=True, eq=False)

@@ -38,6 +38,7 @@ from v6.engine.tracks import MarkTracker
 from v6.entry.strategy_registry import StrategyRegistry
 from v6.entry.workflow import EntryWorkflow
 from v6.execution.combo_executor import ComboExecutor
+from v6.futures.observer import FuturesObserver
 from v6.plugin_manager import ActivePlugin, ActivePlugins, PluginCallError
 from v6.ports import Broker, MarketData
 from v6.risk.breaker_log import BreakerResetInbox
@@ -80,12 +81,14 @@ class Engine:
         recorder: Recorder,
         *,
         breaker_inbox: BreakerResetInbox | None = None,
+        futures: FuturesObserver | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins
         self.market = market
         self.broker = broker
         self.recorder = recorder
+        self.futures = futures  # index futures read each cycle (None: not configured)
         self.book = PositionBook()
         self.executor = ComboExecutor(broker, config.execution)
         self.history = HistoryRecorder(

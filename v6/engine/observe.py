@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from v6.domain.market import MarketView
-from v6.engine import orders
+from v6.engine import futures, orders
 from v6.market.quality import QualityReport, validate_market
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def observe(engine: Engine, now: datetime) -> MarketView:
                 dict(report.repaired),
             )
     engine.recorder.data_quality(now, reports)
+    view = futures.attach(engine, view)
     engine.unusable = unusable_underlyings(engine, view, reports)
     if engine.cycle % engine.config.store.chain_snapshot_every_cycles == 0:
         engine.recorder.chains(view)

@@ -131,6 +131,12 @@ class Recorder:
         """The simulator's hidden state at ``time`` (a :class:`v6.market.sim_market.SimTruth`)."""
         self._append("sim_truth", {"time": time, **attrs.asdict(truth)})
 
+    def futures(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Futures snapshots (one per future read this cycle; see v6.futures.observer)."""
+        batch = [{**row, "run_id": self.run_id} for row in rows]
+        if batch:
+            self.store.append("futures_snapshots", batch)
+
     def regimes(self, time: datetime, detector: str, readings: Iterable[RegimeReading]) -> None:
         """One row per reading, stamped with the ``detector`` that made it."""
         for reading in readings:

@@ -1,6 +1,7 @@
 """The exchange calendar: which days the market trades, and from when to when.
 
-A thin, fast wrapper around the ``exchange_calendars`` library's NYSE calendar ("XNYS"),
+A thin, fast wrapper around the ``exchange_calendars`` library's NYSE calendar ("XNYS")
+(and ``pandas_market_calendars``' CME_Equity for the index futures' Globex hours),
 so holidays and early closes come from a maintained source, never from a hand-written
 list. The schedule is copied once into NumPy arrays; every question the simulated clock
 and market ask each cycle is then a binary search, not a pandas lookup.
@@ -25,9 +26,36 @@ DEFAULT_END = date(2035, 12, 31)
 _NS = np.timedelta64(1, "ns")
 
 
+PANDAS_MARKET_CALENDARS = frozenset({"CME_Equity"})
+"""Calendars taken from ``pandas_market_calendars``: its CME_Equity has Globex's daily
+close at 16:00 CT and reopening at 17:00 CT (the maintenance break), which
+exchange_calendars' CMES lacks."""
+
+
+def _pmc_schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import pandas_market_calendars as pmc
+
+    schedule = pmc.get_calendar(name).schedule(
+        start_date=start.isoformat(), end_date=end.isoformat()
+    )
+    sessions = schedule.index.values.astype("datetime64[D]")
+    opens = schedule["market_open"].dt.tz_convert(UTC).dt.tz_localize(None)
+    closes = schedule["market_close"].dt.tz_convert(UTC).dt.tz_localize(None)
+    return (
+        sessions,
+        opens.values.astype("datetime64[ns]").astype("int64"),
+        closes.values.astype("datetime64[ns]").astype("int64"),
+    )
+
+
 @lru_cache(maxsize=8)
 def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sessions (datetime64[D]) with their UTC opens and closes (int64 ns), built once."""
+    if name in PANDAS_MARKET_CALENDARS:
+        sessions, opens, closes = _pmc_schedule(name, start, end)
+        for a in (sessions, opens, closes):
+            a.setflags(write=False)
+        return sessions, opens, closes
     with warnings.catch_warnings():
         # exchange_calendars 4.x still reads tz-aware ``Series.values``, which pandas 3.1
         # deprecates; the values it gets are the UTC ones we want, so the warning is noise.
@@ -179,6 +207,38 @@ class ExchangeCalendar:
         idx = np.arange(max(first_gap, 1), last_gap)
         gaps = (self._sessions[idx] - self._sessions[idx - 1]).astype(np.int64)
         return elapsed, gaps
+
+    # -- trading time -------------------------------------------------------------------
+
+    def open_nanoseconds(self, times: np.ndarray) -> np.ndarray:
+        """Nanoseconds the exchange was open from the calendar's start up to each of
+        ``times`` (int64 ns since the epoch, UTC), vectorised.
+
+        Trading time runs only while a session is open: a lookback of "one hour" in it
+        skips a maintenance break, a night, a weekend and a holiday.
+        """
+        ns = np.asarray(times, dtype=np.int64)
+        durations = self._closes - self._opens
+        cum = np.concatenate([[0], np.cumsum(durations)])
+        i = np.searchsorted(self._opens, ns, side="right") - 1
+        inside = np.clip(ns - self._opens[np.maximum(i, 0)], 0, durations[np.maximum(i, 0)])
+        return np.where(i >= 0, cum[np.maximum(i, 0)] + inside, 0)
+
+    def instant_at_open_nanoseconds(self, open_ns: np.ndarray) -> np.ndarray:
+        """The instant (int64 ns, UTC) at which :meth:`open_nanoseconds` reaches each of
+        ``open_ns``: its inverse, landing inside a session (or on its open)."""
+        c = np.asarray(open_ns, dtype=np.int64)
+        durations = self._closes - self._opens
+        cum = np.concatenate([[0], np.cumsum(durations)])
+        i = np.clip(np.searchsorted(cum, c, side="right") - 1, 0, len(self._opens) - 1)
+        return self._opens[i] + (c - cum[i])
+
+    def last_close_before(self, t: datetime) -> datetime:
+        """The close of the last session that closed strictly before ``t``."""
+        i = int(np.searchsorted(self._closes, _to_ns(t), side="left")) - 1
+        if i < 0:
+            self._out_of_range(t.date())
+        return _from_ns(self._closes[i])
 
     # -- expiries -----------------------------------------------------------------------
 

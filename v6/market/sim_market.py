@@ -22,6 +22,7 @@ from attrs import frozen
 from v6.config import SimSettings, SimUnderlyingSettings
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.errors import V6Error
+from v6.futures.sim_lead import LeadLine
 from v6.market.calendar import ExchangeCalendar
 from v6.market.sim_listing import listed_expiries, strike_grid
 from v6.market.sim_regimes import MarketProcess, trading_years
@@ -108,7 +109,12 @@ class SimMarket:
     """
 
     def __init__(
-        self, settings: SimSettings, symbols: Sequence[str], calendar: ExchangeCalendar
+        self,
+        settings: SimSettings,
+        symbols: Sequence[str],
+        calendar: ExchangeCalendar,
+        *,
+        lead_cycles: int | None = None,
     ) -> None:
         missing = [s for s in symbols if s not in settings.underlyings]
         if missing:
@@ -142,6 +148,10 @@ class SimMarket:
         self._listed: dict[tuple[str, np.datetime64], np.ndarray] = {}
         self._time: datetime | None = None
         self._view: MarketView | None = None
+        # The ETFs quote the index path ``lead_cycles`` snapshots late; the futures feed
+        # reads it at once (v6.futures.sim_lead). None: sim.futures.lead_cycles.
+        lead = settings.futures.lead_cycles if lead_cycles is None else lead_cycles
+        self.lead = LeadLine(lead)
         # Told the hidden state at every new snapshot (the sim app stores it in the
         # sim_truth table beside the detected regimes).
         self.on_snapshot: Callable[[datetime, SimTruth], None] | None = None
@@ -160,6 +170,10 @@ class SimMarket:
     def vol_level(self) -> float:
         """The hidden volatility multiplier (1.0 = calm)."""
         return self._process.vol_level
+
+    def leading_spot(self, symbol: str) -> float:
+        """The index path of ``symbol`` now, before its ETF shows it (for the futures)."""
+        return float(self.lead.latest[self._symbols.index(symbol)])
 
     def truth(self) -> SimTruth:
         """The hidden state behind the current snapshot (for analysis, not strategies)."""
@@ -189,6 +203,7 @@ class SimMarket:
             self._process.step(years)
             self._move_vix_basis(years)
         self._time = time
+        self.lead.push(self._process.spots)
         self._view = self._quote(time)
         if self.on_snapshot is not None:
             self.on_snapshot(time, self.truth())
@@ -214,8 +229,9 @@ class SimMarket:
         today = self.calendar.trading_date(time)
         underlyings: dict[str, UnderlyingQuote] = {}
         chains: dict[str, OptionChain] = {}
+        quoted = self.lead.lagged
         for i, symbol in enumerate(self._symbols):
-            spot = float(process.spots[i])
+            spot = float(quoted[i])
             underlyings[symbol] = self._underlying_quote(symbol, spot, regime, time)
             chains[symbol] = self._chain(
                 symbol, spot, float(vols[i]), float(anchors[i]), today, time

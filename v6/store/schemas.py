@@ -240,6 +240,32 @@ BREAKER_EVENTS = pa.schema(
     ]
 )
 
+# One row per index future per engine cycle while CME trades (docs/FUTURES.md): the front
+# contract read, its quote, the ETF it leads at the same instant, and the change metrics
+# in percent on the ratio-adjusted continuous series (null: no price at the reference).
+FUTURES_SNAPSHOTS = pa.schema(
+    [
+        _TIME,
+        _required("symbol", pa.string()),  # the future's root: ES, NQ, RTY
+        _required("date", pa.string()),  # YYYY-MM-DD of ``time`` in UTC; the partition
+        _required("etf", pa.string()),  # the ETF it leads: SPY, QQQ, IWM
+        _required("local_symbol", pa.string()),  # the contract read: ESH6
+        _required("expiry", pa.date32()),  # that contract's expiry
+        _required("price", pa.float64()),  # mid of a sound quote, else the last trade
+        _optional("bid", pa.float64()),
+        _optional("ask", pa.float64()),
+        # New contract's price over the old one's at a roll (both quoted that cycle), 1
+        # otherwise; null when the old one had no quote (no change spans that roll).
+        _optional("roll_ratio", pa.float64()),
+        _optional("etf_price", pa.float64()),  # the ETF's mid at the same instant
+        _optional("change_1h", pa.float64()),
+        _optional("change_4h", pa.float64()),
+        _optional("change_overnight", pa.float64()),
+        _optional("change_daily", pa.float64()),
+        _RUN_ID,
+    ]
+)
+
 RUNS = pa.schema(
     [
         _TIME,
@@ -287,5 +313,6 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("breaker_events", BREAKER_EVENTS),
     TableSpec("runs", RUNS),
     TableSpec("sim_truth", SIM_TRUTH),
+    TableSpec("futures_snapshots", FUTURES_SNAPSHOTS, ("symbol", "date")),
 )
 """Every table V6 writes, by name."""
