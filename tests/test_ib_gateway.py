@@ -449,7 +449,7 @@ def test_futures_have_contract_details_and_quotes(ib: IB, quotes: SimQuotes) -> 
 
     details = ib.reqContractDetails(Future("ES", exchange="CME"))
     expiries = sorted(d.contract.lastTradeDateOrContractMonth for d in details)
-    assert expiries == ["20260320", "20260619"]  # the next two quarterlies from 2026-01-05
+    assert expiries == ["20260320", "20260619", "20260918"]  # the next three quarterlies
     assert {d.contract.secType for d in details} == {"FUT"}
     assert {d.contract.multiplier for d in details} == {"50"}
     ticker = ib.reqMktData(details[0].contract, "", False, False)

@@ -327,6 +327,19 @@ def sim_futures(config: TradingConfig, market: Any) -> Any:
     return FuturesObserver(config.futures, feed, hours, config.cycle.interval_seconds)
 
 
+def ib_futures(config: TradingConfig, connection: Any) -> Any:
+    """The futures observer of paper and live, on the shared IB connection (None when
+    ``futures.enabled`` is false)."""
+    if not config.futures.enabled:
+        return None
+    from v6.brokers.ib.futures import IBFuturesFeed
+    from v6.futures.hours import FuturesHours
+    from v6.futures.observer import FuturesObserver
+
+    feed = IBFuturesFeed(connection, config.ib)
+    return FuturesObserver(config.futures, feed, FuturesHours(), config.cycle.interval_seconds)
+
+
 def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:
     """Log the plugins that failed to load: a warning only when this config selects the
     name (a clash: another plugin of that name runs), INFO when it does not care."""
@@ -388,6 +401,7 @@ def _build_ib_engine(
         broker,
         recorder,
         breaker_inbox=BreakerResetInbox(store),
+        futures=ib_futures(config, connection),
     )
     market.held_contracts = lambda: [
         leg.contract for p in engine.book.positions(LIVE) for leg in p.legs

@@ -379,6 +379,35 @@ def cmd_breaker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_futures(args: argparse.Namespace) -> int:
+    """``v6 futures correlate``: lead-lag of each future against its ETF."""
+    from v6.futures.correlate import COLUMNS, correlate, table_text
+
+    store = _store(args)
+    frame = store.read("futures_snapshots", columns=COLUMNS)
+    results = correlate(frame, args.max_lag)
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], indent=2))
+    elif not results:
+        print(
+            f"no futures snapshots in {store.root}: run a session with futures enabled "
+            "(futures.enabled: true) first"
+        )
+    else:
+        print(table_text(results))
+    return 0
+
+
+def _max_lag(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_LAG:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_LAG}, got {value}")
+    return value
+
+
+MAX_LAG = 200  # cycles; a lead of days says nothing about the next move
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -465,6 +494,21 @@ def build_parser() -> argparse.ArgumentParser:
     breaker.add_argument("action", choices=["status", "reset"])
     breaker.add_argument("name", nargs="?", metavar="NAME", help="the breaker to reset")
     breaker.set_defaults(handler=cmd_breaker)
+
+    futures = commands.add_parser("futures", help="analyse the index futures snapshots")
+    futures_commands = futures.add_subparsers(
+        dest="futures_command", metavar="ACTION", required=True
+    )
+    correlate = futures_commands.add_parser(
+        "correlate",
+        parents=[common, config, store],
+        help="cross-correlation, best lag and out-of-sample hit rate and IC per future/ETF",
+    )
+    correlate.add_argument(
+        "--max-lag", type=_max_lag, default=6, metavar="N", help="lags -N..N cycles (default 6)"
+    )
+    correlate.add_argument("--json", action="store_true", help="machine-readable output")
+    correlate.set_defaults(handler=cmd_futures)
     return parser
 
 

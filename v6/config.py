@@ -470,7 +470,7 @@ class SimFuturesSettings:
         default=2, validator=bounded(ge=0, le=100, why="a lead of more than 100 cycles is days")
     )
     basis_noise_bps: float = field(
-        default=1.0, validator=bounded(ge=0, le=100.0, why="index futures basis noise is bps")
+        default=2.0, validator=bounded(ge=0, le=100.0, why="index futures basis noise is bps")
     )
     basis_half_life_minutes: float = field(
         default=60.0, validator=bounded(gt=0, le=10_080, why="a week at most")

@@ -15,6 +15,10 @@ only once clearly past it):
   high_vol levels is a crash.
 - Realised volatility (intraday steps only) ``realised_to_implied_high`` times the ATM
   implied: premium sold there is underpriced, so high_vol even while VIX is calm.
+- Optional, off by default: the index future leading the ETF (``market.futures``). With
+  ``futures_overnight_drop_pct`` set, a future down at least that many percent since the
+  previous regular close (ES for SPY, NQ for QQQ, RTY for IWM) is stress: high_vol. The
+  futures trade all night, so a gap is seen before the ETF opens into it.
 - Trend strength over the last ``trend_window`` intraday steps: the t-statistic of the
   net log return (net / (per-step sd x sqrt(n))) and Kaufman's efficiency ratio
   |net| / sum |step|. Trending needs both (``trend_t`` and ``trend_efficiency``); range
@@ -52,6 +56,7 @@ import numpy as np
 from attrs import field, frozen, validators
 
 from v6.domain.decisions import Regime, RegimeReading
+from v6.domain.futures import FuturesReading
 from v6.domain.market import MarketHistory, MarketView, OptionChain
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.hookspecs import hookimpl
@@ -112,6 +117,9 @@ class Settings:
         efficiency_hysteresis: margin on the efficiency thresholds to leave a regime.
         min_dwell_cycles: cycles a calmer classification must hold before it is
             adopted (escalation into crash or high_vol is immediate).
+        futures_overnight_drop_pct: when set, the ETF's future down at least this many
+            percent since the previous regular close is high_vol; None (the default)
+            leaves the futures out.
     """
 
     crash_vix: float = field(default=35.0, validator=validators.gt(0))
@@ -143,6 +151,10 @@ class Settings:
     range_t: float = field(default=1.0, validator=validators.gt(0))
     efficiency_hysteresis: float = field(default=0.05, validator=validators.ge(0))
     min_dwell_cycles: int = field(default=3, validator=validators.ge(1))
+    futures_overnight_drop_pct: float | None = field(
+        default=None,
+        validator=validators.optional([validators.gt(0), validators.le(50)]),
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.low_vol_vix < self.high_vol_vix < self.crash_vix:
@@ -418,9 +430,11 @@ def detect_one(
     history: MarketHistory,
     prior: RegimeReading | None,
     settings: Settings,
+    future: FuturesReading | None = None,
 ) -> RegimeReading:
     """The reading of one underlying: every piece of evidence, the most severe regime it
-    supports, then the dwell against the previous reading."""
+    supports, then the dwell against the previous reading. ``future`` is the reading of
+    the index future leading it (used only with ``futures_overnight_drop_pct``)."""
     stressed = prior is not None and prior.regime in SEVERE
     evidence: list[Regime] = [Regime.NORMAL]
     parts: list[str] = []
@@ -466,6 +480,14 @@ def detect_one(
         evidence.append(Regime.HIGH_VOL)
         parts.append(f"realised vol {realised:.0%} is {vol_ratio:.1f}x implied {implied:.0%}")
 
+    overnight = float("nan")
+    if settings.futures_overnight_drop_pct is not None and future is not None:
+        if future.change_overnight is not None and math.isfinite(future.change_overnight):
+            overnight = future.change_overnight
+            if overnight <= -settings.futures_overnight_drop_pct:
+                evidence.append(Regime.HIGH_VOL)
+                parts.append(f"{future.future} {overnight:+.2f}% since the last close")
+
     trend = trend_strength(history.times, spots, settings.trend_window, settings.min_trend_samples)
     trend_before = _prior_evidence(prior, "trend_state", {Regime.TRENDING, Regime.RANGE_BOUND})
     signal = trend_signal(trend, trend_before, settings)
@@ -504,6 +526,7 @@ def detect_one(
             "trend_state": _code(signal),
             "candidate_regime": _code(proposed),
             "candidate_cycles": float(waited),
+            "futures_overnight": overnight,
         },
     )
 
@@ -529,6 +552,7 @@ def v6_detect_regime(
             history,
             previous.get(symbol),
             settings,
+            (market.futures or {}).get(symbol),
         )
         for symbol in market.underlyings
     }

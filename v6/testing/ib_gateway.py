@@ -20,7 +20,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
@@ -53,6 +53,7 @@ CLIENT_ID_IN_USE = (
     "Unable to connect as the client id is already in use. Retry with a unique client id."
 )
 NO_SECURITY = "No security definition has been found for the request"
+FUTURE_MULTIPLIERS = {"ES": "50", "NQ": "20", "RTY": "50"}
 
 
 # -- quotes -------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ class SimQuotes:
     def __init__(self, market: Any, time: datetime) -> None:
         self.market = market
         self._options: dict[str, list[GatewayContract]] = {}
+        self._feed: Any = None
         self.advance(time)
 
     @classmethod
@@ -171,23 +173,36 @@ class SimQuotes:
         ]
 
     def futures(self) -> list[GatewayContract]:
-        """ES for the next two quarterly expiries (third Friday of Mar, Jun, Sep, Dec),
-        when SPY is simulated: the S&P 500 future, priced from SPY x 10."""
-        if "SPY" not in self.market.symbols:
-            return []
+        """The index futures of the default config (ES, NQ, RTY) whose ETF is simulated,
+        the next three quarterlies each (third Friday of Mar, Jun, Sep, Dec), priced by
+        V6's simulated futures feed from the market's leading index path."""
+        feed = self._futures_feed()
         today = self._view.time.date()
         out = []
-        year, month = today.year, today.month
-        while len(out) < 2:
-            if month % 3 == 0:
-                first = date(year, month, 1)
-                third_friday = first + timedelta(days=(4 - first.weekday()) % 7 + 14)
-                if third_friday >= today:
-                    out.append(wire.future("ES", third_friday.strftime("%Y%m%d")))
-            month += 1
-            if month == 13:
-                year, month = year + 1, 1
+        for settings in feed._contracts.values():
+            if settings.etf not in self.market.symbols:
+                continue
+            for c in feed.listed(settings.symbol, settings.exchange, today):
+                future = wire.future(
+                    c.symbol,
+                    c.expiry.strftime("%Y%m%d"),
+                    settings.exchange,
+                    FUTURE_MULTIPLIERS.get(c.symbol, "50"),
+                )
+                out.append(attrs.evolve(future, local_symbol=c.local_symbol))
         return out
+
+    def _futures_feed(self) -> Any:
+        if self._feed is None:
+            from v6.config import FuturesSettings
+            from v6.futures.hours import FuturesHours
+            from v6.futures.sim_feed import SimFuturesFeed
+
+            market = self.market
+            self._feed = SimFuturesFeed(
+                market, market.settings, FuturesSettings(), FuturesHours().cme
+            )
+        return self._feed
 
     def options(self, symbol: str) -> Sequence[GatewayContract]:
         if symbol not in self._options:
@@ -212,15 +227,16 @@ class SimQuotes:
         if contract.sec_type == "IND" and contract.symbol == "VIX":
             return GatewayQuote(None, None, view.vix, last_size=0.0)
         if contract.sec_type == "FUT":
-            spy = view.underlyings.get("SPY")
-            if spy is None:
-                return None
+            from v6.domain.futures import FutureContract
+
             expiry = date(
                 int(contract.expiry[:4]), int(contract.expiry[4:6]), int(contract.expiry[6:])
             )
-            years = max((expiry - view.time.date()).days, 0) / 365.0
-            fair = round(spy.mid * 10.0 * math.exp(0.03 * years) * 4) / 4  # 0.25 ticks
-            return GatewayQuote(fair - 0.25, fair, fair, 25.0, 25.0, 1.0)
+            ours = FutureContract(contract.symbol, contract.local_symbol, expiry)
+            quote = self._futures_feed().quotes(view.time, [ours]).get(contract.local_symbol)
+            if quote is None:
+                return None
+            return GatewayQuote(quote.bid, quote.ask, quote.last, 25.0, 25.0, 1.0)
         if contract.sec_type != "OPT":
             return None
         chain = view.chains.get(contract.symbol)
@@ -425,6 +441,7 @@ class FakeGateway:
         self._contracts: dict[int, GatewayContract] = {}
         self._nan_greeks: set[int] = set()
         self._greek_overrides: dict[int, dict[str, float]] = {}
+        self._quote_overrides: dict[int, GatewayQuote | None] = {}
         self._scripts: deque[_FillScript] = deque()
         self._rejects: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
@@ -601,6 +618,17 @@ class FakeGateway:
         with self._lock:
             for c in con_ids:
                 self._greek_overrides.setdefault(int(c), {}).update(values)
+
+    def override_quote(self, con_id: int, quote: GatewayQuote | None) -> None:
+        """Serve ``quote`` for a contract instead of the source's (None: no ticks at all),
+        e.g. IB's empty-side -1 or a zero price; push_quotes streams it."""
+        with self._lock:
+            self._quote_overrides[con_id] = quote
+
+    def clear_quote_override(self, con_id: int) -> None:
+        """Serve the source's quote for the contract again."""
+        with self._lock:
+            self._quote_overrides.pop(con_id, None)
 
     def push_quotes(self) -> None:
         """Send fresh ticks for every live market-data subscription (after advancing quotes)."""
@@ -952,6 +980,8 @@ class FakeGateway:
             conn.send(wire.tick_option_computation(req_id, 13, values))
 
     def _quote(self, contract: GatewayContract) -> GatewayQuote | None:
+        if contract.con_id in self._quote_overrides:
+            return self._quote_overrides[contract.con_id]
         return None if self.quotes is None else self.quotes.quote(contract)
 
     def _combo_quote(self, legs: Sequence[PlacedLeg]) -> GatewayQuote | None:
