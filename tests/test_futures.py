@@ -330,7 +330,7 @@ def test_correlate_recovers_the_simulated_lead(correlated_store):
 
 
 def test_correlate_figures_equal_a_direct_pandas_computation(correlated_store):
-    lead, store = correlated_store
+    _, store = correlated_store
     result = v6("futures", "correlate", "--store", str(store), "--json", cwd=store.parent)
     spy = next(p for p in json.loads(result.stdout) if p["etf"] == "SPY")
     rows = DeltaStore(store).read("futures_snapshots")

@@ -481,12 +481,13 @@ def detect_one(
         parts.append(f"realised vol {realised:.0%} is {vol_ratio:.1f}x implied {implied:.0%}")
 
     overnight = float("nan")
-    if settings.futures_overnight_drop_pct is not None and future is not None:
-        if future.change_overnight is not None and math.isfinite(future.change_overnight):
-            overnight = future.change_overnight
-            if overnight <= -settings.futures_overnight_drop_pct:
-                evidence.append(Regime.HIGH_VOL)
-                parts.append(f"{future.future} {overnight:+.2f}% since the last close")
+    drop = settings.futures_overnight_drop_pct
+    change = future.change_overnight if future is not None else None
+    if drop is not None and change is not None and math.isfinite(change):
+        overnight = change
+        if overnight <= -drop:
+            evidence.append(Regime.HIGH_VOL)
+            parts.append(f"{future.future} {overnight:+.2f}% since the last close")
 
     trend = trend_strength(history.times, spots, settings.trend_window, settings.min_trend_samples)
     trend_before = _prior_evidence(prior, "trend_state", {Regime.TRENDING, Regime.RANGE_BOUND})
