@@ -341,6 +341,18 @@ def test_correlate_figures_equal_a_direct_pandas_computation(correlated_store):
         assert spy["by_lag"][str(k)] == pytest.approx(f.corr(e.shift(-k)), abs=1e-9)
 
 
+def test_correlate_exits_0_every_time_it_reads_the_partitioned_table(correlated_store):
+    # A reader of a partitioned table must not abort at exit (docs: delta-rs #2184).
+    lead, store = correlated_store
+    if lead:
+        return  # one store is enough
+    statuses = [
+        v6("futures", "correlate", "--store", str(store), cwd=store.parent).returncode
+        for _ in range(5)
+    ]
+    assert statuses == [0] * 5
+
+
 def test_correlate_on_a_store_without_futures_says_so(tmp_path):
     store = tmp_path / "store"
     cfg = sim_config(store, days=1)

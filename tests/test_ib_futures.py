@@ -180,6 +180,12 @@ def test_paper_engine_writes_futures_snapshots_from_ib(tmp_path):
             run_cycles(engine, clock, gateway, 2)
         finally:
             engine.close()
+        # A restart takes up the stored snapshots: the next changes look back at them.
+        again, _ = ib_engine(cfg)
+        try:
+            assert again.futures.tracker.last_contract("ES") == "ESH6"
+        finally:
+            again.close()
     rows = table(cfg, "futures_snapshots")
     assert len(rows) == 6
     assert set(rows.local_symbol) == {"ESH6", "NQH6", "RTYH6"}

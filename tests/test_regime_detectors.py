@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from v6.domain.decisions import Regime, RegimeReading
@@ -270,6 +271,10 @@ def test_a_failing_drivers_readings_expire_entries_stop_and_resume_when_it_reads
         cfg,
         exit_rules={**cfg.plugins.exit_rules, "dynamic_take_profit": {}, "regime_change": {}},
     )
+    # The timing (positions held, then entries proposed during the outage) is the one of
+    # the path without the futures' lead (the ETFs not delayed).
+    lead0 = attrs.evolve(cfg.sim.futures, lead_cycles=0)
+    cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, futures=lead0))
     sim = sim_engine(cfg, [("flaky", flaky)])
     sim.run(8)
     assert sim.engine.book.positions(LIVE), "positions are held when the detector breaks"

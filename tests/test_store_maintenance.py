@@ -123,6 +123,8 @@ def test_a_pass_compacts_every_table_partitioned_ones_per_partition_and_keeps_ev
     for name in TABLES:
         if name == "chain_snapshots":
             chain_partitions(store, 3)
+        elif name == "futures_snapshots":  # one partition: one future on one day
+            append(store, name, 3, symbol="ES", date="2026-01-06")
         else:
             append(store, name, 3)
     before = {name: content(store, name) for name in TABLES}

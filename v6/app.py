@@ -324,7 +324,9 @@ def sim_futures(config: TradingConfig, market: Any) -> Any:
 
     hours = FuturesHours()
     feed = SimFuturesFeed(market, config.sim, config.futures, hours.cme)
-    return FuturesObserver(config.futures, feed, hours, config.cycle.interval_seconds)
+    return FuturesObserver(
+        config.futures, feed, hours, config.cycle.interval_seconds, config.underlyings
+    )
 
 
 def ib_futures(config: TradingConfig, connection: Any) -> Any:
@@ -337,7 +339,32 @@ def ib_futures(config: TradingConfig, connection: Any) -> Any:
     from v6.futures.observer import FuturesObserver
 
     feed = IBFuturesFeed(connection, config.ib)
-    return FuturesObserver(config.futures, feed, FuturesHours(), config.cycle.interval_seconds)
+    return FuturesObserver(
+        config.futures, feed, FuturesHours(), config.cycle.interval_seconds, config.underlyings
+    )
+
+
+def seed_futures(engine: Engine, store: DeltaStore, now: datetime) -> None:
+    """After a paper or live restart, the futures observer takes up the snapshots of the
+    last days (its change metrics look back up to one CME trading day, plus weekends and
+    holidays)."""
+    if engine.futures is None:
+        return
+    from datetime import timedelta
+
+    since = (now - timedelta(days=SEED_DAYS)).strftime("%Y-%m-%d")
+    frame = store.read(
+        "futures_snapshots",
+        columns=["time", "symbol", "local_symbol", "expiry", "price", "roll_ratio"],
+        filters=[("date", ">=", since)],
+    )
+    frame = frame[frame["time"] < now]
+    taken = engine.futures.seed(frame)
+    if taken:
+        log.info("futures: took up %d stored snapshots since %s", taken, since)
+
+
+SEED_DAYS = 6
 
 
 def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:
@@ -409,6 +436,7 @@ def _build_ib_engine(
     clock = BrokerClock(connection, calendar, config.cycle.interval_seconds)
     engine.on_close(connection.disconnect)
     recover(engine, store, clock.now())
+    seed_futures(engine, store, clock.now())
     return engine, clock
 
 

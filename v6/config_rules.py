@@ -511,8 +511,9 @@ MAX_INDEX_RATIO = 10_000.0
 
 
 def _futures(cfg: TradingConfig) -> Iterator[Problem]:
-    """Each future names a valid symbol once and leads an ETF this config trades; in sim
-    each has an index ratio (its price level against the ETF)."""
+    """Each future names a valid symbol once; one whose ETF this config does not trade is
+    not read (one file may serve configs trading fewer ETFs), unless the ETF is a typo
+    of one it does trade. In sim every future that is read has an index ratio."""
     futures = cfg.futures
     if not futures.enabled:
         return
@@ -527,12 +528,14 @@ def _futures(cfg: TradingConfig) -> Iterator[Problem]:
             yield f"{path}.symbol", f"{contract.symbol} is listed twice"
         seen.add(contract.symbol)
         if contract.etf not in cfg.underlyings:
-            yield (
-                f"{path}.etf",
-                f"{describe(contract.etf)} is not in underlyings"
-                f"{_close(contract.etf, cfg.underlyings)}: a future leads an ETF V6 quotes "
-                f"(underlyings: {', '.join(cfg.underlyings)})",
-            )
+            if _close(contract.etf, cfg.underlyings):
+                yield (
+                    f"{path}.etf",
+                    f"{describe(contract.etf)} is not in underlyings"
+                    f"{_close(contract.etf, cfg.underlyings)} (a future leads an ETF V6 "
+                    f"quotes; underlyings: {', '.join(cfg.underlyings)})",
+                )
+            continue
         if cfg.mode is Mode.SIM and contract.symbol not in cfg.sim.futures.index_ratios:
             yield (
                 "sim.futures.index_ratios",

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from v6.errors import V6Error
 from v6.market.calendar import ExchangeCalendar
 
 CME_CALENDAR = "CME_Equity"
 HOUR_NS = 3_600 * 1_000_000_000
 # One CME trading day: 18:00 ET to 17:00 ET the next day.
 SESSION_NS = 23 * HOUR_NS
+BEFORE_ANY_CLOSE = -(2**62)  # an instant before any snapshot: no reference
 
 
 def _ns(t: datetime) -> int:
@@ -59,7 +61,10 @@ class FuturesHours:
         """The close (ns) of the last regular equity session that closed before ``t``:
         the reference of the overnight change (Friday's close on a Monday, the close
         before a holiday on the day after it)."""
-        return _ns(self.equity.last_close_before(t))
+        try:
+            return _ns(self.equity.last_close_before(t))
+        except V6Error:  # before the calendar's first session: no close to compare with
+            return BEFORE_ANY_CLOSE
 
 
 def to_ns(t: datetime) -> int:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+import pandas as pd
 from attrs import frozen
 
 from v6.config import FutureContractSettings, FuturesSettings
@@ -83,7 +84,13 @@ class FuturesObserver:
         feed: FuturesFeed,
         hours: FuturesHours,
         tolerance_seconds: float,
+        traded: Sequence[str] | None = None,
     ) -> None:
+        # Only the futures whose ETF is traded are read (the config may list more).
+        if traded is not None:
+            settings = attrs.evolve(
+                settings, contracts=[c for c in settings.contracts if c.etf in traded]
+            )
         self.settings = settings
         self.feed = feed
         self.hours = hours
@@ -94,6 +101,30 @@ class FuturesObserver:
         self._missing: dict[str, int] = {}
         self._alerted: set[str] = set()
         self._last_time: datetime | None = None
+
+    def seed(self, frame: pd.DataFrame) -> int:
+        """Take up the snapshots an earlier run stored (``futures_snapshots`` rows), so a
+        restarted paper or live engine measures its first changes against them and
+        notices a roll that happened while it was down. Returns the rows taken."""
+        if frame.empty:
+            return 0
+        exchange = {c.symbol: c.exchange for c in self.settings.contracts}
+        taken = 0
+        for row in frame.sort_values("time", kind="stable").itertuples(index=False):
+            if row.symbol not in exchange:
+                continue
+            price = float(row.price)
+            if not (math.isfinite(price) and price > 0):
+                continue
+            ratio = float(row.roll_ratio) if row.roll_ratio is not None else math.nan
+            when = pd.Timestamp(row.time).to_pydatetime()
+            self.tracker.add(row.symbol, when, row.local_symbol, price, ratio)
+            expiry = row.expiry if isinstance(row.expiry, date) else pd.Timestamp(row.expiry).date()
+            self._front[row.symbol] = FutureContract(
+                row.symbol, row.local_symbol, expiry, exchange[row.symbol]
+            )
+            taken += 1
+        return taken
 
     def observe(self, time: datetime, market: MarketView) -> Observation:
         """This cycle's futures at ``time``, with ``market``'s ETF quotes beside them.

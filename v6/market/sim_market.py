@@ -114,7 +114,7 @@ class SimMarket:
         symbols: Sequence[str],
         calendar: ExchangeCalendar,
         *,
-        lead_cycles: int | None = None,
+        lead_cycles: int = 0,
     ) -> None:
         missing = [s for s in symbols if s not in settings.underlyings]
         if missing:
@@ -149,9 +149,9 @@ class SimMarket:
         self._time: datetime | None = None
         self._view: MarketView | None = None
         # The ETFs quote the index path ``lead_cycles`` snapshots late; the futures feed
-        # reads it at once (v6.futures.sim_lead). None: sim.futures.lead_cycles.
-        lead = settings.futures.lead_cycles if lead_cycles is None else lead_cycles
-        self.lead = LeadLine(lead)
+        # reads it at once (v6.futures.sim_lead). The sim app passes
+        # ``sim.futures.lead_cycles``; 0 (no delay) for any other use of the market.
+        self.lead = LeadLine(lead_cycles)
         # Told the hidden state at every new snapshot (the sim app stores it in the
         # sim_truth table beside the detected regimes).
         self.on_snapshot: Callable[[datetime, SimTruth], None] | None = None

@@ -103,7 +103,14 @@ class IBFuturesFeed:
         cancelling the streams no longer asked for, so lines are never left open)."""
         if not self.connection.connected:
             raise ConnectionError("not connected to IB")
-        wanted = {c.con_id: c for c in contracts if c.con_id in self._contracts}
+        # A contract known only by its local symbol (from the store, after a restart) is
+        # found among the listed ones.
+        by_local = {c.localSymbol: con_id for con_id, c in self._contracts.items()}
+        wanted = {}
+        for c in contracts:
+            con_id = c.con_id if c.con_id in self._contracts else by_local.get(c.local_symbol)
+            if con_id is not None:
+                wanted[con_id] = c
         for con_id in list(self._tickers):
             if con_id not in wanted:
                 ticker = self._tickers.pop(con_id)
