@@ -151,25 +151,27 @@ def test_empty_ib_prices_are_missing_never_numbers_and_alert_only_while_cme_trad
     assert [a.code for a in back.alerts] == ["futures_resumed"]
 
 
-def test_no_futures_request_inside_the_maintenance_break():
+def test_no_fetch_and_no_stale_alarm_inside_the_maintenance_break():
     evening = datetime(2026, 1, 5, 21, 45, tzinfo=UTC)  # 16:45 ET, CME still trading
     with running_gateway(start=evening) as gateway:
         connection, observer = observer_on(gateway, stale_alert_cycles=1)
         try:
             first = observer.observe(evening, gateway.quotes.view)
-            in_break = []
-            for _ in range(3):  # 17:00 is the close; 17:15, 17:30, 17:45 ET are shut
-                now = step(gateway)
-                in_break.append(observer.observe(now, gateway.quotes.view))
-            now = step(gateway, timedelta(minutes=30))  # 18:15 ET
+            close = observer.observe(step(gateway), gateway.quotes.view)  # 17:00 ET
+            # From here ES quotes IB's empty prices: an alarm on the first cycle it is read.
+            empty = GatewayQuote(-1.0, -1.0, -1.0)
+            gateway.override_quote(gateway_future(gateway, "ESH6").con_id, empty)
+            in_break = [observer.observe(step(gateway), gateway.quotes.view) for _ in range(3)]
+            now = step(gateway, timedelta(minutes=30))  # 18:15 ET, CME open again
             resumed = observer.observe(now, gateway.quotes.view)
         finally:
             connection.disconnect()
-    assert len(first.rows) == 3
-    assert [o.fetched for o in in_break] == [True, False, False]  # 17:00 ET is the close
-    assert all(o.alerts == [] for o in in_break)
-    assert all(not o.rows for o in in_break[1:])
-    assert resumed.fetched and len(resumed.rows) == 3
+    assert len(first.rows) == 3 and close.fetched and len(close.rows) == 3
+    assert [o.fetched for o in in_break] == [False, False, False]  # 17:15 to 17:45 ET
+    assert all(o.alerts == [] and o.rows == [] for o in in_break)
+    assert all(not r.market_open for o in in_break for r in o.readings.values())
+    assert resumed.fetched and {r["symbol"] for r in resumed.rows} == {"NQ", "RTY"}
+    assert [a.code for a in resumed.alerts] == ["futures_stale"]
 
 
 def test_paper_engine_writes_futures_snapshots_from_ib(tmp_path):

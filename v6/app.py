@@ -325,7 +325,12 @@ def sim_futures(config: TradingConfig, market: Any) -> Any:
     hours = FuturesHours()
     feed = SimFuturesFeed(market, config.sim, config.futures, hours.cme)
     return FuturesObserver(
-        config.futures, feed, hours, config.cycle.interval_seconds, config.underlyings
+        config.futures,
+        feed,
+        hours,
+        config.cycle.interval_seconds,
+        config.underlyings,
+        config.cycle.max_quote_age_seconds,
     )
 
 
@@ -340,7 +345,12 @@ def ib_futures(config: TradingConfig, connection: Any) -> Any:
 
     feed = IBFuturesFeed(connection, config.ib)
     return FuturesObserver(
-        config.futures, feed, FuturesHours(), config.cycle.interval_seconds, config.underlyings
+        config.futures,
+        feed,
+        FuturesHours(),
+        config.cycle.interval_seconds,
+        config.underlyings,
+        config.cycle.max_quote_age_seconds,
     )
 
 

@@ -9,7 +9,8 @@ What the engine's observe phase calls (:func:`v6.engine.futures.attach`). Per fu
    rule (:func:`v6.futures.contracts.front_contract`).
 3. On the cycle the front contract changes, the old one is quoted too and the roll
    ratio (new over old, same instant) is stored, so the change metrics never jump.
-4. A quote that gives no positive finite price (IB's NaN, -1 or 0) is missing: the
+4. A quote that gives no positive finite price (IB's NaN, -1 or 0), or one older than
+   ``cycle.max_quote_age_seconds`` (a stream that stopped ticking), is missing: the
    ETF's reading is absent this cycle, and after ``stale_alert_cycles`` such cycles in a
    row while CME trades a WARNING alert names the future (once; an INFO when it is back).
 """
@@ -85,6 +86,7 @@ class FuturesObserver:
         hours: FuturesHours,
         tolerance_seconds: float,
         traded: Sequence[str] | None = None,
+        max_quote_age_seconds: float = 120.0,
     ) -> None:
         # Only the futures whose ETF is traded are read (the config may list more).
         if traded is not None:
@@ -92,6 +94,7 @@ class FuturesObserver:
                 settings, contracts=[c for c in settings.contracts if c.etf in traded]
             )
         self.settings = settings
+        self.max_quote_age_seconds = max_quote_age_seconds
         self.feed = feed
         self.hours = hours
         self.tracker = ChangeTracker(hours, tolerance_seconds)
@@ -156,7 +159,7 @@ class FuturesObserver:
         for contract in self.settings.contracts:
             front = fronts.get(contract.symbol)
             quote = quotes.get(front.local_symbol) if front is not None else None
-            price = quote.price if quote is not None else math.nan
+            price = quote.price if quote is not None and self._fresh(quote, time) else math.nan
             if not (math.isfinite(price) and price > 0):
                 alerts.extend(self._missed(contract))
                 continue
@@ -182,6 +185,10 @@ class FuturesObserver:
         return Observation(readings, rows, alerts, fetched=True)
 
     # -- steps ----------------------------------------------------------------------------
+
+    def _fresh(self, quote: FuturesQuote, time: datetime) -> bool:
+        """A quote older than ``max_quote_age_seconds`` (a stream that stopped) is stale."""
+        return (time - quote.time).total_seconds() <= self.max_quote_age_seconds
 
     def _front_of(self, contract: FutureContractSettings, today: date) -> FutureContract | None:
         cached = self._listed.get(contract.symbol)

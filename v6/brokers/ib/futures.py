@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from ib_async import Contract, Future, Ticker
 
@@ -50,6 +50,15 @@ def _expiry(contract: Contract, real_expiration: str) -> date | None:
     if month and len(month) == 6 and month.isdigit():
         return third_friday(int(month[:4]), int(month[4:6]))
     return None
+
+
+def _quote_time(ticker: Ticker, now: datetime, received: datetime) -> datetime:
+    """When the quote last changed, on the engine's clock (its age as measured here); a
+    stream that never ticked is as old as the epoch."""
+    if ticker.time is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    stamp = ticker.time if ticker.time.tzinfo else ticker.time.replace(tzinfo=UTC)
+    return now - (received - stamp)
 
 
 class IBFuturesFeed:
@@ -124,6 +133,7 @@ class IBFuturesFeed:
                 fresh.append(self._tickers[con_id])
         self._await_first_ticks(fresh)
         self.connection.pump(0.0)
+        received = datetime.now(UTC)
         out = {}
         for con_id, contract in wanted.items():
             ticker = self._tickers[con_id]
@@ -132,7 +142,7 @@ class IBFuturesFeed:
                 bid=_price(ticker.bid),
                 ask=_price(ticker.ask),
                 last=_price(ticker.last),
-                time=time_,
+                time=_quote_time(ticker, time_, received),
             )
         return out
 
