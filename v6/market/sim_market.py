@@ -56,7 +56,7 @@ NICKEL_FROM = 3.0
 VIX_BASIS_SD = 0.03
 VIX_BASIS_HALF_LIFE_YEARS = 2.0 / 252.0
 # A reference SPY when the run does not simulate SPY itself.
-REFERENCE_SPY_VOL = 0.13
+REFERENCE_SPY_VOL = 0.10
 
 
 def _naive_utc(t: datetime) -> np.datetime64:
