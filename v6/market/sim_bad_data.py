@@ -15,8 +15,9 @@ work. :class:`BadDataFeed` wraps the market and, at the small rates of
 - ``crossed_quote``: the bid sits above the ask (one side stale after a move): rejected
   as ``crossed``.
 - ``wide_quote``: on a quote with a bid, both sides pulled ``WIDE_FACTOR`` times further
-  from an unchanged mid (never below a zero bid): a poor but real market, which the gate keeps; the mark does
-  not move, and strike selection refuses such a short leg (its spread limit).
+  from an unchanged mid (never below a zero bid): a poor but real market, which the gate
+  keeps; the mark does not move, and strike selection refuses such a short leg (its
+  spread limit).
 - ``zero_iv``: an implied volatility of zero on a sound quote: the gate re-derives the
   IV and Greeks from the mid (``repaired_greeks``).
 - ``nan_greeks``: NaN IV and Greeks, as IB sends for an option its model could not
@@ -42,7 +43,14 @@ from v6.config import SimBadDataSettings
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.ports import MarketData
 
-KINDS = ("stale_underlying", "missing_strike", "crossed_quote", "wide_quote", "zero_iv", "nan_greeks")
+KINDS = (
+    "stale_underlying",
+    "missing_strike",
+    "crossed_quote",
+    "wide_quote",
+    "zero_iv",
+    "nan_greeks",
+)
 """The kinds of bad data, as named in ``sim.bad_data``."""
 QUOTE_KINDS = ("crossed_quote", "wide_quote", "zero_iv", "nan_greeks")
 """The kinds drawn per option quote (the others per underlying and cycle)."""
@@ -144,6 +152,7 @@ class BadDataFeed:
                 keep = ~((chain.expiry == chain.expiry[row]) & (chain.strike == chain.strike[row]))
                 self.faults["missing_strike"].append(chain.contract(int(row)).key)
         for kind, mask in zip(QUOTE_KINDS, (crossed, wide, zero_iv, nan), strict=True):
-            self.faults[kind].extend(chain.contract(int(i)).key for i in np.flatnonzero(mask & keep))
+            rows = np.flatnonzero(mask & keep)
+            self.faults[kind].extend(chain.contract(int(i)).key for i in rows)
         spoiled = attrs.evolve(chain, bid=bid, ask=ask, iv=iv, **greeks)
         return spoiled if keep.all() else spoiled.select(keep)
