@@ -161,6 +161,13 @@ class SimMarket:
         """The hidden volatility multiplier (1.0 = calm)."""
         return self._process.vol_level
 
+    @property
+    def trend_direction(self) -> int:
+        """+1 in an up trend, -1 in a down trend, 0 when not trending (hidden state)."""
+        if self._process.regime != "trending":
+            return 0
+        return 1 if self._process.trend_sign > 0 else -1
+
     def truth(self) -> SimTruth:
         """The hidden state behind the current snapshot (for analysis, not strategies)."""
         process = self._process
