@@ -43,13 +43,13 @@ HALF_LIFE_UP = 0.5 / TRADING_DAYS_PER_YEAR
 HALF_LIFE_DOWN = 2.0 / TRADING_DAYS_PER_YEAR
 VOL_NOISE_SD = 0.12
 VOL_NOISE_HALF_LIFE = 5.0 / TRADING_DAYS_PER_YEAR
-VOL_SPOT_CORRELATION = -0.7
+VOL_SPOT_CORRELATION = -0.9
 VOL_LEVEL_BOUNDS = (0.4, 6.0)
 # The leverage effect through trends and jumps: the part of a market move that is not
 # diffusion (a trend day's drift, a crash's jumps) moves the log vol noise by this many
-# times the log return, against it. 5 is what the diffusive part above gives in a calm
-# market (VOL_SPOT_CORRELATION x the noise's diffusion / the market's), so a 1% fall
-# lifts volatility about 5% however it arrives, as VIX does (about 4-7% per 1% of SPX).
+# times the log return, against it, so a 1% fall however it arrives lifts the volatility
+# level about 5% (the diffusive shocks above do about 9% per 1% in a calm market; a
+# trend's drift is the slow, half-expected part of a move).
 LEVERAGE_ELASTICITY = 5.0
 # A down trend is a sell-off: its volatility level rises (toward this multiple of calm)
 # where an up trend's falls (``vol_multiplier`` of ``trending``).
