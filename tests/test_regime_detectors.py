@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from v6.domain.decisions import Regime, RegimeReading
@@ -270,6 +271,9 @@ def test_a_failing_drivers_readings_expire_entries_stop_and_resume_when_it_reads
         cfg,
         exit_rules={**cfg.plugins.exit_rules, "dynamic_take_profit": {}, "regime_change": {}},
     )
+    # One entry a cycle, so the book still has room when the detector breaks (and the
+    # strategies still propose) however few positions the market has closed by then.
+    cfg = attrs.evolve(cfg, limits=attrs.evolve(cfg.limits, max_entries_per_cycle=1))
     sim = sim_engine(cfg, [("flaky", flaky)])
     sim.run(8)
     assert sim.engine.book.positions(LIVE), "positions are held when the detector breaks"
