@@ -28,3 +28,21 @@ def test_sim_market_snapshot_three_underlyings(benchmark):
     options = sum(len(c) for c in view.chains.values())
     benchmark.extra_info["options"] = options
     assert options > 3_000
+
+
+def test_sim_feed_with_bad_data_three_underlyings(benchmark):
+    """The same cycle read through the bad-data feed: its extra cost per snapshot."""
+    from v6.market.sim_bad_data import BadDataFeed
+
+    calendar = ExchangeCalendar()
+    settings = SimSettings()
+    feed = BadDataFeed(
+        SimMarket(settings, ["SPY", "QQQ", "IWM"], calendar), settings.bad_data, settings.seed
+    )
+    clock = SimClock(calendar, settings.start, 250, 900)
+
+    def step():
+        return feed.snapshot(clock.next_cycle())
+
+    view = benchmark.pedantic(step, rounds=300, iterations=1, warmup_rounds=5)
+    assert sum(len(c) for c in view.chains.values()) > 3_000

@@ -73,6 +73,8 @@ REFUSED = [
     ),
     ("sim:\n  speed: 0.0000001\n", "'sim.speed'", "must be 0"),
     ("sim:\n  broker:\n    latency_seconds: 1800\n", "latency_seconds'", "cancelled"),
+    ("sim:\n  bad_data:\n    nan_greeks: 0.6\n    zero_iv: 0.6\n", "'sim.bad_data'", "at most 1"),
+    ("sim:\n  bad_data:\n    stale_underlying: 1.5\n", "stale_underlying'", "<= 1"),
     ("breakers:\n  rejection_window_minutes: 1.0e+300\n", "rejection_window_minutes", "a week"),
     ("slots:\n  default:\n    cooldown_minutes_after_stop: 1.0e+300\n", "cooldown", "a year"),
     ("sim:\n  broker:\n    latency_seconds: 1.0e+300\n", "'sim.broker.latency_seconds'", "hour"),

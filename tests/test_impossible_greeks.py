@@ -13,6 +13,7 @@ import pytest
 from ib_harness import paper_config, run_cycles, running_gateway
 from sessions import engine_for, table
 
+from v6.config import SimBadDataSettings
 from v6.config_loader import load_config
 from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.positions import PositionStatus
@@ -98,13 +99,14 @@ def held_legs(engine):
 def default_config(tmp_path):
     """The embedded defaults (every exit rule, delta_breach included), a private store,
     and entries filled at mid in the cycle sent: these tests need a condor held after one
-    cycle, not the liquidity fill model's wait."""
+    cycle, not the liquidity fill model's wait. The simulated feed is clean: the only
+    bad data is what these tests inject."""
     cfg = load_config(None)
     broker = attrs.evolve(cfg.sim.broker, fill_model="immediate_mid")
     return attrs.evolve(
         cfg,
         store=attrs.evolve(cfg.store, path=str(tmp_path / "data")),
-        sim=attrs.evolve(cfg.sim, broker=broker),
+        sim=attrs.evolve(cfg.sim, broker=broker, bad_data=SimBadDataSettings.off()),
     )
 
 

@@ -275,6 +275,9 @@ def test_a_failing_drivers_readings_expire_entries_stop_and_resume_when_it_reads
     # the path without the futures' lead (the ETFs not delayed).
     lead0 = attrs.evolve(cfg.sim.futures, lead_cycles=0)
     cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, futures=lead0))
+    # One entry a cycle, so the book still has room when the detector breaks (and the
+    # strategies still propose) however few positions the market has closed by then.
+    cfg = attrs.evolve(cfg, limits=attrs.evolve(cfg.limits, max_entries_per_cycle=1))
     sim = sim_engine(cfg, [("flaky", flaky)])
     sim.run(8)
     assert sim.engine.book.positions(LIVE), "positions are held when the detector breaks"

@@ -113,8 +113,12 @@ def test_v6_run_cli_runs_a_short_session_and_leaves_readable_tables(tmp_path):
 
 
 def test_v6_run_extends_the_simulated_days_to_the_cycles_asked_for_and_says_so(tmp_path):
-    # One simulated day holds 26 cycles; --cycles 40 needs a second one.
-    (tmp_path / "v6.yaml").write_text("sim: {days: 1}\n")
+    # One simulated day holds 26 cycles; --cycles 40 needs a second one. A clean feed:
+    # the gate's warnings about bad quotes would be warnings too.
+    (tmp_path / "v6.yaml").write_text(
+        "sim:\n  days: 1\n  bad_data: {stale_underlying: 0, missing_strike: 0, "
+        "crossed_quote: 0, wide_quote: 0, zero_iv: 0, nan_greeks: 0}\n"
+    )
     result = subprocess.run(
         [
             str(Path(sys.executable).with_name("v6")),

@@ -26,6 +26,11 @@ from v6.store.integrity import DamagedTableError
 from v6.store.writer_lock import LOCK_FILE
 
 V6 = str(Path(sys.executable).with_name("v6"))
+# The embedded defaults with no bad data in the simulated feed (sim.bad_data all 0).
+CLEAN_FEED = (
+    "sim:\n  bad_data: {stale_underlying: 0, missing_strike: 0, crossed_quote: 0, "
+    "wide_quote: 0, zero_iv: 0, nan_greeks: 0}\n"
+)
 # Set on purpose: delta-rs then appends a Rust backtrace to its error messages, and a
 # panic prints one; neither may reach the user.
 ENV = {**os.environ, "RUST_BACKTRACE": "1"}
@@ -127,8 +132,19 @@ def test_breaker_status_with_a_truncated_commit_names_the_table_in_one_line(stor
     assert commit_files(store / "breaker_events")[-1].read_bytes() == left
 
 
+def newest_commit_read(store: Path, table: str) -> Path:
+    """The table's newest commit, with the checkpoints that would let Delta skip reading
+    it removed: a checkpoint is an optional summary of the log before it, and a damaged
+    commit under one is never read (nor needed). Which commit a run's last flush lands
+    on depends on the market, so the test must not."""
+    log = store / table / "_delta_log"
+    for summary in [*log.glob("*.checkpoint*.parquet"), log / "_last_checkpoint"]:
+        summary.unlink(missing_ok=True)
+    return commit_files(store / table)[-1]
+
+
 def test_run_with_a_truncated_commit_refuses_to_start_and_writes_nothing(store):
-    truncate(commit_files(store / "positions")[-1])
+    truncate(newest_commit_read(store, "positions"))
     before = snapshot(store)
     result = v6("run", "--store", str(store), "--cycles", "1")
     assert_one_line(result, 6, "table 'positions'", "damaged")
@@ -314,9 +330,13 @@ def test_run_on_a_full_disk_is_one_line_without_a_rust_panic(tmp_path):
         pytest.skip("needs root and unshare to mount a small tmpfs")
     store = tmp_path / "tiny"
     store.mkdir()
+    # A clean simulated feed: the gate's warnings about bad quotes would be lines too.
+    config = tmp_path / "clean.yaml"
+    config.write_text(CLEAN_FEED)
     # 2 MiB: room for the lock and the first small tables, not for a flush of chains.
     result = _in_private_mount(
-        f"mount -t tmpfs -o size=2m tmpfs {store}", "run", "--store", str(store), "--cycles", "60"
+        f"mount -t tmpfs -o size=2m tmpfs {store}",
+        *("run", "--config", str(config), "--store", str(store), "--cycles", "60"),
     )
     line = assert_one_line(result, 1, "not enough space left on the device", "free some space")
     assert f"{store}" in line

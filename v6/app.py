@@ -288,6 +288,7 @@ def build_engine(
     from v6.brokers.sim import SimBroker
     from v6.engine.recovery import close_ended_sim_worlds
     from v6.market.calendar import ExchangeCalendar
+    from v6.market.sim_bad_data import BadDataFeed
     from v6.market.sim_clock import SimClock
     from v6.market.sim_market import SimMarket
 
@@ -303,11 +304,13 @@ def build_engine(
     lead = config.sim.futures.lead_cycles if config.futures.enabled else 0
     market = SimMarket(config.sim, list(config.underlyings), calendar, lead_cycles=lead)
     market.on_snapshot = recorder.sim_truth  # the hidden regime, beside the detected one
+    # The engine reads the exchange through a feed that now and then breaks a quote.
+    feed = BadDataFeed(market, config.sim.bad_data, config.sim.seed)
     broker = SimBroker(config.sim.broker, config.sim.initial_cash, config.sim.seed, run_id)
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
     futures = sim_futures(config, market)
-    engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox, futures=futures)
+    engine = Engine(config, plugins, feed, broker, recorder, breaker_inbox=inbox, futures=futures)
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
     return engine, clock

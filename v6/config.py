@@ -22,7 +22,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from attrs import Attribute, Factory, field, frozen, validators
+from attrs import Attribute, Factory, field, fields, frozen, validators
 
 from v6.errors import ConfigError
 
@@ -40,6 +40,7 @@ MAX_RATE = 1.0
 RATE = "an annual rate from -10% to 100%"
 MAX_STRIKES_PER_SIDE = 500
 STRIKES = "no exchange lists more; each strike is priced every cycle"
+CHANCE = "a chance from 0 (never) to 1 (every time)"
 
 SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,9}(\.[A-Z0-9]{1,4})?\Z")
 """An underlying's symbol as IB writes it: upper-case letters and digits, starting with a
@@ -394,7 +395,8 @@ class SimUnderlyingSettings:
     """Starting point of one simulated underlying."""
 
     spot: float = field(validator=bounded(gt=0, le=1e6, why="a million dollars a share"))
-    # Base annualised volatility (calm regime): 1% to 500% a year.
+    # Realised annualised volatility in a calm market, 1% to 500% a year; its implied
+    # volatility trades above it by the variance risk premium (docs/SIM-MARKET.md).
     vol: float = field(default=0.18, validator=bounded(ge=0.01, le=5.0, why="1% to 500% a year"))
     # Sensitivity to the common market factor (inverse and leveraged ETFs reach -3 and 3).
     beta: float = field(default=1.0, validator=bounded(ge=-5.0, le=5.0, why="ETFs reach -3 to 3"))
@@ -412,9 +414,9 @@ class SimUnderlyingSettings:
 
 def _default_sim_underlyings() -> dict[str, SimUnderlyingSettings]:
     return {
-        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.13, beta=1.0, strike_step=1.0),
-        "QQQ": SimUnderlyingSettings(spot=510.0, vol=0.20, beta=1.2, strike_step=1.0),
-        "IWM": SimUnderlyingSettings(spot=225.0, vol=0.22, beta=1.1, strike_step=1.0),
+        "SPY": SimUnderlyingSettings(spot=590.0, vol=0.10, beta=1.0, strike_step=1.0),
+        "QQQ": SimUnderlyingSettings(spot=510.0, vol=0.16, beta=1.2, strike_step=1.0),
+        "IWM": SimUnderlyingSettings(spot=225.0, vol=0.18, beta=1.1, strike_step=1.0),
     }
 
 
@@ -481,6 +483,43 @@ class SimFuturesSettings:
 
 
 @frozen(slots=True)
+class SimBadDataSettings:
+    """How often the simulated data feed delivers a broken quote (docs/SIM-MARKET.md).
+
+    The simulated exchange stays clean; its feed, like a real vendor's, now and then is
+    not: these are the rates of each kind of fault, drawn from the seed and the snapshot
+    time. 0 turns a kind off; ``SimBadDataSettings.off()`` turns them all off, for tests
+    that pin behaviour on clean data. Per-underlying rates are chances per underlying and
+    cycle; per-quote rates are chances per option quote and cycle.
+    """
+
+    # The underlying's quote is the previous cycle's (its feed froze): the gate rejects
+    # the whole chain as bad_underlying for that cycle.
+    stale_underlying: float = field(default=0.01, validator=bounded(ge=0, le=1, why=CHANCE))
+    # One live strike (call and put of one expiry) is missing from the chain.
+    missing_strike: float = field(default=0.02, validator=bounded(ge=0, le=1, why=CHANCE))
+    # The bid sits above the ask (a stale side after a move): rejected as crossed.
+    crossed_quote: float = field(default=0.00005, validator=bounded(ge=0, le=1, why=CHANCE))
+    # Both sides pulled out around an unchanged mid (a market maker widening): a real,
+    # if poor, market; the gate keeps it and strike selection refuses it for a short leg.
+    wide_quote: float = field(default=0.0001, validator=bounded(ge=0, le=1, why=CHANCE))
+    # An implied volatility of zero on a sound quote: the gate re-derives IV and Greeks.
+    zero_iv: float = field(default=0.00005, validator=bounded(ge=0, le=1, why=CHANCE))
+    # NaN IV and Greeks, as IB sends for an option its model could not price: rejected.
+    nan_greeks: float = field(default=0.00005, validator=bounded(ge=0, le=1, why=CHANCE))
+
+    @classmethod
+    def off(cls) -> SimBadDataSettings:
+        """A clean feed: every rate 0."""
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def enabled(self) -> bool:
+        """True when any kind of fault can happen."""
+        return any(getattr(self, f.name) > 0 for f in fields(type(self)))
+
+
+@frozen(slots=True)
 class SimSettings:
     """The simulated market and broker used by ``sim`` mode."""
 
@@ -506,6 +545,7 @@ class SimSettings:
     underlyings: dict[str, SimUnderlyingSettings] = Factory(_default_sim_underlyings)
     broker: SimBrokerSettings = Factory(SimBrokerSettings)
     futures: SimFuturesSettings = Factory(SimFuturesSettings)
+    bad_data: SimBadDataSettings = Factory(SimBadDataSettings)
 
 
 @frozen(slots=True)

@@ -455,6 +455,14 @@ def _sim(cfg: TradingConfig) -> Iterator[Problem]:
             f"x cycle.interval_seconds = {patience} s: every order would be cancelled "
             "before it could fill",
         )
+    bad = sim.bad_data
+    per_quote = bad.crossed_quote + bad.wide_quote + bad.zero_iv + bad.nan_greeks
+    if per_quote > 1.0:
+        yield (
+            "sim.bad_data",
+            f"crossed_quote + wide_quote + zero_iv + nan_greeks add up to {per_quote:g}: "
+            "each quote gets at most one of them, so together they must be at most 1",
+        )
     if 0 < sim.speed < MIN_SPEED:
         yield (
             "sim.speed",

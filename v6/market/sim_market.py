@@ -57,7 +57,7 @@ NICKEL_FROM = 3.0
 VIX_BASIS_SD = 0.03
 VIX_BASIS_HALF_LIFE_YEARS = 2.0 / 252.0
 # A reference SPY when the run does not simulate SPY itself.
-REFERENCE_SPY_VOL = 0.13
+REFERENCE_SPY_VOL = 0.10
 
 
 def _naive_utc(t: datetime) -> np.datetime64:
@@ -174,6 +174,13 @@ class SimMarket:
     def leading_spot(self, symbol: str) -> float:
         """The index path of ``symbol`` now, before its ETF shows it (for the futures)."""
         return float(self.lead.latest[self._symbols.index(symbol)])
+
+    @property
+    def trend_direction(self) -> int:
+        """+1 in an up trend, -1 in a down trend, 0 when not trending (hidden state)."""
+        if self._process.regime != "trending":
+            return 0
+        return 1 if self._process.trend_sign > 0 else -1
 
     def truth(self) -> SimTruth:
         """The hidden state behind the current snapshot (for analysis, not strategies)."""

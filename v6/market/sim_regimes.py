@@ -9,8 +9,10 @@ can gap further than any 15-minute step.
 
 The volatility level ``vol_level`` multiplies every underlying's calm volatility. Its
 trend part follows the regime, rising fast when stress arrives and decaying slowly after
-(as VIX does); its noise part is a symmetric mean-reverting wiggle that moves against the
-market (the leverage effect).
+(as VIX does); its noise part is a mean-reverting wiggle that moves against the market
+(the leverage effect): against its diffusive shocks with ``VOL_SPOT_CORRELATION`` and
+against its trend drift and jumps with ``LEVERAGE_ELASTICITY``, and a down trend pulls
+the level up (``DOWN_TREND_VOL_MULTIPLIER``) where an up trend lets it fall.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ OVERNIGHT_SHARE = 0.2
 IDLE_DAY_SHARE = 0.05
 # Volatility of a beta-1 market factor in calm markets; the rest of each underlying's
 # volatility is idiosyncratic (at least a quarter of it, so no two paths are identical).
-MARKET_FACTOR_VOL = 0.14
+MARKET_FACTOR_VOL = 0.10
 MIN_IDIOSYNCRATIC_SHARE = 0.25
 # The volatility level's trend moves toward the regime's level with these half-lives
 # (years); its log noise has this stationary sd, half-life and correlation with the market.
@@ -41,8 +43,17 @@ HALF_LIFE_UP = 0.5 / TRADING_DAYS_PER_YEAR
 HALF_LIFE_DOWN = 2.0 / TRADING_DAYS_PER_YEAR
 VOL_NOISE_SD = 0.12
 VOL_NOISE_HALF_LIFE = 5.0 / TRADING_DAYS_PER_YEAR
-VOL_SPOT_CORRELATION = -0.7
+VOL_SPOT_CORRELATION = -0.9
 VOL_LEVEL_BOUNDS = (0.4, 6.0)
+# The leverage effect through trends and jumps: the part of a market move that is not
+# diffusion (a trend day's drift, a crash's jumps) moves the log vol noise by this many
+# times the log return, against it, so a 1% fall however it arrives lifts the volatility
+# level about 5% (the diffusive shocks above do about 9% per 1% in a calm market; a
+# trend's drift is the slow, half-expected part of a move).
+LEVERAGE_ELASTICITY = 5.0
+# A down trend is a sell-off: its volatility level rises (toward this multiple of calm)
+# where an up trend's falls (``vol_multiplier`` of ``trending``).
+DOWN_TREND_VOL_MULTIPLIER = 1.3
 # The skew multiplier (on every underlying's ``skew_slope``): the relative skew is
 # steepest when volatility is low and flattens as it rises (puts and calls both get bid
 # in stress), ``vol_level ** -SKEW_VOL_ELASTICITY``, times a slow log-normal wiggle of its
@@ -227,7 +238,11 @@ class MarketProcess:
         self._switch_regime(days, u_switch, u_dest, u_sign)
         params = REGIME_PARAMS[self.regime]
         n_jumps = poisson_quantile(u_jumps, params.jump_rate * days)
-        self._move_vol_level(years, params.vol_multiplier, z_market, z_vol)
+        drift = params.drift * (self.trend_sign if self.regime == "trending" else 1.0)
+        moves = drift * years  # the market's move that is not diffusion: drift and jumps
+        if n_jumps:
+            moves += n_jumps * params.jump_mean + math.sqrt(n_jumps) * params.jump_sd * z_jump
+        self._move_vol_level(years, self._vol_target(params), z_market, z_vol, moves)
 
         climate_decay = 0.5 ** (years / CLIMATE_HALF_LIFE)
         self.climate = (
@@ -240,10 +255,7 @@ class MarketProcess:
 
         m = self.vol_level
         sqrt_dt = math.sqrt(years)
-        drift = params.drift * (self.trend_sign if self.regime == "trending" else 1.0)
-        factor = drift * years + m * MARKET_FACTOR_VOL * sqrt_dt * z_market
-        if n_jumps:
-            factor += n_jumps * params.jump_mean + math.sqrt(n_jumps) * params.jump_sd * z_jump
+        factor = moves + m * MARKET_FACTOR_VOL * sqrt_dt * z_market
         idio = m * params.idio_multiplier * self.idio_vols
         total_var = (m * self.betas * MARKET_FACTOR_VOL) ** 2 + idio**2
         log_return = self.betas * factor + idio * sqrt_dt * z_idio - 0.5 * total_var * years
@@ -261,11 +273,23 @@ class MarketProcess:
         if self.regime == "trending":
             self.trend_sign = 1.0 if u_sign < TREND_UP_PROBABILITY else -1.0
 
-    def _move_vol_level(self, years: float, target: float, z_market: float, z_vol: float) -> None:
+    def _vol_target(self, params: RegimeParams) -> float:
+        """The volatility level the regime pulls toward: a down trend is a sell-off."""
+        if self.regime == "trending" and self.trend_sign < 0:
+            return DOWN_TREND_VOL_MULTIPLIER
+        return params.vol_multiplier
+
+    def _move_vol_level(
+        self, years: float, target: float, z_market: float, z_vol: float, moves: float
+    ) -> None:
         # Exact exponential steps: stable over a 15-minute step and a long weekend alike.
         # Stress arrives fast, calm returns slowly.
         half_life = HALF_LIFE_UP if target > self.vol_trend else HALF_LIFE_DOWN
         self.vol_trend = target + (self.vol_trend - target) * 0.5 ** (years / half_life)
         decay = 0.5 ** (years / VOL_NOISE_HALF_LIFE)
         shock = VOL_SPOT_CORRELATION * z_market + math.sqrt(1 - VOL_SPOT_CORRELATION**2) * z_vol
-        self.vol_noise = self.vol_noise * decay + VOL_NOISE_SD * math.sqrt(1 - decay**2) * shock
+        self.vol_noise = (
+            self.vol_noise * decay
+            + VOL_NOISE_SD * math.sqrt(1 - decay**2) * shock
+            - LEVERAGE_ELASTICITY * moves
+        )

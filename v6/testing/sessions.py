@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from v6.config import PluginBlock, PluginsConfig, TradingConfig
+from v6.config import PluginBlock, PluginsConfig, SimBadDataSettings, TradingConfig
 from v6.conversion import structure
 from v6.store.delta_store import DeltaStore
 
@@ -27,8 +27,10 @@ def sim_config(store: Path | str, days: int = 5, **sim_overrides: Any) -> Tradin
     """The embedded defaults with a private store and short-dated, quick-turnover plugins.
 
     Short DTEs and modest take-profit targets make a simulated week open *and* close
-    every structure, which is what end-to-end tests need to see. ``sim_overrides`` set
-    fields of ``sim`` (``seed``, ``force_regime``, ...).
+    every structure, which is what end-to-end tests need to see. The simulated feed is
+    clean (``sim.bad_data`` all 0), so a test sees exactly the faults it injects itself;
+    ``bad_data=SimBadDataSettings()`` restores the default rates. ``sim_overrides`` set
+    fields of ``sim`` (``seed``, ``force_regime``, ``bad_data``, ...).
     """
     from v6.config_loader import load_config
 
@@ -47,6 +49,7 @@ def sim_config(store: Path | str, days: int = 5, **sim_overrides: Any) -> Tradin
             "take_profit": PluginBlock(settings={"profit_fraction": 0.3}),
         },
     )
+    sim_overrides.setdefault("bad_data", SimBadDataSettings.off())
     sim = attrs.evolve(cfg.sim, days=days, **sim_overrides)
     store_settings = attrs.evolve(cfg.store, path=str(store))
     return attrs.evolve(cfg, plugins=plugins, sim=sim, store=store_settings)
