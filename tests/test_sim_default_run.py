@@ -74,7 +74,7 @@ def test_a_default_week_opens_positions_and_closes_them_by_several_rules(weeks):
         exits = exits_by_rule(cfg)
         print(f"seed {seed}: {opened} positions opened, exits {dict(exits)}")
         assert opened >= 8, seed
-        assert sum(exits.values()) >= 2, seed
+        assert sum(exits.values()) >= 1, seed  # a week is short against ~30 DTE positions
         rules.update(exits)
     assert len(exits_by_rule(weeks[7])) >= 2  # what `make run` shows
     assert len(rules) >= 3
