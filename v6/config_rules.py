@@ -233,6 +233,20 @@ def _connection(cfg: TradingConfig) -> Iterator[Problem]:
         )
 
 
+def _dashboard(cfg: TradingConfig) -> Iterator[Problem]:
+    host = cfg.dashboard.host
+    if not host.strip() or any(c.isspace() or c in "/\\\0" for c in host):
+        yield "dashboard.host", f"{describe(host)} is not a host name or address to listen on"
+    elif len(host) > 253:
+        yield "dashboard.host", f"a host name has at most 253 characters, got {len(host)}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that is this machine only (127.0.0.1, ::1,
+    localhost): the dashboard binds there without asking for credentials."""
+    return _is_loopback(host)
+
+
 def _store(cfg: TradingConfig) -> Iterator[Problem]:
     path = cfg.store.path
     if not path.strip():
@@ -523,6 +537,7 @@ def _all(cfg: TradingConfig) -> Iterator[Problem]:
     yield from _breakers(cfg)
     yield from _sim(cfg)
     yield from _store(cfg)
+    yield from _dashboard(cfg)
 
 
 def config_problems(cfg: TradingConfig) -> Problem | None:
