@@ -140,7 +140,9 @@ class StoreReader:
         new = [f for f in files if f not in known]
         if new:
             parts = [cached.frame, *(self._read_file(name, f) for f in new)]
-            cached.frame = pd.concat([p for p in parts if not p.empty] or [parts[0]], ignore_index=True)
+            cached.frame = pd.concat(
+                [p for p in parts if not p.empty] or [parts[0]], ignore_index=True
+            )
         cached.files = files
 
     def _read_file(self, name: str, relative: str) -> pd.DataFrame:
@@ -155,10 +157,15 @@ class StoreReader:
             if column not in present:
                 field = spec.schema.field(column)
                 data = data.append_column(field, pa.nulls(data.num_rows, field.type))
-        return data.select(wanted).cast(pa.schema([spec.schema.field(c) for c in wanted])).to_pandas()
+        return (
+            data.select(wanted).cast(pa.schema([spec.schema.field(c) for c in wanted])).to_pandas()
+        )
 
     def filtered(
-        self, name: str, filters: list[tuple[str, str, object]], columns: Sequence[str] | None = None
+        self,
+        name: str,
+        filters: list[tuple[str, str, object]],
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Rows matching ``filters``, pushed down to the files (one position's history)."""
         return self.store.read(name, columns=list(columns or COLUMNS[name]), filters=filters)

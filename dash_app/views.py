@@ -111,7 +111,11 @@ def account(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     first = frame["net_liquidation"].iloc[0]
     day = frame["time"].dt.tz_convert(NEW_YORK).dt.date
     day_start = frame.groupby(day)["net_liquidation"].transform("first")
-    return frame.assign(pnl=frame["net_liquidation"] - first, pnl_today=frame["net_liquidation"] - day_start, day=day)
+    return frame.assign(
+        pnl=frame["net_liquidation"] - first,
+        pnl_today=frame["net_liquidation"] - day_start,
+        day=day,
+    )
 
 
 def overview(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
@@ -273,7 +277,9 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
             "dte": frame["dte"].where(live),
             "regime": regime.fillna("-"),
             "take_profit_at": [
-                None if (t := take_profit_threshold(config, r if isinstance(r, str) else None)) is None else round(100 * t)
+                None
+                if (t := take_profit_threshold(config, r if isinstance(r, str) else None)) is None
+                else round(100 * t)
                 for r in regime
             ],
             "last_action": frame["action"].fillna("-"),
@@ -340,16 +346,37 @@ def position_detail(reader: StoreReader, run_id: str | None, position_id: str) -
         rows = rows[rows["run_id"] == run_id]
     position = in_write_order(rows).iloc[-1] if not rows.empty else None
     marks = reader.filtered("position_risk", filt)
-    marks = marks[marks["run_id"] == run_id].sort_values("time", kind="stable") if not marks.empty else marks
+    marks = (
+        marks[marks["run_id"] == run_id].sort_values("time", kind="stable")
+        if not marks.empty
+        else marks
+    )
     decisions = reader.filtered(
         "decisions",
         filt,
-        columns=["time", "rule", "priority", "action", "reason", "regime", "verdicts", "unrealized_pnl", "spot", "run_id"],
+        columns=[
+            "time",
+            "rule",
+            "priority",
+            "action",
+            "reason",
+            "regime",
+            "verdicts",
+            "unrealized_pnl",
+            "spot",
+            "run_id",
+        ],
     )
     if not decisions.empty:
         decisions = decisions[decisions["run_id"] == run_id].sort_values("time", kind="stable")
     legs = json.loads(position["legs"]) if position is not None else []
-    return {"position": position, "marks": marks, "decisions": decisions, "legs": legs, "run_id": run_id}
+    return {
+        "position": position,
+        "marks": marks,
+        "decisions": decisions,
+        "legs": legs,
+        "run_id": run_id,
+    }
 
 
 def verdict_table(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -357,9 +384,21 @@ def verdict_table(decisions: pd.DataFrame) -> pd.DataFrame:
     priority, rule, verdict (CLOSE/HOLD/no opinion/ERROR), reason, and whether it decided."""
     rows = []
     for decision in decisions.itertuples(index=False):
-        verdicts = json.loads(decision.verdicts) if isinstance(decision.verdicts, str) and decision.verdicts else []
+        verdicts = (
+            json.loads(decision.verdicts)
+            if isinstance(decision.verdicts, str) and decision.verdicts
+            else []
+        )
         if not verdicts:
-            verdicts = [{"rule": decision.rule, "priority": decision.priority, "action": decision.action, "reason": decision.reason, "error": None}]
+            verdicts = [
+                {
+                    "rule": decision.rule,
+                    "priority": decision.priority,
+                    "action": decision.action,
+                    "reason": decision.reason,
+                    "error": None,
+                }
+            ]
         decided = False
         for v in verdicts:
             if v.get("error"):
@@ -385,7 +424,9 @@ def verdict_table(decisions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["time", "priority", "rule", "verdict", "reason", "outcome"])
 
 
-def payoff(legs: list[dict[str, Any]], entry_price: float, quantity: int, spot: float | None) -> pd.DataFrame:
+def payoff(
+    legs: list[dict[str, Any]], entry_price: float, quantity: int, spot: float | None
+) -> pd.DataFrame:
     """The position's P&L at expiry in dollars over a range of underlying prices."""
     from v6.pricing.payoff import expiry_payoff
 
@@ -413,9 +454,15 @@ def regimes_now(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["underlying", "detector", "regime", "reason", "time"])
     frame = frame.assign(detector=frame["detector"].fillna("-"))
-    last = frame.sort_values("time", kind="stable").drop_duplicates(["underlying", "detector"], keep="last")
+    last = frame.sort_values("time", kind="stable").drop_duplicates(
+        ["underlying", "detector"], keep="last"
+    )
     last = last.assign(time=last["time"].map(et))
-    return last[["underlying", "detector", "regime", "reason", "time"]].sort_values(["underlying", "detector"]).reset_index(drop=True)
+    return (
+        last[["underlying", "detector", "regime", "reason", "time"]]
+        .sort_values(["underlying", "detector"])
+        .reset_index(drop=True)
+    )
 
 
 def last_heartbeat(reader: StoreReader, run_id: str | None) -> pd.Series | None:
@@ -447,7 +494,9 @@ def breakers(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
                 "breaker": name,
                 "state": "TRIPPED" if name in tripped else "ok",
                 "since": et(last_trip["time"]) if name in tripped and last_trip is not None else "",
-                "reason": str(last_trip["reason"]) if name in tripped and last_trip is not None else "",
+                "reason": str(last_trip["reason"])
+                if name in tripped and last_trip is not None
+                else "",
             }
         )
     return pd.DataFrame(rows)
@@ -497,7 +546,17 @@ def alert_kind(source: str, code: str) -> str:
 def alerts(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The run's alerts, newest first, with their kind, id and acknowledgement."""
     frame = _of_run(reader.table("alerts"), run_id)
-    columns = ["alert_id", "time", "when", "severity", "kind", "source", "code", "message", "acknowledged"]
+    columns = [
+        "alert_id",
+        "time",
+        "when",
+        "severity",
+        "kind",
+        "source",
+        "code",
+        "message",
+        "acknowledged",
+    ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = frame.sort_values("time", ascending=False, kind="stable").reset_index(drop=True)
@@ -528,7 +587,9 @@ def cycle_seconds(reader: StoreReader, run_id: str | None, last: int = 2000) -> 
     beats = _of_run(reader.table("heartbeat"), run_id)
     if beats.empty:
         return pd.DataFrame(columns=["time", "cycle", "cycle_seconds"])
-    return beats.sort_values("written_at", kind="stable").tail(last)[["time", "cycle", "cycle_seconds"]]
+    return beats.sort_values("written_at", kind="stable").tail(last)[
+        ["time", "cycle", "cycle_seconds"]
+    ]
 
 
 def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
@@ -536,29 +597,49 @@ def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     were rejected, whether its data was usable at the last cycle."""
     frame = _of_run(reader.table("data_quality"), run_id)
     beat = last_heartbeat(reader, run_id)
-    unusable = set(str(beat["unusable_underlyings"]).split(",")) - {""} if beat is not None else set()
+    unusable = (
+        set(str(beat["unusable_underlyings"]).split(",")) - {""} if beat is not None else set()
+    )
     config = run_config(reader, run_id)
     symbols = list(config.get("underlyings") or [])
     rejected = frame[frame["reason"] != "repaired_greeks"] if not frame.empty else frame
-    for symbol in ([] if rejected.empty else rejected["underlying"].unique()):
+    for symbol in [] if rejected.empty else rejected["underlying"].unique():
         if symbol not in symbols:
             symbols.append(symbol)
-    last_time = beat["time"] if beat is not None else (frame["time"].max() if not frame.empty else None)
+    last_time = (
+        beat["time"] if beat is not None else (frame["time"].max() if not frame.empty else None)
+    )
     rows = []
     for symbol in symbols:
         mine = rejected[rejected["underlying"] == symbol] if not rejected.empty else rejected
-        reasons = mine.groupby("reason")["count"].sum().sort_values(ascending=False) if not mine.empty else pd.Series(dtype=int)
+        reasons = (
+            mine.groupby("reason")["count"].sum().sort_values(ascending=False)
+            if not mine.empty
+            else pd.Series(dtype=int)
+        )
         rows.append(
             {
                 "underlying": symbol,
                 "usable": "no" if symbol in unusable else "yes",
-                "rejected_last_cycle": int(mine.loc[mine["time"] == last_time, "count"].sum()) if not mine.empty else 0,
+                "rejected_last_cycle": int(mine.loc[mine["time"] == last_time, "count"].sum())
+                if not mine.empty
+                else 0,
                 "rejected_total": int(mine["count"].sum()) if not mine.empty else 0,
                 "last_rejection": et(mine["time"].max()) if not mine.empty else "-",
                 "reasons": ", ".join(f"{r} {int(n)}" for r, n in reasons.items()) or "-",
             }
         )
-    return pd.DataFrame(rows, columns=["underlying", "usable", "rejected_last_cycle", "rejected_total", "last_rejection", "reasons"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "underlying",
+            "usable",
+            "rejected_last_cycle",
+            "rejected_total",
+            "last_rejection",
+            "reasons",
+        ],
+    )
 
 
 def table_sizes(reader: StoreReader) -> pd.DataFrame:

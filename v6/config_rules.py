@@ -233,12 +233,19 @@ def _connection(cfg: TradingConfig) -> Iterator[Problem]:
         )
 
 
-def _dashboard(cfg: TradingConfig) -> Iterator[Problem]:
-    host = cfg.dashboard.host
+def validate_dashboard_host(host: str) -> str | None:
+    """What is wrong with ``host`` as an address for the dashboard to listen on, or None."""
     if not host.strip() or any(c.isspace() or c in "/\\\0" for c in host):
-        yield "dashboard.host", f"{describe(host)} is not a host name or address to listen on"
-    elif len(host) > 253:
-        yield "dashboard.host", f"a host name has at most 253 characters, got {len(host)}"
+        return f"{describe(host)} is not a host name or address to listen on"
+    if len(host) > 253:
+        return f"a host name has at most 253 characters, got {len(host)}"
+    return None
+
+
+def _dashboard(cfg: TradingConfig) -> Iterator[Problem]:
+    problem = validate_dashboard_host(cfg.dashboard.host)
+    if problem is not None:
+        yield "dashboard.host", problem
 
 
 def is_loopback(host: str) -> bool:

@@ -59,7 +59,9 @@ class ManualCommand:
         return f"{text} [command {self.command_id}]"
 
 
-def issue(store: DeltaStore, command: str, time: datetime, *, reason: str = "", user: str = "") -> str:
+def issue(
+    store: DeltaStore, command: str, time: datetime, *, reason: str = "", user: str = ""
+) -> str:
     """Write ``command`` for every engine on ``store`` (committed at once); its id."""
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r}; commands are: {', '.join(COMMANDS)}")
