@@ -339,19 +339,21 @@ def alerts_layout() -> html.Div:
             html.H2("Alerts"),
             html.Div(
                 [
-                    dcc.Dropdown(
+                    html.Span("severity:"),
+                    dcc.Checklist(
                         id="al-severity",
-                        options=[{"label": s, "value": s} for s in SEVERITIES],
-                        multi=True,
-                        placeholder="every severity",
-                        style={"minWidth": "260px"},
+                        options=[{"label": f" {s}", "value": s} for s in SEVERITIES],
+                        value=[],
+                        inline=True,
+                        inputStyle={"marginLeft": "8px"},
                     ),
-                    dcc.Dropdown(
+                    html.Span("source:", style={"marginLeft": "12px"}),
+                    dcc.Checklist(
                         id="al-kind",
-                        options=[{"label": s, "value": s} for s in views.ALERT_SOURCES],
-                        multi=True,
-                        placeholder="every source",
-                        style={"minWidth": "260px"},
+                        options=[{"label": f" {s}", "value": s} for s in views.ALERT_SOURCES],
+                        value=[],
+                        inline=True,
+                        inputStyle={"marginLeft": "8px"},
                     ),
                     dcc.Checklist(
                         id="al-unacked",
