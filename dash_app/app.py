@@ -298,6 +298,20 @@ def positions_layout() -> html.Div:
                 filter_action="native",
                 page_size=25,
                 markdown_options={"link_target": "_self"},
+                style_cell_conditional=[
+                    {
+                        "if": {"column_id": "position_id"},
+                        "minWidth": "250px",
+                        "whiteSpace": "nowrap",
+                    },
+                    {"if": {"column_id": "legs"}, "minWidth": "200px", "whiteSpace": "nowrap"},
+                    {"if": {"column_id": "last_reason"}, "minWidth": "220px"},
+                    {"if": {"column_id": "opened"}, "whiteSpace": "nowrap"},
+                ],
+                style_data_conditional=[
+                    {"if": {"filter_query": "{pnl} < 0", "column_id": "pnl"}, "color": "#c0392b"},
+                    {"if": {"filter_query": "{pnl} > 0", "column_id": "pnl"}, "color": "#1e8449"},
+                ],
                 tooltip_delay=0,
             ),
         ]

@@ -160,15 +160,25 @@ def open_positions(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
 
 
 def legs_text(legs: str) -> str:
-    """``-1 P 480 / +1 P 475`` for a leg list stored as JSON."""
+    """``01-30 -P480 +P475`` for a leg list stored as JSON: the expiry once when the legs
+    share it (month-day), each leg as signed ratio, right and strike."""
     try:
         items = json.loads(legs)
     except (TypeError, ValueError):
         return "?"
-    return " / ".join(
-        f"{int(leg['ratio']):+d} {leg['right']} {float(leg['strike']):g} {leg['expiry']}"
-        for leg in items
-    )
+    if not isinstance(items, list) or not items:
+        return "?"
+    expiries = {str(leg.get("expiry")) for leg in items}
+    parts = []
+    for leg in items:
+        ratio = int(leg["ratio"])
+        size = "" if abs(ratio) == 1 else str(abs(ratio))
+        text = f"{'+' if ratio > 0 else '-'}{size}{leg['right']}{float(leg['strike']):g}"
+        if len(expiries) > 1:
+            text += f" {str(leg['expiry'])[5:]}"
+        parts.append(text)
+    head = f"{next(iter(expiries))[5:]} " if len(expiries) == 1 else ""
+    return head + " ".join(parts)
 
 
 def _last_per_position(frame: pd.DataFrame) -> pd.DataFrame:

@@ -157,7 +157,12 @@ class Page:
         directory = os.environ.get("V6_DASHBOARD_SCREENSHOTS")
         if directory:
             Path(directory).mkdir(parents=True, exist_ok=True)
+            width, height = self.driver.get_window_size().values()
+            full = self.js("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(width, min(max(full + 20, height), 2400))
+            time.sleep(0.5)  # Plotly redraws at the new size
             self.driver.save_screenshot(str(Path(directory) / f"{name}.png"))
+            self.driver.set_window_size(width, height)
 
 
 @pytest.fixture(scope="module")
@@ -180,16 +185,23 @@ def _filter(page: Page, table: str, column: str, text: str) -> None:
 def test_every_page_loads_without_console_errors_and_draws_its_charts(page, store):
     reader = StoreReader(store)
     position_id = position_rows(reader, latest_run(reader), closed=True)["position_id"].iloc[0]
-    for path, name, ready in (
-        ("/", "overview", "ov-netliq"),
-        ("/positions", "positions", "pos-table"),
-        (f"/positions/{position_id}", "position", "pd-facts"),
-        ("/alerts", "alerts", "al-table"),
-        ("/system", "health", "hl-checks"),
+    filled = {
+        "overview": lambda: page.text("ov-netliq") not in ("", "-"),
+        "positions": lambda: page.column("pos-table", "position_id"),
+        "position": lambda: page.column("pd-verdicts", "rule"),
+        "alerts": lambda: page.column("al-table", "severity"),
+        "health": lambda: page.column("hl-checks", "name"),
+    }
+    for path, name in (
+        ("/", "overview"),
+        ("/positions", "positions"),
+        (f"/positions/{position_id}", "position"),
+        ("/alerts", "alerts"),
+        ("/system", "health"),
     ):
         page.open(path)
-        page.until(lambda ready=ready: page.text(ready).strip() not in ("", "-"), f"{ready} filled")
-        if path != "/positions" and path != "/alerts":
+        page.until(filled[name], f"{name} filled")
+        if name not in ("positions", "alerts"):
             page.graphs_drawn()
         page.screenshot(name)
         assert page.errors() == [], path
