@@ -888,9 +888,18 @@ def overview_data(
         "empty": empty,
         "numbers": views.overview(reader, run_id),
         "engine": engine,
-        "netliq_figure": figures.net_liquidation(account),
-        "pnl_figure": figures.pnl_today(account),
-        "greeks_figure": figures.greeks_vs_limits(greeks),
+        # Figures are rebuilt only when their table changed (Plotly's validation is slow).
+        "netliq_figure": reader.memo(
+            ("netliq", run_id), ["account_snapshots"], lambda: figures.net_liquidation(account)
+        ),
+        "pnl_figure": reader.memo(
+            ("pnl_today", run_id), ["account_snapshots"], lambda: figures.pnl_today(account)
+        ),
+        "greeks_figure": reader.memo(
+            ("greeks", run_id),
+            ["position_risk", "positions", "runs"],
+            lambda: figures.greeks_vs_limits(greeks),
+        ),
         "greeks": greeks[["label", "value", "limit", "unit"]],
         "breakers": views.breakers(reader, run_id),
         "positions": rows[["position_id", "underlying", "strategy", "pnl", "dte"]],
@@ -899,23 +908,27 @@ def overview_data(
 
 
 def position_data(reader: StoreReader, run_id: str | None, position_id: str) -> dict[str, Any]:
-    """Everything one position's page shows."""
+    """Everything one position's page shows (rebuilt only when its tables changed)."""
     detail = views.position_detail(reader, run_id, position_id)
-    p = detail["position"]
-    decisions = detail["decisions"]
-    verdicts = (
-        views.verdict_table(decisions.iloc[::-1])
-        if not decisions.empty
-        else views.verdict_table(decisions)
+    return reader.memo(
+        ("position_page", detail["run_id"], position_id),
+        ["positions", "position_risk", "decisions"],
+        lambda: _position_page(detail, position_id),
     )
-    if p is None:
-        summary = _empty_note(f"No position {position_id!r} is stored in this store.")
+
+
+def _position_page(detail: dict[str, Any], position_id: str) -> dict[str, Any]:
+    decisions = detail["decisions"]
+    verdicts = views.verdict_table(decisions.iloc[::-1])
+    if detail["position"] is None:
         return {
-            "summary": summary,
+            "summary": _empty_note(f"No position {position_id!r} is stored in this store."),
             "marks_figure": figures.empty("Marks over time", "Unknown position."),
             "payoff_figure": figures.empty("Payoff at expiry", "Unknown position."),
             "verdicts": verdicts,
         }
+    p = detail["position"]
+    decisions = detail["decisions"]
     marks = detail["marks"]
     spot = None
     for frame in (marks, decisions):
@@ -986,7 +999,9 @@ def health_data(
         "health": evaluate(
             reader.store, settings, heartbeats=_heartbeats(reader), runs=reader.table("runs")
         ),
-        "cycles_figure": figures.cycle_durations(cycles),
+        "cycles_figure": reader.memo(
+            ("cycles", run_id), ["heartbeat"], lambda: figures.cycle_durations(cycles)
+        ),
         "percentiles": stats,
         "data_quality": views.data_quality(reader, run_id),
         "tables": views.table_sizes(reader),

@@ -18,9 +18,12 @@ pushed down to the files (``DeltaStore.read``), never by loading every position.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import pandas as pd
@@ -93,13 +96,49 @@ class _Cached:
         self.frame: pd.DataFrame | None = None
 
 
+_T = TypeVar("_T")
+
+
 class StoreReader:
-    """Cached, column-pruned, incremental reads of one store (thread-safe)."""
+    """Cached, column-pruned, incremental reads of one store (thread-safe).
+
+    What the pages derive from the tables (a position table, a figure) is cached too
+    (:meth:`memo`, :func:`cached`): a refresh that finds no table changed recomputes
+    nothing.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.store = DeltaStore(root)
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in COLUMNS}
+        self._memo: dict[Any, tuple[tuple[Any, ...], float, Any]] = {}
+        self._memo_lock = threading.Lock()
+
+    def memo(
+        self,
+        key: Any,
+        tables: Sequence[str],
+        compute: Callable[[], _T],
+        *,
+        ttl: float | None = None,
+    ) -> _T:
+        """``compute()``, or its result from an earlier call with ``key`` while none of
+        ``tables`` changed (and, with ``ttl``, no more than ``ttl`` seconds ago)."""
+        frames = tuple(self.table(name) for name in tables)
+        now = time.monotonic()
+        with self._memo_lock:
+            hit = self._memo.get(key)
+        if (
+            hit is not None
+            and len(hit[0]) == len(frames)
+            and all(a is b for a, b in zip(hit[0], frames, strict=True))
+            and (ttl is None or now - hit[1] < ttl)
+        ):
+            return hit[2]
+        value = compute()
+        with self._memo_lock:
+            self._memo[key] = (frames, now, value)  # the frames kept: their ids stay unique
+        return value
 
     @property
     def root(self) -> Path:
@@ -169,3 +208,20 @@ class StoreReader:
     ) -> pd.DataFrame:
         """Rows matching ``filters``, pushed down to the files (one position's history)."""
         return self.store.read(name, columns=list(columns or COLUMNS[name]), filters=filters)
+
+
+def cached(*tables: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Cache a view ``fn(reader, *args)`` until one of ``tables`` changes on disk.
+
+    The result is shared between callers: never modify a frame a cached view returns.
+    """
+
+    def wrap(fn: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(fn)
+        def view(reader: StoreReader, *args: Any, **kwargs: Any) -> _T:
+            key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+            return reader.memo(key, tables, lambda: fn(reader, *args, **kwargs))
+
+        return view
+
+    return wrap

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dash_app.data import StoreReader
+from dash_app.data import StoreReader, cached
 from v6.alert_acks import alert_ids
 from v6.config import BREAKER_NAMES
 from v6.risk.manual_halt import BREAKER as MANUAL_HALT
-from v6.risk.manual_halt import HALT, applied_ids
+from v6.risk.manual_halt import HALT, applied_in
 from v6.store.rows import in_write_order
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -38,6 +38,7 @@ ALERT_SOURCES = ("plugin", "breaker", "broker", "data quality", "engine")
 # -- runs ------------------------------------------------------------------------------
 
 
+@cached("runs")
 def runs(reader: StoreReader) -> pd.DataFrame:
     """One row per run, newest first: run_id, mode, started, ended, state, message."""
     frame = reader.table("runs")
@@ -67,6 +68,7 @@ def latest_run(reader: StoreReader) -> str | None:
     return None if table.empty else str(table["run_id"].iloc[0])
 
 
+@cached("runs")
 def run_config(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
     """The effective config the run recorded at its start ({} if unknown)."""
     frame = reader.table("runs")
@@ -101,6 +103,7 @@ def et(time: Any) -> str:
 # -- account and P&L ---------------------------------------------------------------------
 
 
+@cached("account_snapshots")
 def account(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The run's account snapshots by time, with ``pnl`` since its first snapshot and
     ``pnl_today`` since the first snapshot of that New York trading day."""
@@ -145,6 +148,7 @@ def overview(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
 # -- positions ---------------------------------------------------------------------------
 
 
+@cached("positions")
 def latest_positions(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """Every position of the run at its latest state (the row written last)."""
     frame = _of_run(reader.table("positions"), run_id)
@@ -239,6 +243,7 @@ POSITION_COLUMNS = (
 )
 
 
+@cached("positions", "position_risk", "decisions", "runs")
 def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = False) -> pd.DataFrame:
     """The Positions page: one row per open position (``closed``: every position).
 
@@ -301,6 +306,7 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
     return out.sort_values(["underlying", "position_id"], kind="stable").reset_index(drop=True)
 
 
+@cached("position_risk", "positions", "runs")
 def portfolio_greeks(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The book's Greeks at the run's last cycle against the configured limits.
 
@@ -333,6 +339,7 @@ def portfolio_greeks(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@cached("position_risk")
 def greeks_history(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The book's Greeks summed per cycle (a line per Greek)."""
     risk = _of_run(reader.table("position_risk"), run_id)
@@ -344,6 +351,7 @@ def greeks_history(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
 # -- one position ------------------------------------------------------------------------
 
 
+@cached("positions", "position_risk", "decisions")
 def position_detail(reader: StoreReader, run_id: str | None, position_id: str) -> dict[str, Any]:
     """One position: its latest row, its marks over time, its decisions (every rule's
     verdict each cycle), its legs; reads pushed down to the position's files."""
@@ -458,6 +466,7 @@ def payoff(
 # -- regimes and breakers ----------------------------------------------------------------
 
 
+@cached("regimes")
 def regimes_now(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The last reading per underlying and detector: underlying, detector, regime, reason, time."""
     frame = _of_run(reader.table("regimes"), run_id)
@@ -482,6 +491,7 @@ def last_heartbeat(reader: StoreReader, run_id: str | None) -> pd.Series | None:
     return beats.sort_values("written_at", kind="stable").iloc[-1]
 
 
+@cached("breaker_events", "heartbeat")
 def breakers(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """Every breaker's state in the run: at its last cycle (heartbeat), with the reason
     and time of the trip that holds it; a halt or resume the engine has not applied yet
@@ -512,6 +522,7 @@ def breakers(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@cached("breaker_events", "heartbeat", "manual_commands")
 def halt_state(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
     """The manual halt as the switch shows it: ``halted`` (the engine's breaker at its last
     cycle), ``pending`` (a command not applied yet: "halt" or "resume") and the text."""
@@ -521,7 +532,7 @@ def halt_state(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
     pending = None
     if not commands.empty:
         last = commands.iloc[-1]
-        if last["command_id"] not in applied_ids(reader.store):
+        if last["command_id"] not in applied_in(reader.table("breaker_events")):
             pending = "halt" if last["command"] == HALT else "resume"
     if pending == "halt":
         text = "halt requested: the engine applies it at its next cycle"
@@ -553,6 +564,7 @@ def alert_kind(source: str, code: str) -> str:
     return "engine"
 
 
+@cached("alerts", "alert_acks")
 def alerts(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The run's alerts, newest first, with their kind, id and acknowledgement."""
     frame = _of_run(reader.table("alerts"), run_id)
@@ -592,6 +604,7 @@ def alerts(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
 # -- health ------------------------------------------------------------------------------
 
 
+@cached("heartbeat")
 def cycle_seconds(reader: StoreReader, run_id: str | None, last: int = 2000) -> pd.DataFrame:
     """The run's last ``last`` cycles: time and wall seconds each took."""
     beats = _of_run(reader.table("heartbeat"), run_id)
@@ -602,6 +615,7 @@ def cycle_seconds(reader: StoreReader, run_id: str | None, last: int = 2000) -> 
     ]
 
 
+@cached("data_quality", "heartbeat", "runs")
 def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """Per underlying: rejected quotes at the last cycle and over the run, the last time any
     were rejected, whether its data was usable at the last cycle."""
@@ -653,7 +667,15 @@ def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
 
 
 def table_sizes(reader: StoreReader) -> pd.DataFrame:
-    """Every table: data files, size on disk (MB), and its last commit (wall clock)."""
+    """Every table: data files, size on disk (MB), and its last commit (wall clock).
+
+    Walks the table directories (thousands of chain snapshot files in a long-lived
+    store), so at most every 30 seconds.
+    """
+    return reader.memo(("table_sizes",), (), lambda: _table_sizes(reader), ttl=30.0)
+
+
+def _table_sizes(reader: StoreReader) -> pd.DataFrame:
     from v6.store.schemas import TABLES
 
     rows = []
@@ -682,6 +704,7 @@ def table_sizes(reader: StoreReader) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@cached("alerts", "alert_acks")
 def plugin_errors(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """Plugin failure alerts of the run, newest first."""
     frame = alerts(reader, run_id)

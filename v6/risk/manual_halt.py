@@ -104,7 +104,11 @@ def stored_commands(store: DeltaStore) -> list[ManualCommand]:
 
 def applied_ids(store: DeltaStore) -> set[str]:
     """Ids of the commands an engine applied (named in ``manual_halt`` events)."""
-    events = store.read("breaker_events", columns=["breaker", "reason"])
+    return applied_in(store.read("breaker_events", columns=["breaker", "reason"]))
+
+
+def applied_in(events: pd.DataFrame) -> set[str]:
+    """:func:`applied_ids` of ``breaker_events`` rows already read."""
     reasons = events.loc[events["breaker"] == BREAKER, "reason"]
     return {m.group(1) for text in reasons for m in _ID.finditer(text)}
 
