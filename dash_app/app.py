@@ -777,20 +777,22 @@ def create_app(
         Input("al-kind", "value"),
         Input("al-unacked", "value"),
         Input("al-ack", "n_clicks"),
-        State("al-table", "selected_rows"),
-        State("al-table", "data"),
+        State("al-table", "selected_row_ids"),
     )
-    def alerts(_n, run_id, severities, kinds, unacked, _clicks, selected, shown) -> tuple:
+    def alerts(_n, run_id, severities, kinds, unacked, _clicks, selected) -> tuple:
+        # Rows are selected by alert id, never by position: a new alert arriving between
+        # a tick and the click moves every row down one.
         message = dash.no_update
-        keep = selected or []
+        chosen = set(selected or [])
         if ctx.triggered_id == "al-ack":
-            ids = [shown[i]["alert_id"] for i in keep if shown and i < len(shown)]
-            if ids:
-                count = acknowledge(reader.store, ids, datetime.now(UTC), user=operator())
+            if chosen:
+                count = acknowledge(
+                    reader.store, sorted(chosen), datetime.now(UTC), user=operator()
+                )
                 message = f"acknowledged {count} alert(s)"
             else:
                 message = "select alerts first (the boxes on the left)"
-            keep = []
+            chosen = set()
         frame = alerts_data(reader, run_id, severities, kinds, bool(unacked))
         empty = None
         if frame.empty:
@@ -799,9 +801,9 @@ def create_app(
                 if (severities or kinds or unacked)
                 else "No alerts in this run: nothing has needed attention."
             )
-        if ctx.triggered_id != "al-ack" and ctx.triggered_id != "refresh":
-            keep = []  # filters changed: row numbers now point at other alerts
-        return _records(frame), keep, message, empty
+        records = _records(frame.assign(id=frame["alert_id"]))
+        keep = [i for i, row in enumerate(records) if row["id"] in chosen]
+        return records, keep, message, empty
 
     @app.callback(
         Output("hl-status", "children"),

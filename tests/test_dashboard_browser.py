@@ -19,14 +19,18 @@ from datetime import UTC
 from pathlib import Path
 
 import attrs
+import pandas as pd
+import pyarrow as pa
 import pytest
 from dashboard_process import Dashboard
 from sessions import sim_config
 from v6_process import start_run
 
+from dash_app.app import alerts_data
 from dash_app.data import StoreReader
 from dash_app.views import latest_run, position_rows
 from v6.store.delta_store import DeltaStore
+from v6.store.schemas import TABLES
 from v6.testing.sessions import run as run_session
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -293,11 +297,23 @@ def test_alerts_filter_by_severity_and_source_and_an_acknowledgement_is_stored(p
     code = page.column("al-table", "code")[0]
     message = page.column("al-table", "message")[0]
     page.driver.find_element(By.CSS_SELECTOR, "#al-table td.dash-select-cell input").click()
+    # A new alert arrives before the click: every row moves down one, the selection must not.
+    newest = alerts[alerts["source"] == "execution"].sort_values("time").iloc[[-1]]
+    newest = newest.reset_index(drop=True)
+    newest["time"] = alerts["time"].max() + pd.Timedelta(minutes=1)
+    newest["message"] = "a newer alert that arrived after the selection"
+    stored = DeltaStore(store)
+    stored.append("alerts", pa.Table.from_pandas(newest, schema=TABLES["alerts"].schema))
+    stored.flush(["alerts"])
+    page.until(lambda: page.column("al-table", "message")[1] == message, "the new alert shown")
     page.driver.find_element(By.ID, "al-ack").click()
     page.until(lambda: "acknowledged 1 alert" in page.text("al-message"), "acknowledged")
-    page.until(lambda: page.column("al-table", "acknowledged")[0].startswith("yes"), "shown acked")
+    page.until(lambda: page.column("al-table", "acknowledged")[1].startswith("yes"), "shown acked")
+    assert page.column("al-table", "acknowledged")[0] == ""  # the newer one, not selected
     acks = DeltaStore(store).read("alert_acks")
     assert len(acks) == 1
+    shown = alerts_data(StoreReader(store), latest_run(StoreReader(store)))
+    assert shown.set_index("alert_id").loc[acks["alert_id"].iloc[0], "message"] == message
     page.open("/alerts")  # a fresh page: the acknowledgement was stored, not remembered
     page.until(lambda: len(page.column("al-table", "message")) > 0, "alerts again")
     row = page.column("al-table", "message").index(message)

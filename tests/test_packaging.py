@@ -1,4 +1,4 @@
-"""Installing V6 adds `v6` and `v6_plugins`, never a generic top-level `plugins` module."""
+"""Installing V6 adds `v6`, `v6_plugins` and `dash_app`, never a generic `plugins` module."""
 
 from __future__ import annotations
 
