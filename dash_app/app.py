@@ -468,6 +468,7 @@ def health_layout() -> html.Div:
                                 [
                                     ("underlying", "underlying"),
                                     ("usable", "usable now"),
+                                    ("last_usable", "last usable cycle"),
                                     ("rejected_last_cycle", "rejected last cycle"),
                                     ("rejected_total", "rejected in run"),
                                     ("last_rejection", "last rejection"),

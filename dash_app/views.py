@@ -617,9 +617,11 @@ def cycle_seconds(reader: StoreReader, run_id: str | None, last: int = 2000) -> 
 
 @cached("data_quality", "heartbeat", "runs")
 def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
-    """Per underlying: rejected quotes at the last cycle and over the run, the last time any
-    were rejected, whether its data was usable at the last cycle."""
+    """Per underlying: whether its data was usable at the last cycle and the last cycle it
+    was (how stale the data the engine trades on is), rejected quotes at the last cycle
+    and over the run, the last time any were rejected, and why."""
     frame = _of_run(reader.table("data_quality"), run_id)
+    beats = _of_run(reader.table("heartbeat"), run_id)
     beat = last_heartbeat(reader, run_id)
     unusable = (
         set(str(beat["unusable_underlyings"]).split(",")) - {""} if beat is not None else set()
@@ -627,7 +629,8 @@ def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     config = run_config(reader, run_id)
     symbols = list(config.get("underlyings") or [])
     rejected = frame[frame["reason"] != "repaired_greeks"] if not frame.empty else frame
-    for symbol in [] if rejected.empty else rejected["underlying"].unique():
+    seen = [] if rejected.empty else list(rejected["underlying"].unique())
+    for symbol in [*seen, *sorted(unusable)]:
         if symbol not in symbols:
             symbols.append(symbol)
     last_time = (
@@ -645,6 +648,16 @@ def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
             {
                 "underlying": symbol,
                 "usable": "no" if symbol in unusable else "yes",
+                "last_usable": et(
+                    beats.loc[
+                        ~beats["unusable_underlyings"]
+                        .str.split(",")
+                        .map(lambda u, s=symbol: s in u),
+                        "time",
+                    ].max()
+                )
+                if not beats.empty
+                else "-",
                 "rejected_last_cycle": int(mine.loc[mine["time"] == last_time, "count"].sum())
                 if not mine.empty
                 else 0,
@@ -658,6 +671,7 @@ def data_quality(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
         columns=[
             "underlying",
             "usable",
+            "last_usable",
             "rejected_last_cycle",
             "rejected_total",
             "last_rejection",

@@ -311,3 +311,53 @@ def test_the_halt_switch_state_follows_the_command_and_the_engine(finished):
     issue(DeltaStore(finished), HALT, datetime.now(UTC), user="ops")
     state = halt_state(reader, run)
     assert state["pending"] == "halt" and "next cycle" in state["text"]
+
+
+class _WithoutChain:
+    """The simulated feed with one underlying's chain missing (test boundary)."""
+
+    def __init__(self, inner, symbol: str) -> None:
+        self.inner = inner
+        self.symbol = symbol
+        self.symbols = inner.symbols
+
+    def snapshot(self, time):
+        from v6.domain.market import MarketView
+
+        view = self.inner.snapshot(time)
+        chains = {s: c for s, c in view.chains.items() if s != self.symbol}
+        return MarketView(
+            time=view.time,
+            underlyings=view.underlyings,
+            chains=chains,
+            vix=view.vix,
+            market_open=view.market_open,
+        )
+
+
+def test_an_underlying_without_usable_data_is_unhealthy_and_shown_stale_since_its_last_cycle(
+    tmp_path,
+):
+    from dash_app.views import data_quality, et
+
+    import yaml
+
+    from v6.conversion import unstructure
+
+    cfg = sim_config(tmp_path / "store", days=1)
+    sim = sim_engine(cfg)
+    config = yaml.safe_dump(unstructure(cfg), sort_keys=False)  # as v6 run records it
+    sim.engine.recorder.run_event(datetime.now(UTC), "start", "sim", config, 0)
+    good = sim.run(2)[-1].time
+    sim.engine.market = _WithoutChain(sim.engine.market, "QQQ")
+    sim.run(1)
+    sim.engine.recorder.flush()
+    health = evaluate(DeltaStore(sim.config.store.path), SETTINGS)
+    failed = {c.name: c.detail for c in health.checks if not c.ok}
+    assert list(failed) == ["market_data"] and "QQQ" in failed["market_data"]
+    reader = StoreReader(sim.config.store.path)
+    table = data_quality(reader, "test-run").set_index("underlying")
+    assert table.loc["QQQ", "usable"] == "no"
+    assert table.loc["QQQ", "last_usable"] == et(good)
+    assert table.loc["SPY", "usable"] == "yes"
+    sim.close()
