@@ -338,10 +338,9 @@ class _WithoutChain:
 def test_an_underlying_without_usable_data_is_unhealthy_and_shown_stale_since_its_last_cycle(
     tmp_path,
 ):
-    from dash_app.views import data_quality, et
-
     import yaml
 
+    from dash_app.views import data_quality, et
     from v6.conversion import unstructure
 
     cfg = sim_config(tmp_path / "store", days=1)
