@@ -179,7 +179,7 @@ def evaluate(
     except V6Error as exc:
         return Health(now, root, (Check("store", False, str(exc)),))
     beat = last_heartbeat(heartbeats)
-    store_ok = Check("store", True, f"tables readable in {root}")
+    store_ok = Check("store", True, "the heartbeat and runs tables read")
     if beat is None:
         started = runs[runs["event"] == "start"]
         detail = (
