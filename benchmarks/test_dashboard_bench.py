@@ -24,8 +24,8 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from dash_app.app import alerts_data, health_data, overview_data, position_data
 from dash_app.data import StoreReader
+from dash_app.pages import alerts_data, health_data, overview_data, position_data
 from dash_app.views import latest_run, position_rows
 from v6.config import DashboardSettings
 from v6.config_loader import load_config

@@ -3,8 +3,9 @@
 Pages (client-side routes): ``/`` Overview, ``/positions`` and ``/positions/<id>``,
 ``/alerts``, ``/system`` Health. Each page's layout is fixed and its callbacks refill its
 tables and figures on every tick of the refresh interval, so a table's sorting and
-filtering survive a refresh. The numbers come from :mod:`dash_app.views`; the figures
-from :mod:`dash_app.figures`.
+filtering survive a refresh. Layouts are in :mod:`dash_app.layouts`, what each page shows
+in :mod:`dash_app.pages` (numbers from :mod:`dash_app.views`, figures from
+:mod:`dash_app.figures`), the login in :mod:`dash_app.auth`.
 
 Writes: "Acknowledge selected" on the Alerts page (rows in ``alert_acks``) and the "Halt
 entries" / "Resume entries" switch (rows in ``manual_commands``, obeyed by the running
@@ -13,8 +14,6 @@ engine at its next cycle through the ``manual_halt`` breaker). Nothing else; no 
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -22,85 +21,33 @@ from urllib.parse import unquote
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, ctx, dash_table, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 from flask import Response, request
 
-from dash_app import figures, views
+from dash_app import views
+from dash_app.auth import require_login
 from dash_app.data import StoreReader
+from dash_app.layouts import (
+    PAGES,
+    alerts_layout,
+    empty_note,
+    health_layout,
+    not_found_layout,
+    overview_layout,
+    position_layout,
+    positions_layout,
+)
+from dash_app.pages import alerts_data, health_data, heartbeats, overview_data, position_data
 from v6.alert_acks import acknowledge
 from v6.config import DashboardSettings
-from v6.health import HEARTBEAT_COLUMNS, evaluate, percentiles
+from v6.health import evaluate
 from v6.risk.manual_halt import HALT, RESUME, issue
-
-PAGES = (
-    ("/", "Overview"),
-    ("/positions", "Positions"),
-    ("/alerts", "Alerts"),
-    ("/system", "Health"),
-)
-SEVERITIES = ("critical", "error", "warning", "info")
-
-_TABLE_STYLE = {
-    "style_table": {"overflowX": "auto"},
-    "style_cell": {
-        "fontFamily": "system-ui, sans-serif",
-        "fontSize": "13px",
-        "padding": "4px 8px",
-        "textAlign": "left",
-        "maxWidth": "420px",
-        "whiteSpace": "normal",
-    },
-    "style_header": {"fontWeight": "600", "backgroundColor": "#f3f5f7"},
-}
-_CARD = {
-    "border": "1px solid #dde1e6",
-    "borderRadius": "6px",
-    "padding": "8px 14px",
-    "minWidth": "150px",
-    "background": "#fff",
-}
-
-
-def _usd(value: float) -> str:
-    """+$1,234.50 / -$5.50: signed dollars as a trader writes them."""
-    return f"{'-' if value < 0 else '+'}${abs(value):,.2f}"
 
 
 def _money(value: Any, sign: bool = False) -> str:
     if value is None or pd.isna(value):
         return "-"
     return f"{value:+,.2f}" if sign else f"{value:,.2f}"
-
-
-def _card(label: str, value: str, card_id: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, style={"fontSize": "12px", "color": "#555"}),
-            html.Div(value, id=card_id, style={"fontSize": "20px", "fontWeight": "600"}),
-        ],
-        style=_CARD,
-    )
-
-
-def _empty_note(text: str, note_id: str | None = None) -> html.Div:
-    props = {"id": note_id} if note_id else {}
-    return html.Div(
-        text,
-        className="empty-state",
-        style={"color": "#666", "fontStyle": "italic", "padding": "6px 0"},
-        **props,
-    )
-
-
-def _table(table_id: str, columns: list[dict[str, Any]], **extra: Any) -> dash_table.DataTable:
-    return dash_table.DataTable(id=table_id, columns=columns, data=[], **_TABLE_STYLE, **extra)
-
-
-def _columns(names: list[tuple[str, str]], numeric: set[str] = frozenset()) -> list[dict[str, Any]]:
-    return [
-        {"name": label, "id": key, "type": "numeric" if key in numeric else "text"}
-        for key, label in names
-    ]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -110,416 +57,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].map(views.et)
     return json.loads(out.to_json(orient="records", date_format="iso"))
-
-
-def _graph(graph_id: str) -> dcc.Graph:
-    return dcc.Graph(
-        id=graph_id,
-        figure=figures.empty("", "loading"),
-        config={"displaylogo": False},
-        style={"minWidth": "0"},
-    )
-
-
-def _grid(*children: Any) -> html.Div:
-    return html.Div(
-        list(children),
-        style={
-            "display": "grid",
-            "gridTemplateColumns": "repeat(auto-fit, minmax(420px, 1fr))",
-            "gap": "12px",
-        },
-    )
-
-
-# -- page layouts ------------------------------------------------------------------------
-
-
-def overview_layout() -> html.Div:
-    return html.Div(
-        [
-            html.H2("Overview"),
-            html.Div(id="ov-empty"),
-            html.Div(
-                [
-                    _card("Net liquidation ($)", "-", "ov-netliq"),
-                    _card("P&L today ($)", "-", "ov-pnl-today"),
-                    _card("P&L all time ($)", "-", "ov-pnl-total"),
-                    _card("Open positions", "-", "ov-open"),
-                    _card("Last cycle", "-", "ov-last-cycle"),
-                    _card("Engine", "-", "ov-engine"),
-                ],
-                style={
-                    "display": "flex",
-                    "flexWrap": "wrap",
-                    "gap": "10px",
-                    "marginBottom": "12px",
-                },
-            ),
-            _grid(_graph("ov-netliq-graph"), _graph("ov-pnl-graph")),
-            _grid(
-                _graph("ov-greeks-graph"),
-                html.Div(
-                    [
-                        html.H4("Portfolio Greeks"),
-                        _table(
-                            "ov-greeks",
-                            _columns(
-                                [
-                                    ("label", "Greek"),
-                                    ("value", "value"),
-                                    ("limit", "limit ±"),
-                                    ("unit", "unit"),
-                                ],
-                                {"value", "limit"},
-                            ),
-                        ),
-                        html.H4("Circuit breakers"),
-                        _table(
-                            "ov-breakers",
-                            _columns(
-                                [
-                                    ("breaker", "breaker"),
-                                    ("state", "state"),
-                                    ("since", "since"),
-                                    ("reason", "reason"),
-                                ]
-                            ),
-                        ),
-                    ]
-                ),
-            ),
-            _grid(
-                html.Div(
-                    [
-                        html.H4("Open positions"),
-                        _table(
-                            "ov-positions",
-                            _columns(
-                                [
-                                    ("position_id", "position"),
-                                    ("underlying", "underlying"),
-                                    ("strategy", "strategy"),
-                                    ("pnl", "P&L ($)"),
-                                    ("dte", "DTE"),
-                                ],
-                                {"pnl", "dte"},
-                            ),
-                            page_size=12,
-                        ),
-                    ]
-                ),
-                html.Div(
-                    [
-                        html.H4("Regime per underlying"),
-                        _table(
-                            "ov-regimes",
-                            _columns(
-                                [
-                                    ("underlying", "underlying"),
-                                    ("detector", "detector"),
-                                    ("regime", "regime"),
-                                    ("time", "as of"),
-                                ]
-                            ),
-                        ),
-                    ]
-                ),
-            ),
-        ]
-    )
-
-
-POSITION_TABLE = [
-    ("position_id", "position"),
-    ("underlying", "underlying"),
-    ("strategy", "strategy"),
-    ("status", "status"),
-    ("legs", "legs"),
-    ("quantity", "qty"),
-    ("entry_credit", "entry credit ($)"),
-    ("current_value", "value now ($)"),
-    ("pnl", "P&L ($)"),
-    ("pnl_pct", "% of max profit"),
-    ("beta_delta", "β-delta (SPY sh)"),
-    ("gamma", "gamma"),
-    ("vega", "vega ($/pt)"),
-    ("theta", "theta ($/day)"),
-    ("dte", "DTE"),
-    ("regime", "regime"),
-    ("take_profit_at", "take profit at (%)"),
-    ("last_action", "last decision"),
-    ("last_rule", "rule"),
-    ("last_reason", "why"),
-    ("opened", "opened"),
-]
-_NUMERIC = {
-    "quantity",
-    "entry_credit",
-    "current_value",
-    "pnl",
-    "pnl_pct",
-    "beta_delta",
-    "gamma",
-    "vega",
-    "theta",
-    "dte",
-    "take_profit_at",
-}
-
-
-def positions_layout() -> html.Div:
-    columns = _columns(POSITION_TABLE, _NUMERIC)
-    columns[0]["presentation"] = "markdown"
-    return html.Div(
-        [
-            html.H2("Positions"),
-            html.Div(
-                [
-                    html.Label("Show ", htmlFor="pos-scope"),
-                    dcc.RadioItems(
-                        id="pos-scope",
-                        options=[
-                            {"label": " open positions", "value": "open"},
-                            {"label": " every position of the run", "value": "all"},
-                        ],
-                        value="open",
-                        inline=True,
-                        inputStyle={"marginLeft": "12px"},
-                    ),
-                ],
-                style={"display": "flex", "alignItems": "center"},
-            ),
-            html.Div(id="pos-empty"),
-            _table(
-                "pos-table",
-                columns,
-                sort_action="native",
-                filter_action="native",
-                page_size=25,
-                markdown_options={"link_target": "_self"},
-                style_cell_conditional=[
-                    {
-                        "if": {"column_id": "position_id"},
-                        "minWidth": "250px",
-                        "whiteSpace": "nowrap",
-                    },
-                    {"if": {"column_id": "legs"}, "minWidth": "200px", "whiteSpace": "nowrap"},
-                    {"if": {"column_id": "last_reason"}, "minWidth": "220px"},
-                    {"if": {"column_id": "opened"}, "whiteSpace": "nowrap"},
-                ],
-                style_data_conditional=[
-                    {"if": {"filter_query": "{pnl} < 0", "column_id": "pnl"}, "color": "#c0392b"},
-                    {"if": {"filter_query": "{pnl} > 0", "column_id": "pnl"}, "color": "#1e8449"},
-                ],
-                tooltip_delay=0,
-            ),
-        ]
-    )
-
-
-def position_layout(position_id: str) -> html.Div:
-    return html.Div(
-        [
-            dcc.Link("← all positions", href="/positions"),
-            html.H2(f"Position {position_id}", id="pd-title"),
-            html.Div(id="pd-summary"),
-            _grid(_graph("pd-marks"), _graph("pd-payoff")),
-            html.H4("Every rule's verdict, every cycle (newest first; what v6 explain shows)"),
-            _table(
-                "pd-verdicts",
-                _columns(
-                    [
-                        ("time", "cycle"),
-                        ("priority", "priority"),
-                        ("rule", "rule"),
-                        ("verdict", "verdict"),
-                        ("reason", "reason"),
-                        ("outcome", ""),
-                    ],
-                    {"priority"},
-                ),
-                sort_action="native",
-                filter_action="native",
-                page_size=30,
-            ),
-        ]
-    )
-
-
-def alerts_layout() -> html.Div:
-    return html.Div(
-        [
-            html.H2("Alerts"),
-            html.Div(
-                [
-                    html.Span("severity:"),
-                    dcc.Checklist(
-                        id="al-severity",
-                        options=[{"label": f" {s}", "value": s} for s in SEVERITIES],
-                        value=[],
-                        inline=True,
-                        inputStyle={"marginLeft": "8px"},
-                    ),
-                    html.Span("source:", style={"marginLeft": "12px"}),
-                    dcc.Checklist(
-                        id="al-kind",
-                        options=[{"label": f" {s}", "value": s} for s in views.ALERT_SOURCES],
-                        value=[],
-                        inline=True,
-                        inputStyle={"marginLeft": "8px"},
-                    ),
-                    dcc.Checklist(
-                        id="al-unacked",
-                        options=[{"label": " unacknowledged only", "value": "yes"}],
-                        value=[],
-                    ),
-                    html.Button("Acknowledge selected", id="al-ack", n_clicks=0),
-                ],
-                style={
-                    "display": "flex",
-                    "flexWrap": "wrap",
-                    "gap": "12px",
-                    "alignItems": "center",
-                    "marginBottom": "8px",
-                },
-            ),
-            html.Div(id="al-message", style={"color": "#2a7", "minHeight": "18px"}),
-            html.Div(id="al-empty"),
-            _table(
-                "al-table",
-                _columns(
-                    [
-                        ("when", "time"),
-                        ("severity", "severity"),
-                        ("kind", "source"),
-                        ("source", "raised by"),
-                        ("code", "code"),
-                        ("message", "message"),
-                        ("acknowledged", "acknowledged"),
-                    ]
-                ),
-                row_selectable="multi",
-                selected_rows=[],
-                sort_action="native",
-                page_size=50,
-                style_data_conditional=[
-                    {
-                        "if": {"filter_query": '{severity} = "critical"'},
-                        "backgroundColor": "#fde2e1",
-                    },
-                    {"if": {"filter_query": '{severity} = "error"'}, "backgroundColor": "#fff1e0"},
-                ],
-            ),
-        ]
-    )
-
-
-def health_layout() -> html.Div:
-    return html.Div(
-        [
-            html.H2("Health"),
-            html.Div(
-                [
-                    _card("Status", "-", "hl-status"),
-                    _card("Heartbeat age", "-", "hl-age"),
-                    _card("Broker", "-", "hl-broker"),
-                    _card("Engine", "-", "hl-engine"),
-                ],
-                style={
-                    "display": "flex",
-                    "flexWrap": "wrap",
-                    "gap": "10px",
-                    "marginBottom": "12px",
-                },
-            ),
-            html.Div(
-                [
-                    "GET ",
-                    html.A("/health", href="/health"),
-                    " answers this as JSON (200 healthy, 503 not).",
-                ],
-                style={"fontSize": "12px", "color": "#555"},
-            ),
-            html.H4("Checks"),
-            _table("hl-checks", _columns([("name", "check"), ("ok", "ok"), ("detail", "detail")])),
-            _grid(
-                _graph("hl-cycles"),
-                html.Div(
-                    [
-                        html.H4("Cycle duration percentiles (ms)"),
-                        _table(
-                            "hl-percentiles",
-                            _columns(
-                                [
-                                    ("p50", "p50"),
-                                    ("p90", "p90"),
-                                    ("p99", "p99"),
-                                    ("max", "max"),
-                                    ("cycles", "cycles"),
-                                ],
-                                {"p50", "p90", "p99", "max", "cycles"},
-                            ),
-                        ),
-                        html.H4("Market data per underlying"),
-                        _table(
-                            "hl-data",
-                            _columns(
-                                [
-                                    ("underlying", "underlying"),
-                                    ("usable", "usable now"),
-                                    ("last_usable", "last usable cycle"),
-                                    ("rejected_last_cycle", "rejected last cycle"),
-                                    ("rejected_total", "rejected in run"),
-                                    ("last_rejection", "last rejection"),
-                                    ("reasons", "reasons"),
-                                ],
-                                {"rejected_last_cycle", "rejected_total"},
-                            ),
-                        ),
-                    ]
-                ),
-            ),
-            html.H4("Tables"),
-            _table(
-                "hl-tables",
-                _columns(
-                    [
-                        ("table", "table"),
-                        ("files", "data files"),
-                        ("size_mb", "size (MB)"),
-                        ("last_write", "last write"),
-                    ],
-                    {"files", "size_mb"},
-                ),
-                sort_action="native",
-            ),
-            html.H4("Plugin errors"),
-            html.Div(id="hl-plugins-empty"),
-            _table(
-                "hl-plugins",
-                _columns(
-                    [
-                        ("when", "time"),
-                        ("source", "plugin"),
-                        ("code", "code"),
-                        ("message", "message"),
-                    ]
-                ),
-                page_size=20,
-            ),
-        ]
-    )
-
-
-def not_found_layout(path: str) -> html.Div:
-    return html.Div(
-        [
-            html.H2("No such page"),
-            html.P(f"{path} is not a page of the V6 dashboard."),
-            dcc.Link("Overview", href="/"),
-        ]
-    )
 
 
 # -- the app -----------------------------------------------------------------------------
@@ -543,12 +80,12 @@ def create_app(
     )
     server = app.server
     if credentials is not None:
-        _require_login(server, credentials)
+        require_login(server, credentials)
 
     @server.route("/health")
     def health() -> Response:
         result = evaluate(
-            reader.store, settings, heartbeats=_heartbeats(reader), runs=reader.table("runs")
+            reader.store, settings, heartbeats=heartbeats(reader), runs=reader.table("runs")
         )
         return Response(
             json.dumps(result.to_json()), status=result.http_status, mimetype="application/json"
@@ -738,7 +275,7 @@ def create_app(
     def positions(_n: int, run_id: str | None, scope: str) -> tuple:
         rows = views.position_rows(reader, run_id, closed=scope == "all")
         if rows.empty:
-            note = _empty_note(
+            note = empty_note(
                 "No open positions in this run."
                 if run_id is not None
                 else "No run has written this store yet: start one with `v6 run`, "
@@ -797,7 +334,7 @@ def create_app(
         frame = alerts_data(reader, run_id, severities, kinds, bool(unacked))
         empty = None
         if frame.empty:
-            empty = _empty_note(
+            empty = empty_note(
                 "No alerts match these filters."
                 if (severities or kinds or unacked)
                 else "No alerts in this run: nothing has needed attention."
@@ -850,186 +387,7 @@ def create_app(
             _records(data["data_quality"]),
             _records(data["tables"]),
             _records(plugins),
-            None if not plugins.empty else _empty_note("No plugin errors in this run."),
+            None if not plugins.empty else empty_note("No plugin errors in this run."),
         )
 
     return app
-
-
-# -- page data (also what the benchmark renders) -----------------------------------------
-
-
-def _heartbeats(reader: StoreReader) -> pd.DataFrame:
-    return reader.table("heartbeat")[list(HEARTBEAT_COLUMNS)]
-
-
-def overview_data(
-    reader: StoreReader, run_id: str | None, settings: DashboardSettings
-) -> dict[str, Any]:
-    """Everything the Overview page shows."""
-    account = views.account(reader, run_id)
-    greeks = views.portfolio_greeks(reader, run_id)
-    rows = views.position_rows(reader, run_id)
-    health = evaluate(
-        reader.store, settings, heartbeats=_heartbeats(reader), runs=reader.table("runs")
-    )
-    if run_id is None:
-        empty = _empty_note(
-            f"No run has written the store at {reader.root} yet. Start the engine (`v6 run` or "
-            "`make run`): this page fills in as it cycles."
-        )
-    elif account.empty:
-        empty = _empty_note("This run has not finished a cycle yet.")
-    else:
-        empty = None
-    engine = (
-        "no heartbeat"
-        if health.run_id is None
-        else ("running" if health.running else "not running")
-    )
-    return {
-        "empty": empty,
-        "numbers": views.overview(reader, run_id),
-        "engine": engine,
-        # Figures are rebuilt only when their table changed (Plotly's validation is slow).
-        "netliq_figure": reader.memo(
-            ("netliq", run_id), ["account_snapshots"], lambda: figures.net_liquidation(account)
-        ),
-        "pnl_figure": reader.memo(
-            ("pnl_today", run_id), ["account_snapshots"], lambda: figures.pnl_today(account)
-        ),
-        "greeks_figure": reader.memo(
-            ("greeks", run_id),
-            ["position_risk", "positions", "runs"],
-            lambda: figures.greeks_vs_limits(greeks),
-        ),
-        "greeks": greeks[["label", "value", "limit", "unit"]],
-        "breakers": views.breakers(reader, run_id),
-        "positions": rows[["position_id", "underlying", "strategy", "pnl", "dte"]],
-        "regimes": views.regimes_now(reader, run_id),
-    }
-
-
-def position_data(reader: StoreReader, run_id: str | None, position_id: str) -> dict[str, Any]:
-    """Everything one position's page shows (rebuilt only when its tables changed)."""
-    detail = views.position_detail(reader, run_id, position_id)
-    return reader.memo(
-        ("position_page", detail["run_id"], position_id),
-        ["positions", "position_risk", "decisions"],
-        lambda: _position_page(detail, position_id),
-    )
-
-
-def _position_page(detail: dict[str, Any], position_id: str) -> dict[str, Any]:
-    decisions = detail["decisions"]
-    verdicts = views.verdict_table(decisions.iloc[::-1])
-    if detail["position"] is None:
-        return {
-            "summary": _empty_note(f"No position {position_id!r} is stored in this store."),
-            "marks_figure": figures.empty("Marks over time", "Unknown position."),
-            "payoff_figure": figures.empty("Payoff at expiry", "Unknown position."),
-            "verdicts": verdicts,
-        }
-    p = detail["position"]
-    decisions = detail["decisions"]
-    marks = detail["marks"]
-    spot = None
-    for frame in (marks, decisions):
-        if not frame.empty and frame["spot"].notna().any():
-            spot = float(frame["spot"].dropna().iloc[-1])
-            break
-    curve = views.payoff(detail["legs"], float(p["entry_price"]), int(p["quantity"]), spot)
-    credit = -float(p["entry_price"]) * int(p["quantity"]) * 100
-    kind = "credit" if credit >= 0 else "debit"
-    facts = [
-        f"{p['strategy']} {p['structure']} on {p['underlying']}, {int(p['quantity'])} unit(s)",
-        f"legs {views.legs_text(p['legs'])}",
-        f"entry {kind} ${abs(credit):,.2f}; max profit ${float(p['max_profit']):,.2f}, "
-        f"max loss ${float(p['max_loss']):,.2f}",
-        f"opened {views.et(p['opened_at'])}"
-        + (f" in a {p['entry_regime']} regime" if isinstance(p["entry_regime"], str) else ""),
-    ]
-    status = f"status {p['status']}"
-    if p["status"] == "closed":
-        status += (
-            f", closed {views.et(p['closed_at'])} by {p['exit_rule'] or '?'}, "
-            f"realized P&L {_usd(float(p['realized_pnl']))}"
-        )
-    facts.append(status)
-    if not marks.empty:
-        last = marks.iloc[-1]
-        pnl = last["unrealized_pnl"]
-        value = _usd(float(pnl)) if pd.notna(pnl) else "unknown (no valid quotes)"
-        facts.append(
-            f"unrealized P&L {value} at mid, {int(last['dte'])} DTE, as of {views.et(last['time'])}"
-        )
-    summary = html.Ul([html.Li(f) for f in facts], id="pd-facts")
-    return {
-        "summary": summary,
-        "marks_figure": figures.position_marks(marks, decisions),
-        "payoff_figure": figures.payoff(curve, spot, str(p["underlying"])),
-        "verdicts": verdicts,
-    }
-
-
-def alerts_data(
-    reader: StoreReader,
-    run_id: str | None,
-    severities: list[str] | None = None,
-    kinds: list[str] | None = None,
-    unacknowledged: bool = False,
-) -> pd.DataFrame:
-    """The Alerts page's rows, newest first, filtered."""
-    frame = views.alerts(reader, run_id)
-    if severities:
-        frame = frame[frame["severity"].isin(severities)]
-    if kinds:
-        frame = frame[frame["kind"].isin(kinds)]
-    if unacknowledged:
-        frame = frame[frame["acknowledged"] == ""]
-    return frame.drop(columns=["time"])
-
-
-def health_data(
-    reader: StoreReader, run_id: str | None, settings: DashboardSettings
-) -> dict[str, Any]:
-    """Everything the Health page shows."""
-    cycles = views.cycle_seconds(reader, run_id)
-    stats = percentiles(1000 * cycles["cycle_seconds"].astype(float)) if not cycles.empty else {}
-    if stats:
-        stats = {k: round(v, 1) for k, v in stats.items()} | {"cycles": len(cycles)}
-    return {
-        "health": evaluate(
-            reader.store, settings, heartbeats=_heartbeats(reader), runs=reader.table("runs")
-        ),
-        "cycles_figure": reader.memo(
-            ("cycles", run_id), ["heartbeat"], lambda: figures.cycle_durations(cycles)
-        ),
-        "percentiles": stats,
-        "data_quality": views.data_quality(reader, run_id),
-        "tables": views.table_sizes(reader),
-        "plugin_errors": views.plugin_errors(reader, run_id),
-    }
-
-
-def _require_login(server: Any, credentials: tuple[str, str]) -> None:
-    """HTTP basic authentication on every request (constant-time comparison)."""
-    want_user, want_password = credentials
-
-    @server.before_request
-    def login() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                user, password = "", ""
-            if hmac.compare_digest(user.encode(), want_user.encode()) and hmac.compare_digest(
-                password.encode(), want_password.encode()
-            ):
-                return None
-        return Response(
-            "V6 dashboard: login required\n",
-            status=401,
-            headers={"WWW-Authenticate": 'Basic realm="V6 dashboard", charset="UTF-8"'},
-        )

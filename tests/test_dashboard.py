@@ -13,8 +13,8 @@ import pytest
 from dashboard_process import Dashboard, free_port
 from sessions import sim_config
 
-from dash_app.app import alerts_data, health_data, overview_data, position_data
 from dash_app.data import StoreReader
+from dash_app.pages import alerts_data, health_data, overview_data, position_data
 from dash_app.views import (
     account,
     alert_kind,

@@ -26,8 +26,8 @@ from dashboard_process import Dashboard
 from sessions import sim_config
 from v6_process import start_run
 
-from dash_app.app import alerts_data
 from dash_app.data import StoreReader
+from dash_app.pages import alerts_data
 from dash_app.views import latest_run, position_rows
 from v6.store.delta_store import DeltaStore
 from v6.store.schemas import TABLES
