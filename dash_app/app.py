@@ -14,7 +14,10 @@ engine at its next cycle through the ``manual_halt`` breaker). Nothing else; no 
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -40,8 +43,41 @@ from dash_app.layouts import (
 from dash_app.pages import alerts_data, health_data, heartbeats, overview_data, position_data
 from v6.alert_acks import acknowledge
 from v6.config import DashboardSettings
+from v6.errors import V6Error
 from v6.health import evaluate
 from v6.risk.manual_halt import HALT, RESUME, issue
+
+log = logging.getLogger(__name__)
+
+
+def _guarded(
+    count: int, note_at: int | None, note: Callable[[str], Any] | None = None
+) -> Callable[[Callable[..., tuple]], Callable[..., tuple]]:
+    """A page callback that meets a store it cannot read (a damaged table, no permission)
+    says so on the page, in one line naming the table, instead of failing the request.
+    ``count`` outputs; the message goes to output ``note_at`` (None: nowhere), the rest
+    are left as they were."""
+
+    def wrap(fn: Callable[..., tuple]) -> Callable[..., tuple]:
+        @functools.wraps(fn)
+        def callback(*args: Any) -> tuple:
+            try:
+                return fn(*args)
+            except V6Error as exc:
+                log.warning("dashboard: %s", exc)
+                out: list[Any] = [dash.no_update] * count
+                if note_at is not None:
+                    text = f"Cannot read the store: {exc}"
+                    out[note_at] = (note or _error_note)(text)
+                return tuple(out)
+
+        return callback
+
+    return wrap
+
+
+def _error_note(text: str) -> html.Div:
+    return html.Div(text, className="store-error", style={"color": "#c0392b", "padding": "6px 0"})
 
 
 def _money(value: Any, sign: bool = False) -> str:
@@ -184,6 +220,7 @@ def create_app(
         Input("refresh", "n_intervals"),
         State("run-select", "value"),
     )
+    @_guarded(2, None)
     def pick_run(_n: int, chosen: str | None) -> tuple[list[dict[str, str]], str | None]:
         table = views.runs(reader)
         options = [
@@ -207,6 +244,7 @@ def create_app(
         Input("run-select", "value"),
         State("halt-reason", "value"),
     )
+    @_guarded(4, 0, str)
     def halt_switch(_h: int, _r: int, _n: int, run_id: str | None, reason: str | None) -> tuple:
         clicked = ctx.triggered_id
         if clicked in ("halt-button", "resume-button"):
@@ -245,6 +283,7 @@ def create_app(
         Input("refresh", "n_intervals"),
         Input("run-select", "value"),
     )
+    @_guarded(14, 0)
     def overview(_n: int, run_id: str | None) -> tuple:
         data = overview_data(reader, run_id, settings)
         head = data["numbers"]
@@ -272,6 +311,7 @@ def create_app(
         Input("run-select", "value"),
         Input("pos-scope", "value"),
     )
+    @_guarded(2, 1)
     def positions(_n: int, run_id: str | None, scope: str) -> tuple:
         rows = views.position_rows(reader, run_id, closed=scope == "all")
         if rows.empty:
@@ -294,6 +334,7 @@ def create_app(
         Input("run-select", "value"),
         State("url", "pathname"),
     )
+    @_guarded(4, 0)
     def position(_n: int, run_id: str | None, path: str) -> tuple:
         position_id = unquote((path or "")[len("/positions/") :])
         data = position_data(reader, run_id, position_id)
@@ -317,6 +358,7 @@ def create_app(
         Input("al-ack", "n_clicks"),
         State("al-table", "selected_row_ids"),
     )
+    @_guarded(4, 3)
     def alerts(_n, run_id, severities, kinds, unacked, _clicks, selected) -> tuple:
         # Rows are selected by alert id, never by position: a new alert arriving between
         # a tick and the click moves every row down one.
@@ -358,6 +400,7 @@ def create_app(
         Input("refresh", "n_intervals"),
         Input("run-select", "value"),
     )
+    @_guarded(11, 10)
     def health_page(_n: int, run_id: str | None) -> tuple:
         data = health_data(reader, run_id, settings)
         result = data["health"]

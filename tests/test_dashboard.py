@@ -360,3 +360,39 @@ def test_an_underlying_without_usable_data_is_unhealthy_and_shown_stale_since_it
     assert table.loc["QQQ", "last_usable"] == et(good)
     assert table.loc["SPY", "usable"] == "yes"
     sim.close()
+
+
+def test_a_damaged_table_is_named_on_the_page_not_a_failed_request(finished, tmp_path):
+    import shutil
+
+    from dash_app.app import create_app
+
+    root = tmp_path / "store"
+    shutil.copytree(finished, root)
+    data = sorted((root / "positions").glob("*.parquet"))[0]
+    data.write_bytes(data.read_bytes()[:100] + b"x" * 50)  # a data file cut and garbled
+    reader = StoreReader(root)
+    run = latest_run(reader)
+    client = create_app(reader, SETTINGS).server.test_client()
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": "..pos-table.data...pos-empty.children..",
+            "outputs": [
+                {"id": "pos-table", "property": "data"},
+                {"id": "pos-empty", "property": "children"},
+            ],
+            "inputs": [
+                {"id": "refresh", "property": "n_intervals", "value": 1},
+                {"id": "run-select", "property": "value", "value": run},
+                {"id": "pos-scope", "property": "value", "value": "open"},
+            ],
+            "changedPropIds": ["refresh.n_intervals"],
+            "state": [],
+        },
+    )
+    assert response.status_code == 200
+    shown = response.get_json()["response"]
+    assert set(shown) == {"pos-empty"}  # the table keeps what it showed
+    text = shown["pos-empty"]["children"]["props"]["children"]
+    assert text.startswith("Cannot read the store: table 'positions'") and "damaged" in text
