@@ -102,11 +102,12 @@ def _position_page(detail: dict[str, Any], position_id: str) -> dict[str, Any]:
         if not frame.empty and frame["spot"].notna().any():
             spot = float(frame["spot"].dropna().iloc[-1])
             break
-    curve = views.payoff(detail["legs"], float(p["entry_price"]), int(p["quantity"]), spot)
-    credit = -float(p["entry_price"]) * int(p["quantity"]) * 100
+    units = int(p["held"])
+    curve = views.payoff(detail["legs"], float(p["entry_price"]), units, spot)
+    credit = -float(p["entry_price"]) * units * 100
     kind = "credit" if credit >= 0 else "debit"
     facts = [
-        f"{p['strategy']} {p['structure']} on {p['underlying']}, {int(p['quantity'])} unit(s)",
+        f"{p['strategy']} {p['structure']} on {p['underlying']}, {units} unit(s)",
         f"legs {views.legs_text(p['legs'])}",
         f"entry {kind} ${abs(credit):,.2f}; max profit ${float(p['max_profit']):,.2f}, "
         f"max loss ${float(p['max_loss']):,.2f}",

@@ -150,12 +150,15 @@ def overview(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
 
 @cached("positions")
 def latest_positions(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
-    """Every position of the run at its latest state (the row written last)."""
+    """Every position of the run at its latest state (the row written last), with ``held``:
+    the most units it ever held (a closed position's row says 0)."""
     frame = _of_run(reader.table("positions"), run_id)
     if frame.empty:
-        return frame
+        return frame.assign(held=pd.Series(dtype="int64"))
     frame = in_write_order(frame)
-    return frame.drop_duplicates("position_id", keep="last").reset_index(drop=True)
+    held = frame.groupby("position_id")["quantity"].max()
+    latest = frame.drop_duplicates("position_id", keep="last").reset_index(drop=True)
+    return latest.assign(held=latest["position_id"].map(held).astype("int64"))
 
 
 def open_positions(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
@@ -270,7 +273,7 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
     )
     config = run_config(reader, run_id)
     mult = 100.0
-    units = frame["quantity"].astype(float) * mult
+    units = frame["held"].astype(float) * mult
     live = frame["status"].isin(LIVE_STATUSES)
     regime = frame["regime"].where(frame["regime"].notna(), frame["entry_regime"])
     out = pd.DataFrame(
@@ -280,7 +283,7 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
             "strategy": frame["strategy"],
             "status": frame["status"],
             "legs": frame["legs"].map(legs_text),
-            "quantity": frame["quantity"].astype(int),
+            "quantity": frame["held"].astype(int),
             "entry_credit": (-frame["entry_price"] * units).round(2),
             "current_value": (-frame["mark"] * units).round(2).where(live),
             "pnl": frame["unrealized_pnl"].where(live, frame["realized_pnl"]).round(2),
@@ -362,7 +365,10 @@ def position_detail(reader: StoreReader, run_id: str | None, position_id: str) -
     elif not rows.empty:
         run_id = str(in_write_order(rows)["run_id"].iloc[-1])
         rows = rows[rows["run_id"] == run_id]
-    position = in_write_order(rows).iloc[-1] if not rows.empty else None
+    position = None
+    if not rows.empty:
+        position = in_write_order(rows).iloc[-1].copy()
+        position["held"] = int(rows["quantity"].max())  # a closed position's row says 0
     marks = reader.filtered("position_risk", filt)
     marks = (
         marks[marks["run_id"] == run_id].sort_values("time", kind="stable")

@@ -303,6 +303,13 @@ def test_a_position_page_shows_every_decision_and_its_payoff(finished):
     payoff = page["payoff_figure"]
     assert payoff.layout.xaxis.title.text.endswith("price at expiry ($)")
     assert len(payoff.layout.shapes) == 2  # the zero line and today's price
+    # A closed position's last row holds 0 units: the page shows what it held.
+    every = position_rows(reader, run, closed=True)
+    closed = every[(every["status"] == "closed") & (every["quantity"] > 0)]  # 0: never filled
+    assert not closed.empty and (closed["entry_credit"] != 0).all()
+    page = position_data(reader, run, closed["position_id"].iloc[0])
+    assert "0 unit(s)" not in str(page["summary"])
+    assert max(abs(y) for y in page["payoff_figure"].data[0].y) > 0
 
 
 def test_the_halt_switch_state_follows_the_command_and_the_engine(finished):
