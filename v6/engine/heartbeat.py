@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from v6.config import Mode
 from v6.domain.market import MarketView
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ FLUSH_EVERY_SECONDS = 5.0
 def interval_seconds(engine: Engine) -> float:
     """Wall seconds from one cycle to the next (0: a sim running as fast as it can)."""
     interval = float(engine.config.cycle.interval_seconds)
-    if engine.config.mode.value != "sim":
+    if engine.config.mode is not Mode.SIM:
         return interval
     speed = engine.config.sim.speed
     return interval / speed if speed > 0 else 0.0
