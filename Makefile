@@ -5,7 +5,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE := examples/v6-iron-fly
 
-.PHONY: setup run test lint bench killtest clean
+.PHONY: setup run test lint bench killtest clean browser
+
+# The dashboard's browser tests drive Debian's chromium through chromedriver. Installed
+# when apt-get can (as root, or with sudo that needs no password); otherwise the browser
+# tests skip with the reason locally (and fail under CI=true, where they must run).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make: cannot install chromium (not root, no sudo): browser tests will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "make: no apt-get: install chromium and chromedriver for the browser tests"; exit 0; }; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null ) \
+	    || echo "make: apt-get could not install chromium: browser tests will skip"; \
+	}
 
 $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +31,14 @@ $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
+	@echo "Dashboard (another terminal, during or after the run): $(BIN)/v6 dashboard --config config/sim.yaml, then open http://127.0.0.1:8050/"
 	$(BIN)/v6 run --config config/sim.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -35,6 +35,8 @@ V6 = str(Path(sys.executable).with_name("v6"))
         (["breaker", "reset", "a", "b"], "unrecognized arguments: b", "v6 breaker"),
         (["breaker", "status", "--store"], "argument --store: expected one argument", None),
         (["run", "--cycles", "€" * 3000], "argument --cycles: expected an integer", "v6 run"),
+        (["dashboard", "--port", "x"], "argument --port: invalid int value: 'x'", "v6 dashboard"),
+        (["dashboard", "--live"], "unrecognized arguments: --live", "v6 dashboard"),
     ],
 )
 def test_a_rejected_command_line_is_one_line_with_a_help_hint_and_exit_2(

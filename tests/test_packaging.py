@@ -1,4 +1,4 @@
-"""Installing V6 adds `v6` and `v6_plugins`, never a generic top-level `plugins` module."""
+"""Installing V6 adds `v6`, `v6_plugins` and `dash_app`, never a generic `plugins` module."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from importlib.metadata import distribution
 
 def test_installed_top_level_packages_are_v6_names_only():
     top_level = set(distribution("v6").read_text("top_level.txt").split())
-    assert top_level == {"v6", "v6_plugins"}
+    assert top_level == {"v6", "v6_plugins", "dash_app"}
 
 
 def test_no_module_named_plugins_is_importable_outside_the_source_tree(tmp_path):

@@ -138,6 +138,26 @@ def acme_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         sys.modules.pop(module, None)
 
 
+def test_plugins_still_load_once_a_library_imported_the_importlib_metadata_backport():
+    # Dash imports it; entry_points() then yields the backport's EntryPoint class, which
+    # must still be loaded as an entry point, never registered as the plugin itself.
+    pytest.importorskip("importlib_metadata")
+    probe = (
+        "import importlib_metadata\n"
+        "from v6.plugin_manager import discover\n"
+        "found = discover()\n"
+        "print(len(found.plugins), [str(e) for e in found.errors])\n"
+    )
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    count, errors = result.stdout.split(" ", 1)
+    assert errors.strip() == "[]" and int(count) == len(discover().plugins) >= 19
+
+
 def test_an_installed_package_is_found_through_its_entry_point_and_import_errors_are_reported(
     acme_distribution: str, caplog: pytest.LogCaptureFixture
 ):

@@ -28,6 +28,7 @@ from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
+from v6.risk.manual_halt import ManualCommandInbox
 from v6.store.delta_store import DeltaStore
 from v6.store.integrity import check_store_path
 from v6.store.run_log import mark_crashed_runs
@@ -310,7 +311,16 @@ def build_engine(
     # `v6 breaker reset NAME` leaves a request in the store; the running engine picks it up.
     inbox = BreakerResetInbox(store)
     futures = sim_futures(config, market)
-    engine = Engine(config, plugins, feed, broker, recorder, breaker_inbox=inbox, futures=futures)
+    engine = Engine(
+        config,
+        plugins,
+        feed,
+        broker,
+        recorder,
+        breaker_inbox=inbox,
+        command_inbox=ManualCommandInbox(store),  # the dashboard's "halt entries"
+        futures=futures,
+    )
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
     return engine, clock
@@ -442,6 +452,7 @@ def _build_ib_engine(
         recorder,
         breaker_inbox=BreakerResetInbox(store),
         futures=ib_futures(config, connection),
+        command_inbox=ManualCommandInbox(store),
     )
     market.held_contracts = lambda: [
         leg.contract for p in engine.book.positions(LIVE) for leg in p.legs

@@ -408,6 +408,29 @@ def _max_lag(text: str) -> int:
 MAX_LAG = 200  # cycles; a lead of days says nothing about the next move
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """``v6 dashboard``: serve the Dash app over the store until Ctrl-C or SIGTERM."""
+    config = load_config(args.config)
+    settings = config.dashboard
+    try:
+        if args.host is not None:
+            settings = attrs.evolve(settings, host=args.host)
+        if args.port is not None:
+            settings = attrs.evolve(settings, port=args.port)
+    except ValueError as exc:  # the field's validator: `--port 70000`
+        raise ConfigError(*first_problem(exc, "dashboard"), "command line") from None
+    if args.host is not None:
+        from v6.config_rules import validate_dashboard_host
+
+        problem = validate_dashboard_host(args.host)
+        if problem is not None:
+            raise UsageError(f"--host: {problem}")
+    from dash_app.server import serve
+
+    store = args.store if args.store is not None else config.store.path
+    return serve(store, settings)
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -509,6 +532,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     correlate.add_argument("--json", action="store_true", help="machine-readable output")
     correlate.set_defaults(handler=cmd_futures)
+    dashboard = commands.add_parser(
+        "dashboard",
+        parents=[common, config, store],
+        help="serve the dashboard (Dash app) over the store, on 127.0.0.1:8050 by default",
+    )
+    dashboard.add_argument(
+        "--host",
+        metavar="HOST",
+        help="address to listen on (default: dashboard.host, 127.0.0.1); another machine "
+        "needs V6_DASHBOARD_USER and V6_DASHBOARD_PASSWORD in the environment",
+    )
+    dashboard.add_argument(
+        "--port", type=int, metavar="PORT", help="TCP port (default: dashboard.port, 8050)"
+    )
+    dashboard.set_defaults(handler=cmd_dashboard)
     return parser
 
 

@@ -172,6 +172,30 @@ class StoreSettings:
 
 
 @frozen(slots=True)
+class DashboardSettings:
+    """``v6 dashboard``: where it listens, how often it refreshes, and when the engine
+    counts as unhealthy (the Health page and ``GET /health``, see ``v6.health``).
+
+    Any ``host`` other than this machine (127.0.0.1, ::1, localhost) needs credentials
+    from the environment (``V6_DASHBOARD_USER``, ``V6_DASHBOARD_PASSWORD``), never from this
+    file. A heartbeat older than ``stale_heartbeat_cycles`` cycle intervals plus
+    ``heartbeat_grace_seconds`` means the engine has stalled or stopped.
+    """
+
+    host: str = "127.0.0.1"  # checked in v6.config_rules (non-empty, a host name)
+    port: int = field(default=8050, validator=bounded(ge=1, le=65_535, why="a TCP port"))
+    refresh_seconds: float = field(
+        default=5.0, validator=bounded(ge=1.0, le=3600, why="a second to an hour")
+    )
+    stale_heartbeat_cycles: float = field(
+        default=2.0, validator=bounded(ge=1.0, le=1000, why="cycles a heartbeat may miss")
+    )
+    heartbeat_grace_seconds: float = field(
+        default=60.0, validator=bounded(ge=0.0, le=86_400, why="a day")
+    )
+
+
+@frozen(slots=True)
 class CycleSettings:
     """How often the engine cycles and how old a quote may be."""
 
@@ -258,6 +282,9 @@ class BreakerSettings:
       rejected); resets after ``recover_cycles`` good cycles.
     * ``broker_disconnect``: the broker connection is down; resets after
       ``recover_cycles`` connected cycles.
+    * ``manual_halt``: a person pressed "halt entries" on the dashboard (a row in the
+      ``manual_commands`` table); resets only by hand (the dashboard's "resume entries"
+      or ``v6 breaker reset manual_halt``).
     """
 
     enabled: bool = True
@@ -281,6 +308,7 @@ BREAKER_NAMES = (
     "order_rejections",
     "stale_data",
     "broker_disconnect",
+    "manual_halt",
 )
 
 
@@ -604,3 +632,4 @@ class TradingConfig:
     plugins: PluginsConfig = Factory(PluginsConfig)
     futures: FuturesSettings = Factory(FuturesSettings)
     sim: SimSettings = Factory(SimSettings)
+    dashboard: DashboardSettings = Factory(DashboardSettings)

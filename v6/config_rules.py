@@ -233,6 +233,27 @@ def _connection(cfg: TradingConfig) -> Iterator[Problem]:
         )
 
 
+def validate_dashboard_host(host: str) -> str | None:
+    """What is wrong with ``host`` as an address for the dashboard to listen on, or None."""
+    if not host.strip() or any(c.isspace() or c in "/\\\0" for c in host):
+        return f"{describe(host)} is not a host name or address to listen on"
+    if len(host) > 253:
+        return f"a host name has at most 253 characters, got {len(host)}"
+    return None
+
+
+def _dashboard(cfg: TradingConfig) -> Iterator[Problem]:
+    problem = validate_dashboard_host(cfg.dashboard.host)
+    if problem is not None:
+        yield "dashboard.host", problem
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that is this machine only (127.0.0.1, ::1,
+    localhost): the dashboard binds there without asking for credentials."""
+    return _is_loopback(host)
+
+
 def _store(cfg: TradingConfig) -> Iterator[Problem]:
     path = cfg.store.path
     if not path.strip():
@@ -578,6 +599,7 @@ def _all(cfg: TradingConfig) -> Iterator[Problem]:
     yield from _sim(cfg)
     yield from _futures(cfg)
     yield from _store(cfg)
+    yield from _dashboard(cfg)
 
 
 def config_problems(cfg: TradingConfig) -> Problem | None:

@@ -294,16 +294,19 @@ def discover(group: str = GROUP, extra: Iterable[tuple[str, object]] = ()) -> Di
         errors.append(error)
         log.info("%s", error)
 
-    sources: list[tuple[str, Any, str, str, str]] = []
+    # Each source says whether it is an entry point to load or a plugin object: not
+    # isinstance(source, EntryPoint), since a library that imports the importlib_metadata
+    # backport (Dash does) makes entry_points() return the backport's EntryPoint class.
+    sources: list[tuple[str, Any, str, str, str, bool]] = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         dist, version = _distribution(ep)
-        sources.append((ep.name, ep, dist, version, ep.value))
+        sources.append((ep.name, ep, dist, version, ep.value, True))
     for name, obj in extra:
         module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
-        sources.append((name, obj, "", "", str(module)))
-    for name, source, dist, version, module in sources:
+        sources.append((name, obj, "", "", str(module), False))
+    for name, source, dist, version, module, is_entry_point in sources:
         try:
-            plugin = source.load() if isinstance(source, EntryPoint) else source
+            plugin = source.load() if is_entry_point else source
         except Exception as exc:  # ImportError, SyntaxError, a failing module body...
             reject(PluginError(name, f"cannot be imported: {exc!r}"))
             continue

@@ -1,13 +1,16 @@
-"""Phase 5, breakers: apply reset requests, feed the breakers this cycle's facts, store
-what changed."""
+"""Phase 5, breakers: apply the dashboard's halt and resume commands and reset requests,
+feed the breakers this cycle's facts, store what changed."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from v6.domain.alerts import Severity
 from v6.domain.market import MarketView
 from v6.risk.circuit_breakers import BreakerEvent, CycleObservation
+from v6.risk.manual_halt import BREAKER, HALT
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -17,6 +20,15 @@ def run(engine: Engine, view: MarketView) -> None:
     """Trip or reset breakers; every trip and reset is alerted and stored at once."""
     account = engine.account_now or engine.broker.account(view)
     events: list[BreakerEvent] = []
+    if engine.command_inbox is not None:  # the dashboard's halt / resume
+        for command in engine.command_inbox.take():
+            if command.command == HALT:
+                event = engine.breakers.halt(view.time, command.describe())
+            else:
+                event = engine.breakers.reset(BREAKER, view.time)
+                event = event and attrs.evolve(event, reason=command.describe())
+            if event is not None:
+                events.append(event)
     if engine.breaker_inbox is not None:
         for request in engine.breaker_inbox.take():
             event = engine.breakers.reset(

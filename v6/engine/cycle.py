@@ -14,6 +14,7 @@ alert.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -43,6 +44,7 @@ from v6.plugin_manager import ActivePlugin, ActivePlugins, PluginCallError
 from v6.ports import Broker, MarketData
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.risk.circuit_breakers import CircuitBreakers
+from v6.risk.manual_halt import ManualCommandInbox
 from v6.risk.portfolio_risk import PortfolioRiskCalculator
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class Engine:
         *,
         breaker_inbox: BreakerResetInbox | None = None,
         futures: FuturesObserver | None = None,
+        command_inbox: ManualCommandInbox | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins
@@ -101,6 +104,7 @@ class Engine:
         self.registry = StrategyRegistry(config.slots)
         self.breakers = CircuitBreakers(config.breakers)
         self.breaker_inbox = breaker_inbox
+        self.command_inbox = command_inbox
         self.tracks = MarkTracker()
         # The driving detector's readings by underlying, and every detector's by name.
         self.regimes: dict[str, RegimeReading] = {}
@@ -122,6 +126,8 @@ class Engine:
         self.closed_pnls: list[float] = []  # losses and gains since the breakers last looked
         self.external: set[str] = set()  # broker contracts V6 never traded, reported
         self.alerting: dict[str, str] = {}  # position -> rule whose alert is standing
+        self.cycle_started = time.monotonic()  # wall clock at the start of this cycle
+        self.heartbeat_flushed = float("-inf")  # wall clock of the last heartbeat commit
         self._sequence = 0
         self._closers: list[Callable[[], None]] = []
 
@@ -238,6 +244,7 @@ class Engine:
     def start_report(self, now: datetime) -> CycleReport:
         """A fresh report for the cycle starting at ``now``."""
         self.cycle += 1
+        self.cycle_started = time.monotonic()
         self.report = CycleReport(
             cycle=self.cycle,
             time=now,

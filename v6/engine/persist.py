@@ -2,7 +2,9 @@
 
 A position that closed here also gives back its strategy slot and its outcome is handed
 to the breakers (a losing streak counts only positions that were really opened). Plugin
-failure episodes are closed or reminded of here, once per cycle.
+failure episodes are closed or reminded of here, once per cycle; the book's Greeks and the
+engine's heartbeat are recorded last (:mod:`v6.engine.position_risk`,
+:mod:`v6.engine.heartbeat`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from v6.domain.market import MarketView
 from v6.domain.positions import PositionStatus
+from v6.engine import heartbeat, position_risk
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -36,4 +39,6 @@ def run(engine: Engine, view: MarketView) -> None:
     engine.report.net_liquidation = account.net_liquidation
     engine.report.pnl = account.net_liquidation - (engine.initial_net_liquidation or 0.0)
     engine.plugin_failures.end_cycle(view.time)
+    position_risk.record(engine, view)
+    heartbeat.beat(engine, view)
     engine.recorder.end_cycle(engine.cycle)

@@ -127,6 +127,10 @@ class Recorder:
         )
         self.store.flush(["breaker_events"])
 
+    def heartbeat(self, row: Mapping[str, Any]) -> None:
+        """This cycle's heartbeat (committed on its own cadence: v6.engine.heartbeat)."""
+        self._append("heartbeat", row)
+
     def sim_truth(self, time: datetime, truth: Any) -> None:
         """The simulator's hidden state at ``time`` (a :class:`v6.market.sim_market.SimTruth`)."""
         self._append("sim_truth", {"time": time, **attrs.asdict(truth)})

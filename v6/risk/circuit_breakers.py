@@ -3,7 +3,8 @@ human says it may go on.
 
 Each breaker watches one thing a trader would pull the plug for: the day's loss, a run of
 losing trades, the broker rejecting orders, market data going bad, the broker connection
-dropping. A tripped breaker blocks every new entry; breakers named in
+dropping, or simply a person who wants no new positions for now (``manual_halt``). A
+tripped breaker blocks every new entry; breakers named in
 ``BreakerSettings.close_positions`` also make the ``circuit_breaker`` exit rule close
 every position. Each breaker resets only by its own rule (documented on
 :class:`~v6.config.BreakerSettings`) or by ``v6 breaker reset NAME``.
@@ -83,7 +84,7 @@ def check_breaker_name(name: str) -> str:
 
 
 class CircuitBreakers:
-    """The five breakers of one engine, and the counters their rules need."""
+    """The breakers of one engine, and the counters their rules need."""
 
     def __init__(self, settings: BreakerSettings) -> None:
         self.settings = settings
@@ -256,6 +257,17 @@ class CircuitBreakers:
         breaker.reason = ""
         breaker.tripped_at = None
         return BreakerEvent(time, name, "reset", reason, source)
+
+    def halt(self, time: datetime, reason: str) -> BreakerEvent | None:
+        """Trip ``manual_halt`` by hand (the dashboard's "halt entries"); None if it
+        already was. Works with ``enabled: false`` too: a person asked for it."""
+        breaker = self._breakers["manual_halt"]
+        if breaker.tripped:
+            return None
+        breaker.tripped = True
+        breaker.reason = reason
+        breaker.tripped_at = time
+        return BreakerEvent(time, "manual_halt", "trip", reason, "manual")
 
     def reset(
         self, name: str, time: datetime, *, net_liquidation: float | None = None

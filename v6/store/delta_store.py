@@ -40,7 +40,7 @@ from deltalake.exceptions import DeltaError
 from v6.errors import V6Error
 from v6.store.disk import os_problem, write_problem
 from v6.store.integrity import DamagedTableError, short_reason, table_committed
-from v6.store.schemas import TABLES, TableSpec
+from v6.store.schemas import ENGINE_TABLES, TABLES, TableSpec
 
 Rows = Sequence[Mapping[str, Any]] | pa.Table
 
@@ -144,7 +144,9 @@ class DeltaStore:
             self.retention_hours = _checked_retention(retention_hours)
         wanted = self.table_properties
         changed = []
-        for name in TABLES:
+        # Operator tables belong to the dashboard: a metadata commit here could race its
+        # append (they are created with the default properties and stay tiny).
+        for name in ENGINE_TABLES:
             if not self.exists(name):
                 continue
             delta = self._open(name)

@@ -19,17 +19,17 @@ from collections.abc import Sequence
 
 from v6.errors import V6Error
 from v6.store.delta_store import DeltaStore, Maintenance
-from v6.store.schemas import TABLES
+from v6.store.schemas import ENGINE_TABLES
 
 log = logging.getLogger(__name__)
 
 
 class StoreMaintenance:
-    """Runs maintenance passes over ``tables`` (every table by default) in the background."""
+    """Runs maintenance passes over ``tables`` (every engine table by default) in the background."""
 
     def __init__(self, store: DeltaStore, tables: Sequence[str] | None = None) -> None:
         self.store = store
-        self.tables = tuple(TABLES) if tables is None else tuple(tables)
+        self.tables = ENGINE_TABLES if tables is None else tuple(tables)
         self.passes = 0  # passes finished (including ones stopped by close)
         self.last: tuple[Maintenance, ...] = ()  # what the last finished pass did
         self.errors: list[str] = []  # one line per table a pass could not maintain

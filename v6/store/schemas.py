@@ -279,6 +279,79 @@ RUNS = pa.schema(
 )
 
 
+# One row per engine cycle, flushed on a wall-clock cadence of its own (v6.engine.heartbeat):
+# what the dashboard's Health page and ``GET /health`` judge a running engine by.
+HEARTBEAT = pa.schema(
+    [
+        _TIME,  # the cycle's time (simulated in sim)
+        _required("written_at", TIME),  # the wall clock when the cycle ended
+        _required("cycle", pa.int64()),
+        _required("cycle_seconds", pa.float64()),  # wall seconds the cycle took
+        # Wall seconds until the next cycle is due: how old a heartbeat may be before the
+        # engine counts as stalled.
+        _required("interval_seconds", pa.float64()),
+        _required("broker_connected", pa.bool_()),
+        _required("mode", pa.string()),
+        _required("pid", pa.int64()),
+        _required("open_positions", pa.int64()),
+        _required("tripped_breakers", pa.string()),  # comma-separated names, "" if none
+        _required("unusable_underlyings", pa.string()),  # comma-separated, "" if none
+        _required("rejected_quotes", pa.int64()),
+        _required("failing_plugins", pa.string()),  # comma-separated, "" if none
+        _RUN_ID,
+    ]
+)
+
+# Every live position's Greeks and mark, once per cycle: the portfolio's Greeks are the sum
+# over one ``time``. Greeks in the units of :class:`v6.domain.risk.PortfolioRisk` (shares,
+# dollars per vol point, dollars per day); NaN (stored null) for a position that could
+# not be valued.
+POSITION_RISK = pa.schema(
+    [
+        _TIME,
+        _required("position_id", pa.string()),
+        _required("strategy", pa.string()),
+        _required("underlying", pa.string()),
+        _optional("spot", pa.float64()),
+        _optional("mark", pa.float64()),  # net debit per share to close at mid
+        _optional("unrealized_pnl", pa.float64()),  # dollars at mid
+        _optional("pnl_fraction", pa.float64()),  # of max profit
+        _required("dte", pa.int64()),
+        _optional("delta", pa.float64()),
+        _optional("beta_delta", pa.float64()),
+        _optional("gamma", pa.float64()),
+        _optional("vega", pa.float64()),
+        _optional("theta", pa.float64()),
+        _required("max_loss", pa.float64()),
+        _required("valid", pa.bool_()),
+        _RUN_ID,
+    ]
+)
+
+# Operator tables: written by the dashboard (never by the engine, which only reads them),
+# so an operator's click never races an engine commit on the same table.
+ALERT_ACKS = pa.schema(
+    [
+        _TIME,  # when it was acknowledged
+        _required("alert_id", pa.string()),  # v6.alert_acks.alert_id of the alert
+        _required("user", pa.string()),
+        _required("note", pa.string()),
+        _RUN_ID,  # "dashboard"
+    ]
+)
+
+MANUAL_COMMANDS = pa.schema(
+    [
+        _TIME,
+        _required("command_id", pa.string()),
+        _required("command", pa.string()),  # halt_entries or resume_entries
+        _required("reason", pa.string()),
+        _required("user", pa.string()),
+        _RUN_ID,  # "dashboard"
+    ]
+)
+
+
 @frozen(slots=True)
 class TableSpec:
     """A table's name, its schema and the columns its files are partitioned by."""
@@ -314,5 +387,15 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("runs", RUNS),
     TableSpec("sim_truth", SIM_TRUTH),
     TableSpec("futures_snapshots", FUTURES_SNAPSHOTS, ("symbol", "date")),
+    TableSpec("heartbeat", HEARTBEAT),
+    TableSpec("position_risk", POSITION_RISK),
+    TableSpec("alert_acks", ALERT_ACKS),
+    TableSpec("manual_commands", MANUAL_COMMANDS),
 )
 """Every table V6 writes, by name."""
+
+OPERATOR_TABLES = ("alert_acks", "manual_commands")
+"""Tables the dashboard writes and the engine only reads (never configures or compacts)."""
+
+ENGINE_TABLES = tuple(name for name in TABLES if name not in OPERATOR_TABLES)
+"""Tables the engine writes (and maintains)."""
