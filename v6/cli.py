@@ -465,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     breaker.add_argument("action", choices=["status", "reset"])
     breaker.add_argument("name", nargs="?", metavar="NAME", help="the breaker to reset")
     breaker.set_defaults(handler=cmd_breaker)
+
+    from v6.backtest.cli import register as register_backtest
+    from v6.data_import.cli import register as register_data
+
+    register_data(commands, common, config)
+    register_backtest(commands, common, config)
     return parser
 
 
