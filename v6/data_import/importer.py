@@ -305,9 +305,7 @@ def implied_vols(
             mid[need], spot[need], strike[need], t[need], rate, q[need], is_call[need]
         )
         iv[need] = solved
-        report.repaired["implied_volatility_solved_from_the_mid"] += int(
-            np.isfinite(solved).sum()
-        )
+        report.repaired["implied_volatility_solved_from_the_mid"] += int(np.isfinite(solved).sum())
         unsolved = int((~np.isfinite(solved)).sum())
         if unsolved:
             report.repaired["implied_volatility_unknown_no_mid_fits"] += unsolved
@@ -361,9 +359,7 @@ def drop_duplicates(table: pa.Table, report: ImportReport) -> pa.Table:
     ex = table.column("expiry").cast(pa.int32()).to_numpy()
     strike = np.rint(table.column("strike").to_numpy() * 1000).astype(np.int64)
     call = pc.equal(table.column("right"), "C").to_numpy(zero_copy_only=False)
-    pm_first = pc.not_equal(table.column("settlement"), "cash_pm").to_numpy(
-        zero_copy_only=False
-    )
+    pm_first = pc.not_equal(table.column("settlement"), "cash_pm").to_numpy(zero_copy_only=False)
     order = np.lexsort((pm_first, call, strike, ex, t, codes))
     keys = np.stack([codes, t, ex, strike, call], axis=1)[order]
     repeat = np.zeros(len(order), dtype=bool)

@@ -155,9 +155,7 @@ def parse_dates(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """date32 values in any of the formats vendors use (a time part is dropped); null
     where none fits."""
     text = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"[ T].*$", "")
-    parsed = [
-        pc.strptime(text, format=fmt, unit="s", error_is_null=True) for fmt in DATE_FORMATS
-    ]
+    parsed = [pc.strptime(text, format=fmt, unit="s", error_is_null=True) for fmt in DATE_FORMATS]
     return pc.cast(pc.coalesce(*parsed), pa.date32())
 
 

@@ -87,9 +87,13 @@ def market_quotes(
     rate: float = 0.04,
 ) -> list[Quote]:
     """Quotes of ``symbol`` for every day of ``days``: a fixed strike grid around the
-    first day's spot, the next ``expiries`` Fridays of each day."""
+    first day's spot, the next ``expiries`` Fridays (every ``expiry_step_weeks``)."""
     out: list[Quote] = []
     s, level = spot, vol
+    # One strike grid for the whole period, around the first day's spot: a contract
+    # listed one day is listed the next (a test drops rows to make strikes come and go).
+    center = round(spot / strike_step) * strike_step
+    strikes = center + strike_step * np.arange(-strikes_per_side, strikes_per_side + 1)
     for i, day in enumerate(days):
         if shock_day is not None and i == shock_day:
             s *= 1.0 - shock_drop
@@ -99,8 +103,6 @@ def market_quotes(
             s *= 1.0 + daily_drift
         elif i:
             s *= 1.0 + daily_drift
-        center = round(s / strike_step) * strike_step
-        strikes = center + strike_step * np.arange(-strikes_per_side, strikes_per_side + 1)
         for expiry in fridays_after(day - timedelta(days=1), expiries, expiry_step_weeks):
             if expiry < day:
                 continue
@@ -192,7 +194,9 @@ def write_hod(path: Path, quotes: Sequence[Quote], *, timestamps: bool = True) -
         writer = csv.writer(handle)
         writer.writerow(HOD_HEADER)
         for q in quotes:
-            symbol = f"{q.root}{q.expiry:%y%m%d}{'C' if q.is_call else 'P'}{int(q.strike * 1000):08d}"
+            symbol = (
+                f"{q.root}{q.expiry:%y%m%d}{'C' if q.is_call else 'P'}{int(q.strike * 1000):08d}"
+            )
             writer.writerow(
                 [
                     q.underlying,
