@@ -14,7 +14,7 @@ from datetime import time
 from attrs import frozen
 
 from v6.config import BacktestSettings
-from v6.errors import ConfigError
+from v6.errors import ConfigError, V6Error
 
 REQUIRED = (
     "underlying",
@@ -29,6 +29,12 @@ REQUIRED = (
 """Fields without which a file cannot be a chain."""
 NUMERIC = ("strike", "bid", "ask", "implied_volatility", "delta", "gamma", "theta", "vega")
 GREEKS = ("implied_volatility", "delta", "gamma", "theta", "vega")
+
+
+class LayoutError(V6Error):
+    """A file is not the layout it was imported as (exit status 2; nothing is written)."""
+
+    exit_status = 2
 
 
 @frozen(slots=True)
@@ -119,12 +125,12 @@ def layout_for(name: str, settings: BacktestSettings) -> Layout:
     if name == "historicaloptiondata":
         return HISTORICAL_OPTION_DATA
     if name != "mapped":
-        raise ConfigError(f"--format {name!r} is not a layout V6 reads; use one of {FORMATS}")
+        raise LayoutError(f"--format {name!r} is not a layout V6 reads; use one of {FORMATS}")
     missing = [f for f in REQUIRED if f not in settings.columns]
     if missing:
         raise ConfigError(
-            f"backtest.columns: --format mapped needs a column for {', '.join(missing)} "
-            "(docs/BACKTEST.md)"
+            "backtest.columns",
+            f"--format mapped needs a column for {', '.join(missing)} (docs/BACKTEST.md)",
         )
     hour, minute = (int(part) for part in settings.snapshot_time.split(":"))
     return Layout(

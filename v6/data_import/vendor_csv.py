@@ -27,19 +27,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 from attrs import define, field
 
-from v6.data_import.layouts import NUMERIC, Layout
-from v6.errors import V6Error
+from v6.data_import.layouts import NUMERIC, Layout, LayoutError
 
 SAMPLES_PER_REASON = 3
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _BLOCK = 16 << 20  # 16 MiB blocks: few enough for speed, small enough for memory
-
-
-class LayoutError(V6Error):
-    """A file is not the layout it was imported as (exit status 2; nothing is written)."""
-
-    exit_status = 2
 
 
 @define

@@ -21,16 +21,55 @@ from v6.pricing.bsm import bsm_greeks, bsm_price
 
 NEW_YORK = ZoneInfo("America/New_York")
 
-CBOE_HEADER = (
-    "underlying_symbol,quote_date,root,expiration,strike,option_type,open,high,low,close,"
-    "trade_volume,bid_size_1545,bid_1545,ask_size_1545,ask_1545,underlying_bid_1545,"
-    "underlying_ask_1545,active_underlying_price_1545,implied_volatility_1545,delta_1545,"
-    "gamma_1545,theta_1545,vega_1545,rho_1545,open_interest"
-).split(",")
-HOD_HEADER = (
-    "underlying,underlying_last,exchange,optionroot,optionext,type,expiration,quotedate,"
-    "strike,last,bid,ask,volume,openinterest,impliedvol,delta,gamma,theta,vega,optionalias"
-).split(",")
+CBOE_HEADER = [
+    "underlying_symbol",
+    "quote_date",
+    "root",
+    "expiration",
+    "strike",
+    "option_type",
+    "open",
+    "high",
+    "low",
+    "close",
+    "trade_volume",
+    "bid_size_1545",
+    "bid_1545",
+    "ask_size_1545",
+    "ask_1545",
+    "underlying_bid_1545",
+    "underlying_ask_1545",
+    "active_underlying_price_1545",
+    "implied_volatility_1545",
+    "delta_1545",
+    "gamma_1545",
+    "theta_1545",
+    "vega_1545",
+    "rho_1545",
+    "open_interest",
+]
+HOD_HEADER = [
+    "underlying",
+    "underlying_last",
+    "exchange",
+    "optionroot",
+    "optionext",
+    "type",
+    "expiration",
+    "quotedate",
+    "strike",
+    "last",
+    "bid",
+    "ask",
+    "volume",
+    "openinterest",
+    "impliedvol",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "optionalias",
+]
 
 
 @frozen
