@@ -301,7 +301,7 @@ def test_mapped_layout_reads_any_vendor_through_the_config(tmp_path):
     assert frame["time"].tolist() == [datetime(2016, 1, 4, 20, 30, tzinfo=UTC)]
     assert frame["iv"].iloc[0] > 0  # solved from the mid: the file has no IV
     incomplete = attrs.evolve(CONFIG.backtest, columns={"underlying": "Sym"})
-    with pytest.raises(ConfigError, match="backtest.columns.*quote_date"):
+    with pytest.raises(ConfigError, match=r"backtest\.columns.*quote_date"):
         import_files([path], "mapped", tmp_path / "t", attrs.evolve(CONFIG, backtest=incomplete))
 
 
