@@ -277,6 +277,13 @@ def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_dat
     assert not before["regime"].isin(["crash", "high_vol"]).any()
     for symbol in ("SPY", "QQQ"):
         assert after[after["underlying"] == symbol]["regime"].isin(["crash", "high_vol"]).any()
+    # The data has no VIX: the market's VIX is SPY's 30-day ATM IV in points, and the
+    # shock moves it.
+    vix = regimes["inputs"].map(lambda text: json.loads(text)["vix"])
+    assert vix.notna().all()
+    calm = vix[regimes["day"] < days[14]]
+    assert 12 < calm.median() < 22
+    assert vix[regimes["day"] == days[14]].max() > 1.3 * calm.median()
 
 
 def test_cli_backtest_prints_json_and_exits_0_every_time(shock_data, tmp_path):
@@ -413,3 +420,16 @@ def test_a_store_written_before_the_replay_columns_still_replays(tmp_path):
     assert chain.multiplier == 100 and chain.strike.tolist() == [96.0, 98.0]
     assert chain.quote_time[0] == np.datetime64("2016-01-04T20:45:00", "us")
     assert snapshot.settlements[("SPY", date(2016, 1, 15))] == "physical"
+
+
+def test_realised_volatility_of_end_of_day_data_counts_each_session_and_mondays():
+    from v6_plugins.regimes.volatility_regime import realised_vol
+
+    days = pd.bdate_range("2016-01-04", periods=30, tz="America/New_York") + pd.Timedelta(
+        hours=15, minutes=45
+    )
+    times = days.tz_convert(None).to_numpy().astype("datetime64[us]")
+    steps = np.tile([0.01, -0.01], 15)[:29]
+    spots = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
+    # Every step is 1%, Mondays (after a weekend) included: 1% a day is 15.9% a year.
+    assert realised_vol(times, spots, 26, 12) == pytest.approx(0.01 * np.sqrt(252), rel=1e-9)
