@@ -36,6 +36,7 @@ from v6.data_import.vendor_csv import (
     SAMPLES_PER_REASON,
     BadRows,
     LayoutError,
+    by_distinct,
     check_layout,
     parse_dates,
     parse_numbers,
@@ -174,8 +175,11 @@ def parse_file(
             report.repaired[f"text_in_{label}_treated_as_missing"] += count
         return values.to_numpy(zero_copy_only=False).astype(np.float64)
 
-    underlying = pc.replace_substring_regex(
-        pc.utf8_upper(pc.utf8_trim_whitespace(text("underlying"))), r"^[\^$]", ""
+    underlying = by_distinct(
+        text("underlying"),
+        lambda t: pc.replace_substring_regex(
+            pc.utf8_upper(pc.utf8_trim_whitespace(t)), r"^[\^$]", ""
+        ),
     )
     quote_date = parse_dates(text("quote_date"))
     expiration = parse_dates(text("expiration"))
@@ -237,7 +241,7 @@ def parse_file(
     styles = _styles(underlying_k, root_k)
     n = int(keep.sum())
     time_col = pa.array(snapshot_us, type=pa.timestamp("us")).cast(TIME)
-    date_text = pc.strftime(time_col, format="%Y-%m-%d")
+    date_text = by_distinct(time_col, lambda t: pc.strftime(t, format="%Y-%m-%d"))
     mid_ok = np.isfinite(bid) & np.isfinite(ask)
     return pa.table(
         {
@@ -271,9 +275,14 @@ def root_column(raw: pa.Table, layout: Layout, underlying: pa.ChunkedArray) -> p
     header = layout.columns.get("root")
     if header is None:
         return underlying
-    text = pc.utf8_upper(pc.utf8_trim_whitespace(raw.column(header)))
-    if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW
-        text = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+
+    def roots(values: pa.Array) -> pa.Array:
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+        if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW
+            text = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+        return text
+
+    text = by_distinct(raw.column(header), roots)
     empty = pc.equal(pc.utf8_length(text), 0)
     return pc.if_else(pc.or_kleene(empty, pc.is_null(text)), underlying, text)
 
@@ -372,6 +381,8 @@ def drop_duplicates(table: pa.Table, report: ImportReport) -> pa.Table:
             for r in sample.to_pylist()
         ]
         report.bad.add("duplicate_contract", int(repeat.sum()), samples)
+    if not repeat.any():
+        return table
     return table.take(pa.array(np.sort(order[~repeat])))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -144,20 +145,43 @@ def parse_numbers(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedA
     return values, bad
 
 
-def parse_dates(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """date32 values in any of the formats vendors use (a time part is dropped); null
-    where none fits."""
-    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"[ T].*$", "")
+def by_distinct(
+    column: pa.ChunkedArray | pa.Array, parse: Callable[[pa.Array], pa.Array]
+) -> pa.ChunkedArray:
+    """``parse`` applied to the distinct values of ``column`` only, spread back by index.
+
+    A day's file repeats one quote date, a few expiries and one or two option types
+    across its rows: parsing the distinct texts and taking by index is what makes a
+    million rows cost milliseconds instead of a second.
+    """
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return pa.chunked_array([pc.take(parse(encoded.dictionary), encoded.indices)])
+
+
+def _dates(text: pa.Array) -> pa.Array:
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"[ T].*$", "")
     parsed = [pc.strptime(text, format=fmt, unit="s", error_is_null=True) for fmt in DATE_FORMATS]
     return pc.cast(pc.coalesce(*parsed), pa.date32())
 
 
-def parse_rights(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True for a call, False for a put, null for anything else (c/p, call/put, any case)."""
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+def parse_dates(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """date32 values in any of the formats vendors use (a time part is dropped); null
+    where none fits."""
+    return by_distinct(column, _dates)
+
+
+def _rights(text: pa.Array) -> pa.Array:
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
     call = pc.is_in(text, value_set=pa.array(["c", "call", "calls"]))
     put = pc.is_in(text, value_set=pa.array(["p", "put", "puts"]))
     return pc.if_else(call, True, pc.if_else(put, False, pa.scalar(None, pa.bool_())))
+
+
+def parse_rights(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True for a call, False for a put, null for anything else (c/p, call/put, any case)."""
+    return by_distinct(column, _rights)
 
 
 def samples_of(path: Path, table: pa.Table, mask: np.ndarray, columns: list[str]) -> list[str]:
