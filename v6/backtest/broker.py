@@ -29,16 +29,17 @@ Everything else (ledger, margin, account values) is the simulated broker's own.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import attrs
 import numpy as np
 
-from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _quotes, _Working, to_cents
+from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, to_cents
 from v6.config import BacktestSettings, SimBrokerSettings
 from v6.domain.contract_specs import CASH_AM
-from v6.domain.market import MarketView
+from v6.domain.contracts import Leg, OptionContract
+from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.orders import Fill
 
 _EPS = 1e-9
@@ -56,6 +57,32 @@ def fill_price(
         ratio @ np.where(ratio > 0, np.floor(ask * 100 + 1e-6), np.ceil(bid * 100 - 1e-6))
     )
     return min(cents, natural)
+
+
+def quotes_of(
+    chain: OptionChain | None, contracts: Sequence[OptionContract]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bid, ask, usable) per contract, as :func:`v6.brokers.sim._quotes` gives them, by
+    one vectorised lookup (a backtest holds many contracts against 2,000-option chains)."""
+    n = len(contracts)
+    if chain is None or len(chain) == 0 or n == 0:
+        nan = np.full(n, np.nan)
+        return nan, nan.copy(), np.zeros(n, dtype=bool)
+    idx = locate_legs(chain, [Leg(c, 1) for c in contracts])
+    found = idx >= 0
+    safe = np.where(found, idx, 0)
+    bid = np.where(found, chain.bid[safe], np.nan)
+    ask = np.where(found, chain.ask[safe], np.nan)
+    with np.errstate(invalid="ignore"):
+        usable = (
+            found
+            & chain.valid[safe]
+            & np.isfinite(bid)
+            & np.isfinite(ask)
+            & (bid >= 0)
+            & (bid <= ask)
+        )
+    return bid, ask, usable
 
 
 class BacktestBroker(SimBroker):
@@ -85,7 +112,7 @@ class BacktestBroker(SimBroker):
         """Fill at the model price: the limit is moved there for the match, then restored
         (the order's own limit is what the orders table keeps)."""
         order = working.order
-        bid, ask, usable = _quotes(
+        bid, ask, usable = quotes_of(
             market.chains.get(order.underlying), [leg.contract for leg in order.legs]
         )
         if not usable.all():
@@ -102,7 +129,23 @@ class BacktestBroker(SimBroker):
             working.limit_price = limit
 
     def _observe(self, market: MarketView) -> None:
-        super()._observe(market)
+        """The sim broker's bookkeeping (time, spots, last good mid of every held
+        contract) with one vectorised quote lookup per underlying, then each day's
+        first and last price of every underlying for settlement."""
+        if self._now is None or market.time >= self._now:
+            self._now = market.time
+            self._last_market = market
+        for symbol, quote in market.underlyings.items():
+            if np.isfinite(quote.last) and quote.last > 0:
+                self._spots[symbol] = float(quote.last)
+        by_underlying: dict[str, list[OptionContract]] = {}
+        for held in self._ledger.holdings.values():
+            by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
+        for symbol, contracts in by_underlying.items():
+            bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
+            mids = (bid + ask) / 2.0
+            for i in np.flatnonzero(usable).tolist():
+                self._marks[contracts[i].key] = float(mids[i])
         day = market.time.astimezone(NEW_YORK).date()
         for symbol, quote in market.underlyings.items():
             if np.isfinite(quote.last) and quote.last > 0:

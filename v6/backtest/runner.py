@@ -87,10 +87,12 @@ def backtest_symbols(config: TradingConfig, data: DeltaStore) -> list[str]:
 
 
 def run_id_of(config: TradingConfig, data: DeltaStore, start: date, end: date) -> str:
-    """A digest of what decides the backtest's rows: config, range and the data version."""
+    """A digest of what decides the backtest's rows: config, range, the data store and
+    its table version (so two data sets never share a default output directory)."""
     digest = hashlib.sha256()
     digest.update(yaml.safe_dump(unstructure(config), sort_keys=True).encode())
-    digest.update(f"{start}|{end}|{data.version('chain_snapshots')}".encode())
+    where = Path(data.root).resolve()
+    digest.update(f"{start}|{end}|{where}|{data.version('chain_snapshots')}".encode())
     return "bt-" + digest.hexdigest()[:12]
 
 
@@ -116,6 +118,7 @@ def run_backtest(
         raise ReplayDataError(f"--to {end} is before --from {start}")
     data = DeltaStore(data_path)
     symbols = backtest_symbols(config, data)
+    run_id = run_id_of(config, data, start, end)  # of the config as given (the CLI's --out)
     config = attrs.evolve(config, mode=Mode.SIM, underlyings=symbols)
     out = Path(out_dir)
     store_path = out / STORE_DIR
@@ -128,7 +131,6 @@ def run_backtest(
         raise ReplayDataError(
             f"{data.root} holds no snapshots of {', '.join(symbols)} from {start} to {end}"
         )
-    run_id = run_id_of(config, data, start, end)
     store_path.mkdir(parents=True, exist_ok=True)
     with WriterLock(store_path, run_id):
         cycles = _replay(config, replay, store_path, run_id, symbols, progress, extra_plugins)
