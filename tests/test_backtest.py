@@ -67,17 +67,19 @@ EXPIRY = date(2016, 1, 15)
 PER_SPREAD = 33.0 - 2 * 0.65 - 100.0
 
 
-def hand_rows() -> list[tuple[date, float, date, float, float, float]]:
+def hand_rows() -> list[tuple[date, float, date, float, float, float, bool]]:
     rows = [
-        (day, spot, EXPIRY, float(k), bid, ask)
+        (day, spot, EXPIRY, float(k), bid, ask, False)
         for day, (spot, quotes) in HAND.items()
         for k, (bid, ask) in quotes.items()
     ]
     day, spot, expiry = LATER
     rows += [
-        (day, spot, expiry, float(k), 1.0 + 0.2 * (k - 96), 1.1 + 0.2 * (k - 96))
+        (day, spot, expiry, float(k), 1.0 + 0.2 * (k - 96), 1.1 + 0.2 * (k - 96), False)
         for k in (96, 97, 98, 99, 100)
     ]
+    # A crossed call quote (bid above ask): imported as sent, rejected by the gate.
+    rows.append((date(2016, 1, 4), 100.0, EXPIRY, 105.0, 0.50, 0.30, True))
     return rows
 
 
@@ -86,7 +88,7 @@ def write_hand(path: Path, layout: str) -> Path:
         out = csv.writer(handle)
         if layout == "cboe":
             out.writerow(CBOE_HEADER)
-            for day, spot, expiry, k, bid, ask in hand_rows():
+            for day, spot, expiry, k, bid, ask, call in hand_rows():
                 row = dict.fromkeys(CBOE_HEADER, "0")
                 row.update(
                     underlying_symbol="SPY",
@@ -94,7 +96,7 @@ def write_hand(path: Path, layout: str) -> Path:
                     root="SPY",
                     expiration=f"{expiry:%m/%d/%Y}",
                     strike=k,
-                    option_type="P",
+                    option_type="C" if call else "P",
                     bid_1545=bid,
                     ask_1545=ask,
                     underlying_bid_1545=spot - 0.01,
@@ -105,13 +107,13 @@ def write_hand(path: Path, layout: str) -> Path:
                 out.writerow([row[h] for h in CBOE_HEADER])
         else:
             out.writerow(HOD_HEADER)
-            for day, spot, expiry, k, bid, ask in hand_rows():
+            for day, spot, expiry, k, bid, ask, call in hand_rows():
                 row = dict.fromkeys(HOD_HEADER, "")
                 row.update(
                     underlying="SPY",
                     underlying_last=spot,
-                    type="put",
-                    optionroot=f"SPY{expiry:%y%m%d}P{int(k * 1000):08d}",
+                    type="call" if call else "put",
+                    optionroot=f"SPY{expiry:%y%m%d}{'C' if call else 'P'}{int(k * 1000):08d}",
                     expiration=f"{expiry.month}/{expiry.day}/{expiry.year} 0:00:00",
                     quotedate=f"{day.month}/{day.day}/{day.year} 0:00:00",
                     strike=k,
@@ -178,6 +180,10 @@ def test_hand_made_files_give_the_trade_and_pnl_computed_by_hand(hand_backtest):
     assert summary["win_rate"] == 0.0
     assert summary["average_credit"] == pytest.approx(0.33)
     assert summary["snapshots"] == 4
+    # The crossed quote reached the engine as the vendor sent it and the gate refused it.
+    quality = store.read("data_quality")
+    crossed = quality[quality["reason"] == "crossed"]
+    assert crossed["count"].sum() == 1 and "105C" in crossed["sample"].iloc[0]
 
 
 def test_the_html_report_is_self_contained(hand_backtest):
