@@ -250,14 +250,19 @@ def shock_config():
     return attrs.evolve(cfg, underlyings=["SPY", "QQQ"])
 
 
-def test_same_data_config_and_seed_write_the_same_tables(shock_data, tmp_path):
+@pytest.fixture(scope="module")
+def shock_runs(shock_data, tmp_path_factory):
+    """The same backtest twice over the shock data, into two output directories."""
     root, days = shock_data
-    first = run_backtest(
-        shock_config(), root / "data", days[0], days[-1], tmp_path / "a", progress=False
+    out = tmp_path_factory.mktemp("shock-runs")
+    return tuple(
+        run_backtest(shock_config(), root / "data", days[0], days[-1], out / name, progress=False)
+        for name in ("a", "b")
     )
-    second = run_backtest(
-        shock_config(), root / "data", days[0], days[-1], tmp_path / "b", progress=False
-    )
+
+
+def test_same_data_config_and_seed_write_the_same_tables(shock_runs):
+    first, second = shock_runs
     assert first.summary == second.summary
     assert first.summary["trades"] > 0
     for table in ("fills", "orders", "positions", "decisions", "account_snapshots"):
@@ -271,11 +276,9 @@ def test_same_data_config_and_seed_write_the_same_tables(shock_data, tmp_path):
     assert DeltaStore(first.store).version("fills") <= 2
 
 
-def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_data, tmp_path):
-    root, days = shock_data
-    result = run_backtest(
-        shock_config(), root / "data", days[0], days[-1], tmp_path / "r", progress=False
-    )
+def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_data, shock_runs):
+    _, days = shock_data
+    result = shock_runs[0]
     regimes = DeltaStore(result.store).read("regimes")
     regimes["day"] = regimes["time"].dt.tz_convert("America/New_York").dt.date
     before = regimes[regimes["day"] < days[14]]
