@@ -442,3 +442,12 @@ def test_realised_volatility_of_end_of_day_data_counts_each_session_and_mondays(
     spots = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
     # Every step is 1%, Mondays (after a weekend) included: 1% a day is 15.9% a year.
     assert realised_vol(times, spots, 26, 12) == pytest.approx(0.01 * np.sqrt(252), rel=1e-9)
+
+
+def test_progress_bar_with_eta_only_when_asked_or_on_a_terminal(shock_data, tmp_path, capfd):
+    root, days = shock_data
+    run_backtest(shock_config(), root / "data", days[0], days[3], tmp_path / "a", progress=None)
+    assert capfd.readouterr().err == ""  # stderr is not a terminal here
+    run_backtest(shock_config(), root / "data", days[0], days[3], tmp_path / "b", progress=True)
+    err = capfd.readouterr().err
+    assert "backtest" in err and "day" in err and "<" in err  # tqdm's elapsed<remaining
