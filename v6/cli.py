@@ -547,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, metavar="PORT", help="TCP port (default: dashboard.port, 8050)"
     )
     dashboard.set_defaults(handler=cmd_dashboard)
+    from v6.backtest.cli import register as register_backtest
+    from v6.data_import.cli import register as register_data
+
+    register_data(commands, common, config)
+    register_backtest(commands, common, config)
     return parser
 
 

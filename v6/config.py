@@ -615,6 +615,75 @@ class FuturesSettings:
     contracts: list[FutureContractSettings] = Factory(_default_futures)
 
 
+BACKTEST_COLUMNS = (
+    "underlying",
+    "quote_date",
+    "expiration",
+    "strike",
+    "option_type",
+    "bid",
+    "ask",
+    "underlying_price",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "root",
+)
+"""The fields a vendor's column mapping (``backtest.columns``) may name; the first eight
+are required (docs/BACKTEST.md)."""
+TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]\Z")
+
+
+def _columns(_instance: Any, attribute: Attribute[Any], value: dict[str, str]) -> None:
+    for key, header in value.items():
+        if key not in BACKTEST_COLUMNS:
+            close = difflib.get_close_matches(key, BACKTEST_COLUMNS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"'{attribute.name}' has an unknown field {key!r}{hint}; "
+                f"fields: {', '.join(BACKTEST_COLUMNS)}"
+            )
+        if not isinstance(header, str) or not header.strip():
+            raise ValueError(f"'{attribute.name}.{key}' must name a column of the file")
+
+
+def _time_of_day(_instance: Any, attribute: Attribute[Any], value: str) -> None:
+    if not TIME_OF_DAY.match(value):
+        raise ValueError(f"'{attribute.name}' must be HH:MM (24-hour, New York), got {value!r}")
+
+
+@frozen(slots=True)
+class BacktestSettings:
+    """``v6 backtest`` and ``v6 data import`` (docs/BACKTEST.md).
+
+    A backtest fills every order at ``fill_point`` of the way from mid to the natural
+    price (0 = mid, 1 = natural), plus ``slippage_per_leg`` dollars per share per leg
+    against the trader, never beyond the natural price. Commissions, the seed and the
+    starting cash are ``sim.broker.commission_per_contract``, ``sim.seed`` and
+    ``sim.initial_cash``.
+    """
+
+    fill_point: float = field(
+        default=0.5, validator=bounded(ge=0, le=1.0, why="0 is mid, 1 is the natural price")
+    )
+    slippage_per_leg: float = field(
+        default=0.0, validator=bounded(ge=0, le=10.0, why="ten dollars a share a leg")
+    )
+    # Close what is still open at the last snapshot (natural price), so every trade's P&L
+    # is realised and the summary's trade statistics cover every position.
+    flatten_at_end: bool = True
+    # Rows of this many cycles are written in one commit per table (memory grows with it).
+    flush_every_cycles: int = field(
+        default=500, validator=count(100_000, "rows of more cycles would wait in memory")
+    )
+    # ``--format mapped``: V6 field -> the header of that column in the vendor's file.
+    columns: dict[str, str] = field(factory=dict, validator=_columns)
+    # The time of day (New York) a mapped file's end-of-day quotes were taken.
+    snapshot_time: str = field(default="16:00", validator=_time_of_day)
+
+
 @frozen(slots=True)
 class TradingConfig:
     """The whole configuration of a V6 run."""
@@ -633,3 +702,4 @@ class TradingConfig:
     futures: FuturesSettings = Factory(FuturesSettings)
     sim: SimSettings = Factory(SimSettings)
     dashboard: DashboardSettings = Factory(DashboardSettings)
+    backtest: BacktestSettings = Factory(BacktestSettings)

@@ -75,6 +75,11 @@ PRECEDENCE: tuple[Regime, ...] = (
 )
 SEVERE = frozenset({Regime.CRASH, Regime.HIGH_VOL})
 GAP_CYCLES = 2.0  # a step longer than this many typical cycles spans a night or weekend
+# Cycles this far apart are one per session (end-of-day data): each step is a trading day
+# (annualised by 252), and steps up to a long weekend apart still count.
+DAILY_STEP_SECONDS = 12 * 3600.0
+MAX_SESSION_GAP_SECONDS = 5 * 86400.0
+TRADING_DAYS_PER_YEAR = 252
 
 
 @frozen
@@ -296,7 +301,12 @@ def intraday_steps(times: np.ndarray, spots: np.ndarray) -> tuple[np.ndarray, np
     if not ok.any():
         return np.empty(0), np.empty(0)
     typical = float(np.median(dt[ok]))
-    ok &= dt <= GAP_CYCLES * typical
+    if typical >= DAILY_STEP_SECONDS:
+        # One cycle a session (end-of-day data in a backtest): a weekend or a holiday is
+        # the next session, not a gap, and a Monday's crash must count.
+        ok &= dt <= MAX_SESSION_GAP_SECONDS
+    else:
+        ok &= dt <= GAP_CYCLES * typical
     return r[ok], dt[ok]
 
 
@@ -304,12 +314,15 @@ def realised_vol(times: np.ndarray, spots: np.ndarray, window: int, min_samples:
     """Annualised volatility of the last ``window`` intraday returns (NaN if too few).
 
     Overnight gaps are left out (they mix closed-market time into the estimate); the rest
-    are annualised in trading time, 252 days of 6.5 hours.
+    are annualised in trading time, 252 days of 6.5 hours. With one cycle a session
+    (end-of-day data) every step is a trading day, annualised by 252.
     """
     r, dt = intraday_steps(times, spots)
     r, dt = r[-window:], dt[-window:]
     if r.size < min_samples:
         return float("nan")
+    if float(np.median(dt)) >= DAILY_STEP_SECONDS:  # a step per session: 252 a year
+        return float(np.sqrt(np.mean(r * r) * TRADING_DAYS_PER_YEAR))
     return float(np.sqrt(np.sum(r * r) / np.sum(dt) * TRADING_SECONDS_PER_YEAR))
 
 

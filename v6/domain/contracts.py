@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from attrs import field, frozen, validators
 
@@ -20,6 +21,13 @@ def _positive(_instance: object, attribute: object, value: float) -> None:
         raise ValueError(f"{getattr(attribute, 'name', 'value')} must be > 0, got {value!r}")
 
 
+@lru_cache(maxsize=1 << 16)
+def contract_key(underlying: str, expiry: date, strike: float, right: Right) -> str:
+    """``SPY 20261218 580P``; cached because the engine asks for the keys of every held
+    leg many times a cycle, and formatting a date is most of the cost."""
+    return f"{underlying} {expiry:%Y%m%d} {strike:g}{right.value}"
+
+
 @frozen(slots=True, order=True)
 class OptionContract:
     """One listed option. ``key`` is the stable identity used in tables and maps."""
@@ -33,7 +41,7 @@ class OptionContract:
     @property
     def key(self) -> str:
         """A human-readable, unique identity, e.g. ``SPY 20261218 580P``."""
-        return f"{self.underlying} {self.expiry:%Y%m%d} {self.strike:g}{self.right.value}"
+        return contract_key(self.underlying, self.expiry, self.strike, self.right)
 
     @property
     def is_call(self) -> bool:

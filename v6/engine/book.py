@@ -64,6 +64,9 @@ class PositionBook:
         self._orders: dict[str, ComboOrder] = {}
         self._changed: set[str] = set()
         self._reopened: set[str] = set()
+        # Every contract a position was built from, kept as positions are added: a long
+        # backtest must not rebuild the set from every position it ever held each cycle.
+        self._contract_keys: set[str] = set()
 
     # -- orders ---------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ class PositionBook:
             entry_regime=entry_regime,
             slot=slot,
         )
+        self._contract_keys.update(leg.contract.key for leg in legs)
         self._changed.add(position_id)
 
     def note_exit(self, position_id: str, rule: str, *, keep_existing: bool = False) -> None:
@@ -346,7 +350,7 @@ class PositionBook:
 
     def contract_keys(self) -> set[str]:
         """Every contract any V6 position was ever built from."""
-        return {leg.contract.key for book in self._books.values() for leg in book.legs}
+        return set(self._contract_keys)
 
     def drain_changed(self) -> list[str]:
         """Position ids whose state changed since the last call (to persist them)."""

@@ -268,7 +268,17 @@ class DeltaStore:
         columns: Sequence[str] | None = None,
         filters: list[tuple[str, str, Any]] | None = None,
     ) -> pd.DataFrame:
-        """The committed rows of ``table`` as a DataFrame (buffered rows are not included).
+        """The committed rows of ``table`` as a DataFrame (see :meth:`read_arrow`)."""
+        return self.read_arrow(table, columns, filters).to_pandas()
+
+    def read_arrow(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        filters: list[tuple[str, str, Any]] | None = None,
+    ) -> pa.Table:
+        """The committed rows of ``table`` as Arrow (buffered rows are not included); for
+        bulk readers (replay) that would pay for a DataFrame's object columns.
 
         ``filters`` are pyarrow-style conjunctions, e.g. ``[("underlying", "=", "SPY")]``;
         on partition columns they skip whole directories. A table never flushed reads as
@@ -283,7 +293,7 @@ class DeltaStore:
             if column not in spec.schema.names:
                 raise StoreError(table, "no such column", column)
         if not self.exists(table):
-            return spec.schema.empty_table().select(wanted).to_pandas()
+            return spec.schema.empty_table().select(wanted)
 
         def read_once() -> tuple[pa.Table, list[str]]:
             delta = DeltaTable(str(self.path(table)))
@@ -304,7 +314,7 @@ class DeltaStore:
             data = data.append_column(
                 spec.schema.field(column), pa.nulls(data.num_rows, spec.schema.field(column).type)
             )
-        return data.select(wanted).to_pandas()
+        return data.select(wanted)
 
     def verify(self, table: str) -> None:
         """Raise unless ``table`` is absent or sound; what ``v6 run`` checks at start.

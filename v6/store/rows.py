@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from v6.conversion import converter as shared_converter
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert
+from v6.domain.contract_specs import contract_spec
 from v6.domain.contracts import Leg, OptionContract
 from v6.domain.decisions import DecisionRecord, RegimeReading
 from v6.domain.market import OptionChain
@@ -206,9 +207,12 @@ def chain_table(chain: OptionChain) -> pa.Table:
     """A whole chain as chain_snapshots columns (all but run_id), built from its arrays.
 
     ``date`` is the UTC calendar date of ``as_of``: the partition a day's replay reads.
+    Quote times, multiplier, exercise style and settlement go with it, so a recorded
+    sim, paper or live chain replays like an imported one.
     """
     n = len(chain)
     as_of = chain.as_of.astimezone(UTC)
+    spec = contract_spec(chain.underlying)
     arrays = [
         pa.repeat(pa.scalar(as_of, type=TIME), n),
         pa.repeat(pa.scalar(chain.underlying, type=pa.string()), n),
@@ -225,6 +229,13 @@ def chain_table(chain: OptionChain) -> pa.Table:
         pa.array(chain.vega, type=pa.float64()),
         pa.array(chain.theta, type=pa.float64()),
         pa.array(chain.valid, type=pa.bool_()),
+        # The quote times are naive UTC in the chain (datetime64[us]).
+        pa.array(chain.quote_time.astype("datetime64[us]"), type=pa.timestamp("us")).cast(TIME),
+        pa.repeat(pa.scalar(int(chain.multiplier), type=pa.int64()), n),
+        pa.repeat(pa.scalar(spec.exercise_style, type=pa.string()), n),
+        pa.repeat(pa.scalar(spec.settlement, type=pa.string()), n),
+        pa.repeat(pa.scalar(chain.underlying, type=pa.string()), n),
+        pa.repeat(pa.scalar(float(chain.dividend_yield), type=pa.float64()), n),
     ]
     return pa.Table.from_arrays(arrays, schema=CHAIN_COLUMNS)
 

@@ -49,6 +49,15 @@ CHAIN_SNAPSHOTS = pa.schema(
         _required("theta", pa.float64()),
         _required("valid", pa.bool_()),
         _RUN_ID,
+        # What a replay needs besides the quotes (nullable: stores written before V6 had
+        # them read back with nulls, and replay falls back to ``time``, 100, the style of
+        # the underlying's symbol (v6.domain.contract_specs) and no dividend yield).
+        _optional("quote_time", TIME),  # when the quote was taken (``time`` is the snapshot)
+        _optional("multiplier", pa.int64()),
+        _optional("exercise_style", pa.string()),  # "european" or "american"
+        _optional("settlement", pa.string()),  # "cash_am", "cash_pm" or "physical"
+        _optional("root", pa.string()),  # the option root (SPX vs SPXW), or the underlying
+        _optional("dividend_yield", pa.float64()),
     ]
 )
 

@@ -1,0 +1,453 @@
+"""`v6 backtest`: stored chains replayed through the engine that trades.
+
+The hand-made market: SPY at 100 on Monday 2016-01-04 with five puts expiring Friday
+2016-01-15 (IV 15%). The only strategy is a bull put spread (0.25-delta short put, a
+2-point wing, 8 to 12 days to expiry), the only exit rule ``hold``, so the one trade is
+opened on Monday and held to expiration:
+
+* the 0.25-delta put is the 98 (delta about -0.20; the 99 is about -0.33), the wing 96;
+* the fill model (fill_point 0.5, slippage 0.01 a leg) prices the spread at
+  net mid -0.40 (98P 0.60/0.70, 96P 0.20/0.30) + 0.5 x 0.10 + 0.02 = -0.33, a 33-cent
+  credit (the natural, -0.30, is not passed);
+* expiry day closes SPY at 97.00: the 98 put settles at 1.00, the 96 worthless;
+* P&L per spread = 33 - 2 x 0.65 commission - 100 = -68.30.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import write_deltalake
+
+from v6.backtest.replay_market import ReplayData
+from v6.backtest.runner import run_backtest
+from v6.config_loader import load_config
+from v6.data_import.importer import import_files
+from v6.store.delta_store import DeltaStore
+from v6.store.schemas import CHAIN_SNAPSHOTS
+from v6.testing.sessions import run, sim_config, with_plugins
+from v6.testing.vendor_files import (
+    CBOE_HEADER,
+    HOD_HEADER,
+    market_quotes,
+    weekdays,
+    write_cboe,
+)
+
+# day -> (spot, {strike: (bid, ask)}) for the puts expiring 2016-01-15.
+HAND = {
+    date(2016, 1, 4): (
+        100.0,
+        {96: (0.20, 0.30), 97: (0.35, 0.45), 98: (0.60, 0.70), 99: (1.00, 1.10), 100: (1.55, 1.65)},
+    ),
+    date(2016, 1, 8): (
+        99.0,
+        {96: (0.15, 0.25), 97: (0.30, 0.40), 98: (0.55, 0.65), 99: (0.95, 1.05), 100: (1.60, 1.70)},
+    ),
+    date(2016, 1, 15): (
+        97.0,
+        {96: (0.00, 0.05), 97: (0.05, 0.10), 98: (0.95, 1.05), 99: (1.95, 2.05), 100: (2.95, 3.05)},
+    ),
+}
+# After expiry: a later expiry only, so the broker settles the January puts.
+LATER = (date(2016, 1, 19), 97.5, date(2016, 2, 19))
+EXPIRY = date(2016, 1, 15)
+PER_SPREAD = 33.0 - 2 * 0.65 - 100.0
+
+
+def hand_rows() -> list[tuple[date, float, date, float, float, float, bool]]:
+    rows = [
+        (day, spot, EXPIRY, float(k), bid, ask, False)
+        for day, (spot, quotes) in HAND.items()
+        for k, (bid, ask) in quotes.items()
+    ]
+    day, spot, expiry = LATER
+    rows += [
+        (day, spot, expiry, float(k), 1.0 + 0.2 * (k - 96), 1.1 + 0.2 * (k - 96), False)
+        for k in (96, 97, 98, 99, 100)
+    ]
+    # A crossed call quote (bid above ask): imported as sent, rejected by the gate.
+    rows.append((date(2016, 1, 4), 100.0, EXPIRY, 105.0, 0.50, 0.30, True))
+    return rows
+
+
+def write_hand(path: Path, layout: str) -> Path:
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        if layout == "cboe":
+            out.writerow(CBOE_HEADER)
+            for day, spot, expiry, k, bid, ask, call in hand_rows():
+                row = dict.fromkeys(CBOE_HEADER, "0")
+                row.update(
+                    underlying_symbol="SPY",
+                    quote_date=f"{day:%m/%d/%Y}",
+                    root="SPY",
+                    expiration=f"{expiry:%m/%d/%Y}",
+                    strike=k,
+                    option_type="C" if call else "P",
+                    bid_1545=bid,
+                    ask_1545=ask,
+                    underlying_bid_1545=spot - 0.01,
+                    underlying_ask_1545=spot + 0.01,
+                    active_underlying_price_1545=spot,
+                    implied_volatility_1545=0.15,
+                )
+                out.writerow([row[h] for h in CBOE_HEADER])
+        else:
+            out.writerow(HOD_HEADER)
+            for day, spot, expiry, k, bid, ask, call in hand_rows():
+                row = dict.fromkeys(HOD_HEADER, "")
+                row.update(
+                    underlying="SPY",
+                    underlying_last=spot,
+                    type="call" if call else "put",
+                    optionroot=f"SPY{expiry:%y%m%d}{'C' if call else 'P'}{int(k * 1000):08d}",
+                    expiration=f"{expiry.month}/{expiry.day}/{expiry.year} 0:00:00",
+                    quotedate=f"{day.month}/{day.day}/{day.year} 0:00:00",
+                    strike=k,
+                    bid=bid,
+                    ask=ask,
+                    impliedvol=0.15,
+                )
+                out.writerow([row[h] for h in HOD_HEADER])
+    return path
+
+
+def hand_config():
+    cfg = load_config(None)
+    cfg = with_plugins(
+        cfg,
+        strategies={
+            "bull_put_spread": {"settings": {"min_dte": 8, "max_dte": 12, "wing_width": 2.0}}
+        },
+        exit_rules={"hold": {}},
+    )
+    backtest = attrs.evolve(cfg.backtest, fill_point=0.5, slippage_per_leg=0.01)
+    return attrs.evolve(cfg, underlyings=["SPY"], backtest=backtest)
+
+
+@pytest.fixture(scope="module", params=["cboe", "historicaloptiondata"])
+def hand_backtest(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"hand-{request.param}")
+    import_files(
+        [write_hand(root / "spy.csv", request.param)], request.param, root / "data", hand_config()
+    )
+    result = run_backtest(
+        hand_config(),
+        root / "data",
+        date(2016, 1, 1),
+        date(2016, 1, 31),
+        root / "out",
+        progress=False,
+    )
+    return result
+
+
+def test_hand_made_files_give_the_trade_and_pnl_computed_by_hand(hand_backtest):
+    store = DeltaStore(hand_backtest.store)
+    fills = store.read("fills").sort_values(["time", "exec_id"])
+    trades = fills[fills["kind"] == "trade"]
+    quantity = int(trades["quantity"].abs().max())
+    assert sorted(zip(trades["strike"], np.sign(trades["quantity"]), strict=True)) == [
+        (96.0, 1),
+        (98.0, -1),
+    ]
+    assert (trades["expiry"] == EXPIRY).all()
+    # Leg prices add up to the model's net price, 33 cents of credit a spread.
+    net = (trades["price"] * np.sign(trades["quantity"])).sum()
+    assert net == pytest.approx(-0.33)
+    assert trades["commission"].tolist() == [0.65 * quantity] * 2
+    settled = fills[fills["kind"] == "expiration"].set_index("strike")
+    assert settled.loc[98.0, "price"] == 1.00 and settled.loc[96.0, "price"] == 0.0
+
+    summary = hand_backtest.summary
+    assert summary["trades"] == 1 and summary["closed_trades"] == 1
+    assert summary["total_pnl"] == pytest.approx(PER_SPREAD * quantity)
+    assert summary["pnl_by_exit_rule"] == {"expiration": pytest.approx(PER_SPREAD * quantity)}
+    assert summary["pnl_by_strategy"] == {"bull_put_spread": pytest.approx(PER_SPREAD * quantity)}
+    assert summary["win_rate"] == 0.0
+    assert summary["average_credit"] == pytest.approx(0.33)
+    assert summary["snapshots"] == 4
+    # The crossed quote reached the engine as the vendor sent it and the gate refused it.
+    quality = store.read("data_quality")
+    crossed = quality[quality["reason"] == "crossed"]
+    assert crossed["count"].sum() == 1 and "105C" in crossed["sample"].iloc[0]
+
+
+def test_the_html_report_is_self_contained(hand_backtest):
+    text = hand_backtest.report.read_text(encoding="utf-8")
+    for chart in ("equity", "drawdown", "pnl", "exits", "regimes"):
+        assert f'id="chart-{chart}"' in text
+    assert "plotly.js v" in text or "Plotly" in text  # the library is inline...
+    # ...and nothing is fetched: no script, stylesheet or image comes from elsewhere.
+    tags = re.findall(r"<(?:script|link|img)\b[^>]*>", text)
+    assert tags and not [t for t in tags if re.search(r"\b(src|href)=", t)]
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() and os.environ.get("CI") != "true",
+    reason="no /usr/bin/chromium here (CI installs it and runs this test)",
+)
+def test_the_html_report_opens_in_a_headless_browser_without_console_errors(hand_backtest):
+    browser = shutil.which("chromium") or "/usr/bin/chromium"
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            hand_backtest.report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    console_errors = [
+        line
+        for line in result.stderr.splitlines()
+        if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
+    ]
+    assert not console_errors
+    assert "main-svg" in result.stdout  # plotly drew the charts
+
+
+# -- a generated market with a volatility shock -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shock_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shock")
+    days = weekdays(date(2016, 1, 4), 24)
+    quotes = market_quotes("SPY", days, spot=200.0, shock_day=14, expiries=5, strikes_per_side=14)
+    quotes += market_quotes(
+        "QQQ", days, spot=100.0, vol=0.2, shock_day=14, expiries=5, strikes_per_side=10
+    )
+    write_cboe(root / "both.csv", quotes)
+    cfg = load_config(None)
+    import_files([root / "both.csv"], "cboe", root / "data", cfg)
+    return root, days
+
+
+def shock_config():
+    cfg = load_config(None)
+    return attrs.evolve(cfg, underlyings=["SPY", "QQQ"])
+
+
+@pytest.fixture(scope="module")
+def shock_runs(shock_data, tmp_path_factory):
+    """The same backtest twice over the shock data, into two output directories."""
+    root, days = shock_data
+    out = tmp_path_factory.mktemp("shock-runs")
+    return tuple(
+        run_backtest(shock_config(), root / "data", days[0], days[-1], out / name, progress=False)
+        for name in ("a", "b")
+    )
+
+
+def test_same_data_config_and_seed_write_the_same_tables(shock_runs):
+    first, second = shock_runs
+    assert first.summary == second.summary
+    assert first.summary["trades"] > 0
+    for table in ("fills", "orders", "positions", "decisions", "account_snapshots"):
+        a = DeltaStore(first.store).read(table)
+        b = DeltaStore(second.store).read(table)
+        key = list(a.columns)
+        pd.testing.assert_frame_equal(
+            a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+        )
+    # One commit per table per flush: a short backtest flushes once, at the end.
+    assert DeltaStore(first.store).version("fills") <= 2
+
+
+def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_data, shock_runs):
+    _, days = shock_data
+    result = shock_runs[0]
+    regimes = DeltaStore(result.store).read("regimes")
+    regimes["day"] = regimes["time"].dt.tz_convert("America/New_York").dt.date
+    before = regimes[regimes["day"] < days[14]]
+    after = regimes[(regimes["day"] >= days[14]) & (regimes["day"] <= days[16])]
+    assert not before["regime"].isin(["crash", "high_vol"]).any()
+    for symbol in ("SPY", "QQQ"):
+        assert after[after["underlying"] == symbol]["regime"].isin(["crash", "high_vol"]).any()
+    # The data has no VIX: the market's VIX is SPY's 30-day ATM IV in points, and the
+    # shock moves it.
+    vix = regimes["inputs"].map(lambda text: json.loads(text)["vix"])
+    assert vix.notna().all()
+    calm = vix[regimes["day"] < days[14]]
+    assert 12 < calm.median() < 22
+    assert vix[regimes["day"] == days[14]].max() > 1.3 * calm.median()
+
+
+def test_cli_backtest_prints_json_and_exits_0_every_time(shock_data, tmp_path):
+    root, days = shock_data
+    config = tmp_path / "c.yaml"
+    config.write_text("underlyings: [SPY, QQQ]\n")
+    for attempt in range(2):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "v6.cli",
+                "backtest",
+                "--config",
+                str(config),
+                "--data",
+                str(root / "data"),
+                "--from",
+                str(days[0]),
+                "--to",
+                str(days[5]),
+                "--out",
+                str(tmp_path / f"o{attempt}"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        summary = json.loads(result.stdout)
+        for key in ("trades", "total_pnl", "max_drawdown", "sharpe", "win_rate"):
+            assert key in summary
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "v6.cli",
+            "backtest",
+            "--config",
+            str(config),
+            "--data",
+            str(root / "data"),
+            "--from",
+            str(days[0]),
+            "--to",
+            str(days[5]),
+            "--out",
+            str(tmp_path / "o0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 2 and "already holds a backtest" in again.stderr
+    empty = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "v6.cli",
+            "backtest",
+            "--config",
+            str(config),
+            "--data",
+            str(root / "data"),
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-02-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert empty.returncode == 2 and "no snapshots" in empty.stderr
+    assert "Traceback" not in empty.stderr
+
+
+# -- recorded and older stores ------------------------------------------------------
+
+
+def test_chains_recorded_by_a_sim_run_replay(tmp_path):
+    cfg = sim_config(tmp_path / "sim", days=1)
+    run(cfg, cycles=6)
+    result = run_backtest(
+        attrs.evolve(cfg, underlyings=["SPY"]),
+        tmp_path / "sim",
+        cfg.sim.start,
+        cfg.sim.start,
+        tmp_path / "out",
+        progress=False,
+    )
+    assert result.summary["snapshots"] == 6
+    stored = DeltaStore(tmp_path / "sim").read("chain_snapshots")
+    assert set(stored["exercise_style"]) == {"american"}
+    assert (stored["quote_time"].notna()).all()
+
+
+def test_a_store_written_before_the_replay_columns_still_replays(tmp_path):
+    frame = DeltaStore(tmp_path / "x")  # a store with the old chain_snapshots schema
+    old = CHAIN_SNAPSHOTS.remove(CHAIN_SNAPSHOTS.get_field_index("quote_time"))
+    for name in ("multiplier", "exercise_style", "settlement", "root", "dividend_yield"):
+        old = old.remove(old.get_field_index(name))
+    day = pd.Timestamp("2016-01-04 20:45", tz="UTC")
+    rows = pd.DataFrame(
+        {
+            "time": [day] * 2,
+            "underlying": ["SPY"] * 2,
+            "date": ["2016-01-04"] * 2,
+            "spot": [100.0] * 2,
+            "expiry": [date(2016, 1, 15)] * 2,
+            "strike": [98.0, 96.0],
+            "right": ["P", "P"],
+            "bid": [0.6, 0.2],
+            "ask": [0.7, 0.3],
+            "iv": [0.15] * 2,
+            "delta": [-0.2, -0.1],
+            "gamma": [0.1] * 2,
+            "vega": [0.05] * 2,
+            "theta": [-0.02] * 2,
+            "valid": [True] * 2,
+            "run_id": ["old"] * 2,
+        }
+    )
+    import pyarrow as pa
+
+    write_deltalake(
+        frame.path("chain_snapshots"),
+        pa.Table.from_pandas(rows, schema=old),
+        partition_by=["underlying", "date"],
+    )
+    (snapshot,) = list(ReplayData(frame, ["SPY"], date(2016, 1, 4), date(2016, 1, 4)))
+    chain = snapshot.chains["SPY"]
+    assert chain.multiplier == 100 and chain.strike.tolist() == [96.0, 98.0]
+    assert chain.quote_time[0] == np.datetime64("2016-01-04T20:45:00", "us")
+    assert snapshot.settlements[("SPY", date(2016, 1, 15))] == "physical"
+
+
+def test_realised_volatility_of_end_of_day_data_counts_each_session_and_mondays():
+    from v6_plugins.regimes.volatility_regime import realised_vol
+
+    days = pd.bdate_range("2016-01-04", periods=30, tz="America/New_York") + pd.Timedelta(
+        hours=15, minutes=45
+    )
+    times = days.tz_convert(None).to_numpy().astype("datetime64[us]")
+    steps = np.tile([0.01, -0.01], 15)[:29]
+    spots = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
+    # Every step is 1%, Mondays (after a weekend) included: 1% a day is 15.9% a year.
+    assert realised_vol(times, spots, 26, 12) == pytest.approx(0.01 * np.sqrt(252), rel=1e-9)
+
+
+def test_progress_bar_with_eta_only_when_asked_or_on_a_terminal(shock_data, tmp_path, capfd):
+    root, days = shock_data
+    run_backtest(shock_config(), root / "data", days[0], days[3], tmp_path / "a", progress=None)
+    assert capfd.readouterr().err == ""  # stderr is not a terminal here
+    run_backtest(shock_config(), root / "data", days[0], days[3], tmp_path / "b", progress=True)
+    err = capfd.readouterr().err
+    assert "backtest" in err and "day" in err and "<" in err  # tqdm's elapsed<remaining

@@ -1,0 +1,1 @@
+"""Backtests: stored option chains replayed through the engine that trades."""

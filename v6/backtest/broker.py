@@ -1,0 +1,204 @@
+"""The backtest broker: the simulated broker with a fill model and settlement by style.
+
+End-of-day data has one quote a day, so the queue of a resting limit order (what the
+sim's liquidity model plays out cycle by cycle) cannot be replayed. A backtest instead
+fills every order it is sent, on the cycle it is sent, at a configurable point between
+mid and natural plus slippage (``backtest.fill_point``, ``backtest.slippage_per_leg``):
+
+    net price = net mid + fill_point * net half-spread + slippage_per_leg * sum |ratio|
+
+rounded to the cent against the trader and never beyond the natural price (every leg
+at its own bid or ask). Legs are priced inside their own quotes and add up to the net
+price exactly (:func:`v6.brokers.sim.split_combo_price`). Commissions are charged per
+contract as in sim. Orders on a leg without a usable quote wait (and time out) as in sim.
+
+Expiration settles by the contract's style (``chain_snapshots.settlement``):
+
+* cash-settled index options (SPX, SPXW, XSP, ...) pay their intrinsic value in cash:
+  PM-settled ones against the underlying's last stored price on expiry day (the closing
+  value), AM-settled ones against its first stored price of expiry day (the opening
+  prints; end-of-day files carry one quote a day, which then stands in for them);
+* physically settled ETF options are closed at intrinsic value against the same price:
+  the cash an assignment or exercise into shares, sold at that price at once, would
+  bring. V6 holds no stock positions, and a trader running short premium closes the
+  shares on the next open anyway; the overnight gap risk of holding them is left out.
+
+Everything else (ledger, margin, account values) is the simulated broker's own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import date
+
+import attrs
+import numpy as np
+
+from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, to_cents
+from v6.config import BacktestSettings, SimBrokerSettings
+from v6.domain.contract_specs import CASH_AM
+from v6.domain.contracts import Leg, OptionContract
+from v6.domain.market import MarketView, OptionChain, locate_legs
+from v6.domain.orders import Fill
+
+_EPS = 1e-9
+
+
+def fill_price(
+    ratio: np.ndarray, bid: np.ndarray, ask: np.ndarray, fill_point: float, slippage: float
+) -> int:
+    """The model's net price of a combo in cents (debit positive, credit negative)."""
+    mid, half = (bid + ask) / 2.0, (ask - bid) / 2.0
+    net = float(ratio @ mid + fill_point * (np.abs(ratio) @ half))
+    net += slippage * float(np.abs(ratio).sum())
+    cents = math.ceil(net * 100.0 - 1e-6)  # against the trader: a debit up, a credit less
+    natural = int(
+        ratio @ np.where(ratio > 0, np.floor(ask * 100 + 1e-6), np.ceil(bid * 100 - 1e-6))
+    )
+    return min(cents, natural)
+
+
+def quotes_of(
+    chain: OptionChain | None, contracts: Sequence[OptionContract]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bid, ask, usable) per contract, as :func:`v6.brokers.sim._quotes` gives them, by
+    one vectorised lookup (a backtest holds many contracts against 2,000-option chains)."""
+    n = len(contracts)
+    if chain is None or len(chain) == 0 or n == 0:
+        nan = np.full(n, np.nan)
+        return nan, nan.copy(), np.zeros(n, dtype=bool)
+    idx = locate_legs(chain, [Leg(c, 1) for c in contracts])
+    found = idx >= 0
+    safe = np.where(found, idx, 0)
+    bid = np.where(found, chain.bid[safe], np.nan)
+    ask = np.where(found, chain.ask[safe], np.nan)
+    with np.errstate(invalid="ignore"):
+        usable = (
+            found
+            & chain.valid[safe]
+            & np.isfinite(bid)
+            & np.isfinite(ask)
+            & (bid >= 0)
+            & (bid <= ask)
+        )
+    return bid, ask, usable
+
+
+class BacktestBroker(SimBroker):
+    """SimBroker whose orders fill at the backtest's fill model and whose expirations
+    settle by contract style; ``settlement_of`` says how an (underlying, expiry) settles."""
+
+    def __init__(
+        self,
+        broker: SimBrokerSettings,
+        backtest: BacktestSettings,
+        initial_cash: float,
+        seed: int,
+        session: str,
+        settlement_of: Callable[[str, date], str],
+    ) -> None:
+        # Immediate fills at the price the model sets (below); no latency in EOD data.
+        settings = attrs.evolve(
+            broker, fill_model="immediate_mid", fill_threshold_half_spreads=0.0, latency_seconds=0
+        )
+        super().__init__(settings, initial_cash, seed, session)
+        self.backtest = backtest
+        self.settlement_of = settlement_of
+        self._closes: dict[str, dict[date, float]] = {}  # last stored price per day
+        self._opens: dict[str, dict[date, float]] = {}  # first stored price per day
+
+    def _match(self, working: _Working, market: MarketView) -> list[Fill]:
+        """Fill at the model price: the limit is moved there for the match, then restored
+        (the order's own limit is what the orders table keeps)."""
+        order = working.order
+        bid, ask, usable = quotes_of(
+            market.chains.get(order.underlying), [leg.contract for leg in order.legs]
+        )
+        if not usable.all():
+            return []
+        ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
+        cents = fill_price(
+            ratio, bid, ask, self.backtest.fill_point, self.backtest.slippage_per_leg
+        )
+        limit = working.limit_price
+        working.limit_price = cents / 100.0
+        try:
+            return super()._match(working, market)
+        finally:
+            working.limit_price = limit
+
+    def _observe(self, market: MarketView) -> None:
+        """The sim broker's bookkeeping (time, spots, last good mid of every held
+        contract) with one vectorised quote lookup per underlying, then each day's
+        first and last price of every underlying for settlement."""
+        if self._now is None or market.time >= self._now:
+            self._now = market.time
+            self._last_market = market
+        for symbol, quote in market.underlyings.items():
+            if np.isfinite(quote.last) and quote.last > 0:
+                self._spots[symbol] = float(quote.last)
+        by_underlying: dict[str, list[OptionContract]] = {}
+        for held in self._ledger.holdings.values():
+            by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
+        for symbol, contracts in by_underlying.items():
+            bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
+            mids = (bid + ask) / 2.0
+            for i in np.flatnonzero(usable).tolist():
+                self._marks[contracts[i].key] = float(mids[i])
+        day = market.time.astimezone(NEW_YORK).date()
+        for symbol, quote in market.underlyings.items():
+            if np.isfinite(quote.last) and quote.last > 0:
+                self._closes.setdefault(symbol, {})[day] = float(quote.last)
+                self._opens.setdefault(symbol, {}).setdefault(day, float(quote.last))
+
+    def settlement_price(self, underlying: str, expiry: date) -> float | None:
+        """The price ``underlying``'s options expiring on ``expiry`` settle against: the
+        first stored price of expiry day for AM settlement, the last for PM and physical
+        settlement; the last price before expiry day when it has none (a holiday)."""
+        am = self.settlement_of(underlying, expiry) == CASH_AM
+        prices = (self._opens if am else self._closes).get(underlying, {})
+        if expiry in prices:
+            return prices[expiry]
+        closes = self._closes.get(underlying, {})
+        days = [d for d in closes if d <= expiry]
+        return closes[max(days)] if days else None
+
+    def _settle_expirations(self, market: MarketView) -> list[Fill]:
+        today = market.time.astimezone(NEW_YORK).date()
+        fills: list[Fill] = []
+        for held in list(self._ledger.holdings.values()):
+            contract = held.contract
+            if contract.expiry >= today:
+                continue
+            price = self.settlement_price(contract.underlying, contract.expiry)
+            if price is None:
+                continue  # settle once a price of the underlying is known
+            intrinsic = price - contract.strike if contract.is_call else contract.strike - price
+            fills.append(
+                self._fill(
+                    EXPIRATION_REF,
+                    contract,
+                    -held.quantity,
+                    to_cents(max(intrinsic, 0.0)),
+                    market.time,
+                    kind="expiration",
+                )
+            )
+            self._marks.pop(contract.key, None)
+        self._forget_old_closes(today)
+        return fills
+
+    def _forget_old_closes(self, today: date) -> None:
+        """Keep only the closes an open contract may still settle against (memory stays
+        flat over a long backtest)."""
+        if not self._ledger.holdings:
+            oldest = today
+        else:
+            oldest = min(h.contract.expiry for h in self._ledger.holdings.values())
+        for by_day in (*self._closes.values(), *self._opens.values()):
+            old = sorted(d for d in by_day if d < oldest and d < today)
+            # Keep the newest of the old days: the settlement of a contract whose expiry
+            # day had no snapshot (a holiday) falls back to it.
+            for day in old[:-1]:
+                del by_day[day]
