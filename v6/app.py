@@ -307,7 +307,15 @@ def build_engine(
     engine = Engine(config, plugins, market, broker, recorder, breaker_inbox=inbox)
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
+    catch_up_predictions(engine, store, datetime.now(UTC))
     return engine, clock
+
+
+def catch_up_predictions(engine: Engine, store: DeltaStore, now: datetime) -> None:
+    """Reload the store's predictions and grade those whose position closed meanwhile."""
+    from v6.engine.predictions import catch_up
+
+    catch_up(engine, store, now)
 
 
 def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:
@@ -378,6 +386,7 @@ def _build_ib_engine(
     clock = BrokerClock(connection, calendar, config.cycle.interval_seconds)
     engine.on_close(connection.disconnect)
     recover(engine, store, clock.now())
+    catch_up_predictions(engine, store, clock.now())
     return engine, clock
 
 

@@ -1,7 +1,8 @@
 """Phase 8, persist: store every position that changed, the account, and end the cycle.
 
-A position that closed here also gives back its strategy slot and its outcome is handed
-to the breakers (a losing streak counts only positions that were really opened). Plugin
+A position that closed here also gets its prediction's actuals, gives back its strategy
+slot and its outcome is handed to the breakers (a losing streak counts only positions that
+were really opened). Plugin
 failure episodes are closed or reminded of here, once per cycle.
 """
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from v6.domain.market import MarketView
 from v6.domain.positions import PositionStatus
+from v6.engine import predictions
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -23,6 +25,7 @@ def run(engine: Engine, view: MarketView) -> None:
     for position_id in engine.book.drain_changed():
         position = engine.book.position(position_id)
         engine.recorder.position(position, view.time)
+        predictions.on_position(engine, position, view.time)
         if position.status is PositionStatus.CLOSED and engine.registry.slot_of(position_id):
             engine.registry.release(position, view.time)
             engine.tracks.forget(position_id)
