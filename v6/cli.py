@@ -25,6 +25,7 @@ from v6.config import Mode, TradingConfig
 from v6.config_loader import DEFAULTS_SOURCE, load_config, validate_semantics
 from v6.conversion import first_problem
 from v6.errors import ConfigError, V6Error
+from v6.predictions.cli import add_command as add_predictions_command
 
 log = logging.getLogger("v6.cli")
 
@@ -340,6 +341,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predictions(args: argparse.Namespace) -> int:
+    """``v6 predictions report``: predictions graded against outcomes (v6.predictions)."""
+    from v6.predictions.cli import cmd_report
+
+    return cmd_report(args, _store(args))
+
+
 def _breaker_states(store: Any) -> list[tuple[str, str, str]]:
     from v6.config import BREAKER_NAMES
     from v6.risk.breaker_log import stored_events
@@ -465,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     breaker.add_argument("action", choices=["status", "reset"])
     breaker.add_argument("name", nargs="?", metavar="NAME", help="the breaker to reset")
     breaker.set_defaults(handler=cmd_breaker)
+
+    add_predictions_command(commands, [common, config, store], cmd_predictions)
     return parser
 
 
