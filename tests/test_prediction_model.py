@@ -56,7 +56,10 @@ def put_spread(c, short: float = 95.0, wing: float = 90.0) -> StrikeSelection:
     return StrikeSelection(candidate, EXPIRY, legs, net_mid=net, net_natural=net)
 
 
-def model(c, selection, targets=ExitTargets(), rate=0.0):
+NO_TARGETS = ExitTargets()
+
+
+def model(c, selection, targets=NO_TARGETS, rate=0.0):
     combo = default_model.traded_combo(selection, c)
     inputs = default_model.measure(selection, c, combo, NOW, rate, targets)
     return inputs, default_model.predict(combo, inputs)

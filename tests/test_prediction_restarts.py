@@ -1,14 +1,15 @@
-"""Predictions survive restarts: a pending prediction is graded by a later run, an actual a
-crash lost is rebuilt from the position's durable row, and a prediction is on disk before
-its order leaves V6."""
+"""Predictions survive restarts and every way a position closes: a pending prediction is
+graded by a later run, an actual a crash lost is rebuilt from the position's durable row, a
+prediction is on disk before its order leaves V6, and an unwound legged entry is graded."""
 
 from __future__ import annotations
 
 import subprocess
 
+import attrs
 import pytest
 from ib_harness import ib_engine, paper_config, run_cycles, running_gateway
-from sessions import latest, run, sim_config, table
+from sessions import engine_for, latest, run, sim_config, table
 from v6_process import V6
 
 from v6.domain.positions import PositionStatus
@@ -127,3 +128,30 @@ def test_a_sim_run_left_open_is_void_at_the_next_run_and_the_new_run_grades_its_
     assert set(new["status"]) <= {"pending", "closed", "void"}
     runs = set(table(cfg, "predictions")["run_id"])
     assert len(runs) == 2
+
+
+def test_an_entry_filled_leg_by_leg_and_unwound_gets_its_actuals(tmp_path):
+    cfg = sim_config(tmp_path / "data", days=2, seed=2)  # as tests/test_legging.py
+    broker_settings = attrs.evolve(cfg.sim.broker, fill_model="immediate_mid")
+    cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, broker=broker_settings))
+    engine, clock = engine_for(cfg)
+    broker = engine.broker
+    broker.faults.hold_fills()
+    engine.run_cycle(clock.next_cycle())
+    for state in broker.open_orders():
+        order = engine.book.order(state.order_ref)
+        broker.faults.leg_next(
+            state.order_ref, [i for i, leg in enumerate(order.legs) if leg.is_short]
+        )
+    broker.faults.release_fills()
+    for _ in range(4):
+        engine.run_cycle(clock.next_cycle())
+    engine.close()
+
+    stored = positions(cfg)
+    unwound = sorted(stored.index[stored["exit_rule"] == "unwind"])
+    assert unwound
+    after = predictions(cfg)
+    assert set(after.loc[unwound, "status"]) == {"closed"}
+    assert set(after.loc[unwound, "exit_rule"]) == {"unwind"}
+    assert (after.loc[unwound, "realized_pnl"] == stored.loc[unwound, "realized_pnl"]).all()
