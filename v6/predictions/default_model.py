@@ -226,6 +226,9 @@ def predict(
     size = inputs.quantity * inputs.multiplier
     contracts = inputs.quantity * float(np.abs(combo.ratio).sum())
     commissions = 2.0 * contracts * commission_per_contract
+    # The quick rule of thumb, for comparison: the chance no short strike ends in the money.
+    short_deltas = np.abs(combo.delta[combo.ratio < 0])
+    pop_from_deltas = float(1.0 - short_deltas.sum()) if short_deltas.size else np.nan
     pnl = (values @ combo.ratio - combo.net_price) * size - commissions
     return Prediction(
         model=MODEL,
@@ -237,6 +240,7 @@ def predict(
             "sigma": sigma,
             "horizon_years": horizon,
             "commissions": commissions,
+            "pop_from_deltas": pop_from_deltas,
             "pnl_p05": float(np.quantile(pnl, 0.05)),
             "pnl_p95": float(np.quantile(pnl, 0.95)),
         },
