@@ -2,8 +2,8 @@
 
 A position that closed here also gets its prediction's actuals, gives back its strategy
 slot and its outcome is handed to the breakers (a losing streak counts only positions that
-were really opened). Plugin
-failure episodes are closed or reminded of here, once per cycle.
+were really opened). Plugin failure episodes are closed or reminded of here, once per
+cycle.
 """
 
 from __future__ import annotations

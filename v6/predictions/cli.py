@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from v6.errors import V6Error
-from v6.predictions import report
+from v6.predictions import grading
 
 
 class ReportUsageError(V6Error):
@@ -50,10 +50,10 @@ def parse_by(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
         raise ReportUsageError("--by needs at least one column, e.g. --by strategy,regime")
-    unknown = [n for n in names if n not in report.GROUP_COLUMNS]
+    unknown = [n for n in names if n not in grading.GROUP_COLUMNS]
     if unknown:
         raise ReportUsageError(
-            f"--by: unknown column {unknown[0]!r}; choose from {', '.join(report.GROUP_COLUMNS)}"
+            f"--by: unknown column {unknown[0]!r}; choose from {', '.join(grading.GROUP_COLUMNS)}"
         )
     if len(set(names)) != len(names):
         raise ReportUsageError(f"--by names a column twice: {text}")
@@ -80,10 +80,10 @@ def add_command(
     )
     grade.add_argument(
         "--by",
-        default=",".join(report.DEFAULT_BY),
+        default=",".join(grading.DEFAULT_BY),
         metavar="COLUMNS",
         help=f"group by these columns, comma-separated (default: strategy,regime; "
-        f"any of {', '.join(report.GROUP_COLUMNS)})",
+        f"any of {', '.join(grading.GROUP_COLUMNS)})",
     )
     grade.add_argument(
         "--since", type=_date, metavar="DATE", help="only positions entered on or after DATE (UTC)"
@@ -91,10 +91,10 @@ def add_command(
     grade.add_argument(
         "--min-count",
         type=_min_count,
-        default=report.MIN_COUNT,
+        default=grading.MIN_COUNT,
         metavar="N",
         help=f"groups with fewer graded predictions are flagged too small (default "
-        f"{report.MIN_COUNT})",
+        f"{grading.MIN_COUNT})",
     )
     grade.add_argument("--json", action="store_true", help="print a JSON list (see --calibration)")
     table = grade.add_mutually_exclusive_group()
@@ -125,6 +125,8 @@ def _json(records: list[dict[str, Any]]) -> str:
 
 def cmd_report(args: argparse.Namespace, store: Any) -> int:
     """Print the report for ``store`` (already checked to hold a V6 store)."""
+    from v6.predictions import report  # pandas: only for the command that needs it
+
     by = parse_by(args.by)
     frame = report.graded(store, args.since)
     if args.json:
@@ -179,6 +181,8 @@ def text_report(
     store: Any, frame: Any, by: tuple[str, ...], since: date | None, min_count: int
 ) -> str:
     """The report as a trader reads it."""
+    from v6.predictions import report
+
     latest = report.latest_predictions(store)
     if since is not None and not latest.empty:
         latest = latest[report.utc(latest["predicted_at"]).dt.date >= since]

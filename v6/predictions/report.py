@@ -22,26 +22,10 @@ from datetime import date, datetime, time
 import numpy as np
 import pandas as pd
 
+from v6.predictions.grading import BUCKETS, DEFAULT_BY, MIN_COUNT
 from v6.store.delta_store import DeltaStore
 from v6.store.rows import in_write_order
 
-MIN_COUNT = 30
-"""Fewest graded predictions a group needs before its figures mean anything: below it the
-standard error of a win rate is above 9 points and one outlier moves the MSE."""
-BUCKETS = 10
-"""Equal-width probability-of-profit buckets of the calibration table."""
-GROUP_COLUMNS = (
-    "strategy",
-    "regime",
-    "true_regime",
-    "model",
-    "underlying",
-    "structure",
-    "exit_rule",
-    "detector",
-)
-"""What ``--by`` may group by (``true_regime``: the simulator's, sim runs only)."""
-DEFAULT_BY = ("strategy", "regime")
 NO_TRUTH = (
     "no true regime: the graded predictions come from paper or live runs, which have no "
     "simulator truth (regime accuracy needs a sim run's sim_truth table)"
