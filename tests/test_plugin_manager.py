@@ -98,7 +98,7 @@ def test_discovery_lists_every_built_in_and_the_example_package_with_their_metad
     fly = discovery.get("iron_fly")
     assert (fly.distribution, fly.version) == ("v6-iron-fly", version("v6-iron-fly"))
     assert fly.module == "v6_iron_fly.iron_fly"
-    assert fly.hooks == ("v6_plugin_info", "v6_propose_entries")
+    assert fly.hooks == ("v6_plugin_info", "v6_predict_position", "v6_propose_entries")
     registered = {name for name, _ in discovery.manager.list_name_plugin()}
     assert registered == {p.name for p in discovery.plugins}
 

@@ -323,6 +323,7 @@ def build_engine(
     )
     continue_ids(engine, store)
     close_ended_sim_worlds(engine, store, datetime.now(UTC))
+    catch_up_predictions(engine, store, datetime.now(UTC))
     return engine, clock
 
 
@@ -388,6 +389,13 @@ def seed_futures(engine: Engine, store: DeltaStore, now: datetime) -> None:
 
 
 SEED_DAYS = 6
+
+
+def catch_up_predictions(engine: Engine, store: DeltaStore, now: datetime) -> None:
+    """Reload the store's predictions and grade those whose position closed meanwhile."""
+    from v6.engine.predictions import catch_up
+
+    catch_up(engine, store, now)
 
 
 def report_unselected_failures(discovery: Any, config: TradingConfig) -> None:
@@ -461,6 +469,7 @@ def _build_ib_engine(
     engine.on_close(connection.disconnect)
     recover(engine, store, clock.now())
     seed_futures(engine, store, clock.now())
+    catch_up_predictions(engine, store, clock.now())
     return engine, clock
 
 

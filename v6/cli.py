@@ -25,6 +25,7 @@ from v6.config import Mode, TradingConfig
 from v6.config_loader import DEFAULTS_SOURCE, load_config, validate_semantics
 from v6.conversion import first_problem
 from v6.errors import ConfigError, V6Error
+from v6.predictions.cli import add_command as add_predictions_command
 
 log = logging.getLogger("v6.cli")
 
@@ -340,6 +341,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predictions(args: argparse.Namespace) -> int:
+    """``v6 predictions report``: predictions graded against outcomes (v6.predictions)."""
+    from v6.predictions.cli import cmd_report
+
+    return cmd_report(args, _store(args))
+
+
 def _breaker_states(store: Any) -> list[tuple[str, str, str]]:
     from v6.config import BREAKER_NAMES
     from v6.risk.breaker_log import stored_events
@@ -552,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_data(commands, common, config)
     register_backtest(commands, common, config)
+    add_predictions_command(commands, [common, config, store], cmd_predictions)
     return parser
 
 

@@ -17,6 +17,10 @@ exit_rule          ``v6_evaluate_exit``
 regime             ``v6_detect_regime``
 =================  ===========================
 
+A strategy may also implement ``v6_predict_position`` to say what it expects of each
+position it opens; V6 stores that (or its own default model's prediction) in the
+``predictions`` table and grades it when the position closes (docs/PREDICTIONS.md).
+
 The engine calls each selected plugin *individually* (exit rules in their declared
 priority order, regime detectors one after another) and passes the plugin its own
 validated settings as ``settings``, so two plugins never see each other's results, except
@@ -48,6 +52,7 @@ from v6.domain.entries import EntryCandidate, NoSelection, StrikeSelection
 from v6.domain.market import MarketHistory, MarketView, OptionChain
 from v6.domain.plugins import PluginInfo
 from v6.domain.positions import Position, PositionMark, PositionTrack
+from v6.domain.predictions import Prediction, PredictionInputs
 from v6.domain.risk import BreakerStatus, PortfolioRisk
 
 PROJECT = "v6"
@@ -204,4 +209,40 @@ def v6_detect_regime(
         numbers (NaN meaning "not measured"). First result wins. A result that breaks this
         (an empty mapping included) is this plugin's error and is rejected whole: the
         previous cycle's readings stay in force.
+    """
+
+
+@hookspec(firstresult=True)
+def v6_predict_position(
+    selection: StrikeSelection,
+    chain: OptionChain,
+    market: MarketView,
+    regime: RegimeReading | None,
+    regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]],
+    inputs: PredictionInputs,
+    default_prediction: Prediction,
+    settings: Any,
+) -> Prediction | None:
+    """Predict the outcome of a position this strategy is opening (strategies; optional).
+
+    Called once per accepted entry, on the strategy that proposed it, just before the
+    opening order is sent (the prediction is stored before the order leaves V6, so a
+    crash never leaves a position without its prediction). A strategy that does not
+    implement it is predicted by V6's default model
+    (:mod:`v6.predictions.default_model`, model name ``v6_default``).
+
+    :param selection: the strikes and prices chosen for the strategy's candidate.
+    :param chain: the candidate's underlying's validated chain.
+    :param regime: the driving detector's current reading of the underlying (None before
+        the first); it is stored with the prediction either way.
+    :param inputs: what V6 measured on the traded chain (spot, at-the-money IV, put/call
+        IV ratio, DTE, short deltas, credit, max loss and profit, the holding period the
+        exit rules imply), stored with the prediction.
+    :param default_prediction: the default model's prediction, to adjust or to ignore.
+    :return: a :class:`~v6.domain.predictions.Prediction` with a non-empty ``model``
+        name, a ``probability_of_profit`` in [0, 1] and a finite ``expected_pnl`` in
+        dollars for the whole position, commissions included (``expected_move`` and
+        ``expected_days`` finite and >= 0, or NaN for "not predicted"); or None to use
+        the default. First result wins. Anything else is this plugin's error (logged,
+        alerted as ``plugin_error``) and the default model's prediction is stored instead.
     """

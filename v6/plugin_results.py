@@ -34,6 +34,7 @@ from v6.domain.decisions import ExitDecision, RegimeReading
 from v6.domain.entries import EntryCandidate, LegTemplate, NoSelection, StrikeSelection
 from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.plugins import PluginInfo
+from v6.domain.predictions import Prediction
 
 Checker = Callable[[Any, str, Mapping[str, Any]], Any]
 """``checker(result, plugin, arguments) -> the value to use``; raises :class:`BadResult`.
@@ -378,11 +379,50 @@ def check_regime_readings(
     return result
 
 
+# -- v6_predict_position -------------------------------------------------------------------
+
+
+def check_prediction(result: Any, plugin: str, arguments: Mapping[str, Any]) -> Prediction | None:
+    """None (use the default model), or a :class:`Prediction` with a model name, a
+    probability of profit in [0, 1], a finite expected P&L, an expected move and holding
+    period that are NaN or finite and >= 0, and numeric inputs keyed by text."""
+    if result is None:
+        return None
+    if not isinstance(result, Prediction):
+        raise BadResult([f"{describe(result)}, expected a Prediction or None"])
+    found = []
+    if not isinstance(result.model, str) or not result.model.strip():
+        found.append(f"model {describe(result.model)} is not a non-empty string")
+    pop = result.probability_of_profit
+    if not (_finite(pop) and 0.0 <= pop <= 1.0):
+        found.append(f"probability_of_profit {pop!r} is not a number between 0 and 1")
+    if not _finite(result.expected_pnl):
+        found.append(f"expected_pnl {result.expected_pnl!r} is not a finite number")
+    for field in ("expected_move", "expected_days"):
+        value = getattr(result, field)
+        if not (_is_real(value) and (math.isnan(value) or (math.isfinite(value) and value >= 0))):
+            found.append(f"{field} {value!r} is not a finite number >= 0 (or NaN: not predicted)")
+    if not isinstance(result.inputs, Mapping):
+        found.append(f"inputs {describe(result.inputs)} is not a mapping")
+    else:
+        bad = [
+            f"{name!r}: {describe(value)}"
+            for name, value in result.inputs.items()
+            if not isinstance(name, str) or not _is_real(value)
+        ]
+        if bad:
+            found.append(f"inputs are not all numbers ({', '.join(bad[:3])})")
+    if found:
+        raise BadResult(found)
+    return result
+
+
 CHECKS: Mapping[str, Checker] = {
     "v6_plugin_info": check_plugin_info,
     "v6_propose_entries": check_entry_candidates,
     "v6_select_strikes": check_strike_selection,
     "v6_evaluate_exit": check_exit_decision,
     "v6_detect_regime": check_regime_readings,
+    "v6_predict_position": check_prediction,
 }
 """The checker of every hook that returns something, by hook name."""

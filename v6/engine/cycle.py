@@ -34,6 +34,7 @@ from v6.engine.book import PositionBook
 from v6.engine.decision_engine import HOOK, DecisionEngine
 from v6.engine.history import HistoryRecorder
 from v6.engine.plugin_failures import PluginFailures
+from v6.engine.predictions import PredictionLedger
 from v6.engine.recorder import Recorder
 from v6.engine.tracks import MarkTracker
 from v6.entry.strategy_registry import StrategyRegistry
@@ -106,6 +107,7 @@ class Engine:
         self.breaker_inbox = breaker_inbox
         self.command_inbox = command_inbox
         self.tracks = MarkTracker()
+        self.predictions = PredictionLedger()  # every position's prediction, to grade at close
         # The driving detector's readings by underlying, and every detector's by name.
         self.regimes: dict[str, RegimeReading] = {}
         self.regimes_by_detector: Mapping[str, Mapping[str, RegimeReading]] = MappingProxyType({})

@@ -25,6 +25,7 @@ from v6.domain.orders import (
     OrderStatus,
 )
 from v6.domain.positions import Position
+from v6.engine import predictions
 from v6.execution.combo_executor import round_to_tick
 from v6.execution.pre_trade import combo_quotes
 
@@ -156,6 +157,7 @@ def open_position(engine: Engine, selection: Any, view: MarketView) -> OrderStat
         entry_regime=regime.regime.value if regime is not None else "",
         slot=engine.registry.assign(candidate.strategy, candidate.underlying, position_id),
     )
+    predictions.predict(engine, selection, view, position_id)  # committed with the write-ahead
     order = ComboOrder(
         order_ref=f"{position_id}:open",
         position_id=position_id,

@@ -1,10 +1,10 @@
 """Phase 8, persist: store every position that changed, the account, and end the cycle.
 
-A position that closed here also gives back its strategy slot and its outcome is handed
-to the breakers (a losing streak counts only positions that were really opened). Plugin
-failure episodes are closed or reminded of here, once per cycle; the book's Greeks and the
-engine's heartbeat are recorded last (:mod:`v6.engine.position_risk`,
-:mod:`v6.engine.heartbeat`).
+A position that closed here also gets its prediction's actuals, gives back its strategy
+slot and its outcome is handed to the breakers (a losing streak counts only positions that
+were really opened). Plugin failure episodes are closed or reminded of here, once per
+cycle; the book's Greeks and the engine's heartbeat are recorded last
+(:mod:`v6.engine.position_risk`, :mod:`v6.engine.heartbeat`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from v6.domain.market import MarketView
 from v6.domain.positions import PositionStatus
-from v6.engine import heartbeat, position_risk
+from v6.engine import heartbeat, position_risk, predictions
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -26,6 +26,7 @@ def run(engine: Engine, view: MarketView) -> None:
     for position_id in engine.book.drain_changed():
         position = engine.book.position(position_id)
         engine.recorder.position(position, view.time)
+        predictions.on_position(engine, position, view.time)
         if position.status is PositionStatus.CLOSED and engine.registry.slot_of(position_id):
             engine.registry.release(position, view.time)
             engine.tracks.forget(position_id)

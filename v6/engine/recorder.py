@@ -104,6 +104,15 @@ class Recorder:
         self._seq += 1
         self._append("positions", {**rows.position_row(position, time), "seq": self._seq}, run_id)
 
+    def prediction(self, row: Mapping[str, Any]) -> None:
+        """A prediction's state (:mod:`v6.engine.predictions`), numbered like orders'."""
+        self._seq += 1
+        self._append("predictions", {**row, "seq": self._seq})
+
+    def flush_predictions(self) -> None:
+        """Write buffered prediction rows now."""
+        self.store.flush(["predictions"])
+
     def decision(self, record: DecisionRecord) -> None:
         self._append("decisions", rows.decision_row(record))
 
@@ -202,10 +211,13 @@ class Recorder:
 
     def write_ahead(self, order: ComboOrder, pending: OrderState, position: Position) -> None:
         """Make ``order`` durable before it is sent: whatever was still buffered, then the
-        position's row, then the order's row, each committed before the next."""
+        position's row, then its prediction (an opening order's, buffered just before),
+        then the order's row, each committed before the next."""
         self.flush_orders()
         self.position(position, pending.time)
         self.store.flush(["positions"])
+        if self.store.pending("predictions"):
+            self.flush_predictions()
         self.order(order, pending)
         self.store.flush(["orders"])
 

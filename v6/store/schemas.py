@@ -210,6 +210,53 @@ SIM_TRUTH = pa.schema(
     ]
 )
 
+# What a strategy (or V6's default model) predicted for each position it opened, and what
+# happened. One row per state change of a prediction, latest row wins (highest ``seq``),
+# like orders and positions: ``pending`` when the entry order is sent (committed before
+# it is), then ``closed`` with the actuals when the position closes, or ``void`` when it
+# never opened or its simulated world ended with it (no outcome to grade). Every row
+# carries the whole prediction, so the latest row alone is the record. docs/PREDICTIONS.md.
+PREDICTIONS = pa.schema(
+    [
+        _TIME,  # when this state was written
+        _required("prediction_id", pa.string()),
+        _required("position_id", pa.string()),
+        _required("strategy", pa.string()),
+        _required("underlying", pa.string()),
+        _required("structure", pa.string()),
+        _required("status", pa.string()),  # pending, closed or void
+        _required("model", pa.string()),  # v6_default, or the strategy's own model name
+        _required("predicted_at", TIME),  # when the entry order was sent
+        _required("regime", pa.string()),  # the driving detector's reading at entry ("" none)
+        _required("detector", pa.string()),  # the driving detector
+        # The prediction (money in dollars for the whole position, commissions included).
+        _required("probability_of_profit", pa.float64()),
+        _required("expected_pnl", pa.float64()),
+        _optional("expected_move", pa.float64()),  # underlying points, 1 sd over the hold
+        _optional("expected_days", pa.float64()),
+        # The inputs, as V6 measured them on the traded chain.
+        _required("spot", pa.float64()),
+        _optional("atm_iv", pa.float64()),
+        _optional("put_call_iv_ratio", pa.float64()),
+        _required("dte", pa.int64()),
+        _required("short_deltas", pa.string()),  # JSON list, signed (puts negative)
+        _required("credit", pa.float64()),  # per share at mid; negative for a debit
+        _required("max_loss", pa.float64()),
+        _required("max_profit", pa.float64()),
+        _required("quantity", pa.int64()),
+        _optional("holding_days", pa.float64()),  # what the exit rules' targets imply
+        _required("model_inputs", pa.string()),  # JSON object: the model's own numbers
+        # The actuals (null while pending).
+        _optional("closed_at", TIME),
+        _optional("realized_pnl", pa.float64()),  # dollars, commissions included
+        _optional("days_held", pa.float64()),
+        _optional("exit_rule", pa.string()),
+        _optional("profitable", pa.bool_()),
+        _optional("seq", pa.int64()),  # write order (breaks ties between same-time rows)
+        _RUN_ID,
+    ]
+)
+
 DATA_QUALITY = pa.schema(
     [
         _TIME,
@@ -400,6 +447,7 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("position_risk", POSITION_RISK),
     TableSpec("alert_acks", ALERT_ACKS),
     TableSpec("manual_commands", MANUAL_COMMANDS),
+    TableSpec("predictions", PREDICTIONS),
 )
 """Every table V6 writes, by name."""
 

@@ -1,7 +1,8 @@
 """Audit a store's order tables for what a crash must never leave behind.
 
 Used by the crash tests and the kill harness (``make killtest``): after a process is
-killed at any instant, every row that names another row must find it, an order stored
+killed at any instant, every row that names another row must find it (an opening order
+its position's prediction too), an order stored
 filled must have its fills, and a closed position's realised P&L must equal the cash of
 its fills to the cent. A position row may *lag* its fills (they are committed first);
 that is a stale state recovery repairs, not an orphan, and is not reported here.
@@ -39,11 +40,29 @@ def audit(store: DeltaStore) -> list[str]:
     owned = fills[fills["position_id"] != ""]
     for row in owned[~owned["position_id"].isin(position_ids)].itertuples(index=False):
         problems.append(f"fill {row.exec_id}: no row for its position {row.position_id}")
+    problems += _predictions_out_of_place(orders, position_ids, store.read("predictions"))
     problems += _filled_without_fills(orders, trades)
     problems += _closed_pnl_mismatches(positions, owned)
     if not fills.empty and fills["exec_id"].duplicated().any():
         twice = sorted(set(fills.loc[fills["exec_id"].duplicated(), "exec_id"]))
         problems.append(f"fills booked twice: {', '.join(twice[:5])}")
+    return problems
+
+
+def _predictions_out_of_place(
+    orders: pd.DataFrame, position_ids: set[str], predictions: pd.DataFrame
+) -> list[str]:
+    """An opening order whose position has no prediction (it is committed before the
+    order), or a prediction whose position has no row (the position's comes first)."""
+    predicted = set(predictions["position_id"])
+    opened = orders.loc[orders["intent"] == "open", "position_id"].drop_duplicates()
+    problems = [
+        f"position {pid}: opening order stored without its prediction"
+        for pid in opened[~opened.isin(predicted)]
+    ]
+    problems += [
+        f"prediction for {pid}: no row for its position" for pid in sorted(predicted - position_ids)
+    ]
     return problems
 
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 from attrs import field, frozen, validators
+from scipy.special import ndtri
 
 from v6.domain.contracts import Right
 from v6.domain.decisions import Regime, RegimeReading
-from v6.domain.entries import EntryCandidate, LegTemplate
+from v6.domain.entries import EntryCandidate, LegTemplate, StrikeSelection
 from v6.domain.market import MarketView
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.domain.positions import Position, PositionStatus
+from v6.domain.predictions import Prediction, PredictionInputs
 from v6.hookspecs import hookimpl
+from v6.pricing.payoff import expiry_payoff
 
 NAME = "iron_fly"
 
@@ -120,3 +124,43 @@ def v6_propose_entries(
             )
         )
     return candidates
+
+
+MODEL = "iron_fly_pin_v1"
+_GRID = 201
+
+
+@hookimpl
+def v6_predict_position(
+    selection: StrikeSelection, inputs: PredictionInputs, default_prediction: Prediction
+) -> Prediction:
+    """An iron fly is a bet on the pin: predict it held to expiry, which is how it pays.
+
+    The underlying at expiry is lognormal with the at-the-money implied volatility
+    (``inputs.atm_iv``, measured by V6 on the traded chain); the fly's expiry payoff less
+    the credit is averaged over equal-probability scenarios. V6's own prediction
+    (``default_prediction``) is kept in the stored inputs for comparison.
+    """
+    sigma, years = inputs.atm_iv, inputs.years_to_expiry
+    if not (np.isfinite(sigma) and sigma > 0):
+        return default_prediction  # nothing to add without a volatility
+    z = ndtri((np.arange(_GRID) + 0.5) / _GRID)
+    drift = (inputs.rate - inputs.dividend_yield - 0.5 * sigma * sigma) * years
+    spots = inputs.spot * np.exp(drift + sigma * np.sqrt(years) * z)
+    legs = selection.legs
+    payoff = expiry_payoff(
+        np.array([leg.contract.strike for leg in legs]),
+        np.array([leg.contract.is_call for leg in legs]),
+        np.array([leg.ratio for leg in legs], dtype=float),
+        spots,
+    )
+    commissions = 2 * 0.65 * inputs.quantity * sum(abs(leg.ratio) for leg in legs)
+    pnl = (payoff + inputs.credit) * inputs.quantity * inputs.multiplier - commissions
+    return Prediction(
+        model=MODEL,
+        probability_of_profit=float(np.mean(pnl > 0)),
+        expected_pnl=float(pnl.mean()),
+        expected_move=float(inputs.spot * sigma * np.sqrt(years)),
+        expected_days=float(inputs.dte),
+        inputs={"v6_default_expected_pnl": default_prediction.expected_pnl},
+    )
