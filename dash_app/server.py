@@ -15,9 +15,10 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from werkzeug.serving import make_server
 
@@ -106,7 +107,42 @@ def serve(
         server.server_close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _let_requests_finish(REQUEST_GRACE_SECONDS)
     return 0
+
+
+REQUEST_GRACE_SECONDS = 3.0
+"""How long a stopping dashboard waits for requests in flight (a Delta read, an alert
+acknowledgement being committed) before the process ends."""
+
+
+def _let_requests_finish(seconds: float) -> None:
+    """Wait up to ``seconds`` for the request threads still running.
+
+    Werkzeug's request threads are daemon threads: the server does not wait for them, and
+    one still inside delta-rs (native code with its own runtime threads) while the
+    interpreter finalises can crash the process (SIGSEGV) instead of exiting 0. A thread
+    idling on a keep-alive connection only costs this grace period.
+    """
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or not thread.daemon:
+            continue
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def exit_process(status: int) -> NoReturn:
+    """End ``v6 dashboard`` with ``status`` without interpreter finalisation.
+
+    Called once :func:`serve` has returned: the server is closed and requests in flight had
+    their grace period. Finalising the interpreter while a keep-alive request thread or
+    delta-rs's runtime threads are still alive can crash the process at its very end, which
+    a service manager would report as a failure; every write the dashboard makes is a
+    finished Delta commit by then, so nothing is lost by skipping finalisation.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _local_user() -> str:

@@ -433,10 +433,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         problem = validate_dashboard_host(args.host)
         if problem is not None:
             raise UsageError(f"--host: {problem}")
-    from dash_app.server import serve
+    from dash_app.server import exit_process, serve
 
     store = args.store if args.store is not None else config.store.path
-    return serve(store, settings)
+    exit_process(serve(store, settings))
 
 
 # -- parser --------------------------------------------------------------------------------
