@@ -122,8 +122,11 @@ def test_a_roll_through_ib_reads_the_old_contract_once_more_then_drops_its_line(
         GatewayQuote(0.0, 0.0, 0.0),
         GatewayQuote(math.nan, math.nan, None),
         None,  # no ticks at all
+        # An empty book with the session's last trade, as IB sends on every subscription:
+        # the trade may be hours old while the stream's time says now.
+        GatewayQuote(-1.0, -1.0, 5000.0),
     ],
-    ids=["minus_one", "zero", "nan", "silent"],
+    ids=["minus_one", "zero", "nan", "silent", "last_trade_only"],
 )
 def test_empty_ib_prices_are_missing_never_numbers_and_alert_only_while_cme_trades(empty):
     with running_gateway() as gateway:

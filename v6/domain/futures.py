@@ -37,16 +37,18 @@ class FuturesQuote:
 
     @property
     def price(self) -> float:
-        """The mid of a sound two-sided quote, else the last trade, else NaN.
+        """The mid of a sound two-sided quote, else NaN.
 
-        A crossed or one-sided book says nothing reliable about the level; the last trade
-        does, as long as it is a positive finite number.
+        A crossed or one-sided book says nothing reliable about the level. Neither does the
+        last trade: IB sends the last trade of the session with every new subscription (after
+        a reconnect, say), and the stream's time then says "fresh" for a price that may be
+        hours old, so change metrics and a regime's overnight-drop rule would run on it.
+        ``last`` is kept for the record only.
         """
         bid, ask = self.bid, self.ask
         if math.isfinite(bid) and math.isfinite(ask) and 0 < bid <= ask:
             return (bid + ask) / 2.0
-        last = self.last
-        return last if math.isfinite(last) and last > 0 else math.nan
+        return math.nan
 
 
 @frozen(slots=True)
