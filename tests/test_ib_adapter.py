@@ -462,3 +462,17 @@ def test_a_corrected_execution_replaces_the_original_once(session, gateway):
     assert leg.quantity.sum() == fills.loc[corrected_id, "quantity"]
     assert "legged_position" not in set(table(cfg, "alerts").code)
     assert_sound(cfg, engine, gateway)
+
+
+def test_paper_writes_every_cycles_rows_at_its_end_whatever_the_flush_interval(session, gateway):
+    """A 15-minute cycle's decisions, alerts and account must be on disk when it ends: a
+    buffer of ``store.flush_every_cycles`` (20 by default) would be hours of rows lost in
+    a crash and a dashboard hours behind."""
+    cfg, engine, clock = session
+    assert cfg.store.flush_every_cycles == 20  # the embedded default, not a paper override
+    for cycle in range(1, 3):
+        engine.run_cycle(clock.now())
+        advance(gateway)
+        snapshots = table(cfg, "account_snapshots")
+        assert len(snapshots) == cycle
+        assert len(table(cfg, "regimes")) > 0

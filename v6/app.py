@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import yaml
 
-from v6.config import Mode, TradingConfig
+from v6.config import Mode, StoreSettings, TradingConfig
 from v6.conversion import unstructure
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
@@ -267,6 +267,19 @@ class StatusLine:
             self.console.write("\n")
 
 
+def recorded_store_settings(config: TradingConfig) -> StoreSettings:
+    """How the engine's recorder flushes: paper and live write every cycle's rows at its end.
+
+    Buffering cycles (``store.flush_every_cycles``) is for simulated time, where a cycle
+    lasts milliseconds. At 15-minute cycles a buffer of 20 would keep five hours of
+    decisions, alerts and account snapshots in memory: lost in a crash, and a dashboard
+    showing hours-old Greeks and alerts beside a fresh heartbeat.
+    """
+    if config.mode is Mode.SIM:
+        return config.store
+    return attrs.evolve(config.store, flush_every_cycles=1)
+
+
 def build_engine(
     config: TradingConfig,
     run_id: str,
@@ -283,7 +296,7 @@ def build_engine(
     plugins = select(discovery, config.plugins)  # a selected plugin that failed raises here
     report_unselected_failures(discovery, config)
     store = store if store is not None else DeltaStore(config.store.path)
-    recorder = Recorder(store, config.store, run_id)
+    recorder = Recorder(store, recorded_store_settings(config), run_id)
     if config.mode is not Mode.SIM:
         return _build_ib_engine(config, plugins, store, recorder)
     from v6.brokers.sim import SimBroker

@@ -150,7 +150,8 @@ class IBSettings:
 
 @frozen(slots=True)
 class StoreSettings:
-    """Delta Lake tables. In sim, rows are buffered and flushed every N cycles.
+    """Delta Lake tables. In sim, rows are buffered and flushed every N cycles; paper and
+    live write every cycle's rows at its end, whatever ``flush_every_cycles`` says.
 
     Every ``compact_every_flushes`` flushes a background thread maintains every table:
     compacts small files, checkpoints the log and deletes what no version needs any more
