@@ -27,8 +27,9 @@ Only the feed is broken, never the exchange: the market's own path and regimes a
 same with or without bad data. Fills are not: the simulated broker matches orders against
 the quotes the engine saw, as a real order meets the market the trader was shown, so a
 widened quote changes a resting order's fill chance and its natural-price cap, and a
-missing or rejected quote leaves an order unworked that cycle. Every draw comes from the seed and the snapshot
-time, so a run is reproducible and asking for one time twice gives the same view.
+missing or rejected quote leaves an order unworked that cycle. Every draw comes from the
+seed and the snapshot time, so a run is reproducible and asking for one time twice gives
+the same view.
 Vectorised over each chain.
 """
 
