@@ -228,6 +228,11 @@ def cycle_durations(cycles: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _cells(frame: pd.DataFrame) -> list[list[float | None]]:
+    """A heatmap's cells as plain lists, an empty cell as None (JSON null, not NaN)."""
+    return [[None if pd.isna(v) else float(v) for v in row] for row in frame.to_numpy()]
+
+
 def predicted_vs_realised(graded: pd.DataFrame) -> go.Figure:
     """Each graded position's expected P&L against its realised P&L, one colour per
     strategy; on the diagonal the model was exactly right."""
@@ -237,11 +242,11 @@ def predicted_vs_realised(graded: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for strategy, rows in graded.groupby("strategy", sort=True):
         figure.add_scatter(
-            x=rows["expected_pnl"],
-            y=rows["realized_pnl"],
+            x=rows["expected_pnl"].tolist(),
+            y=rows["realized_pnl"].tolist(),
             mode="markers",
             name=str(strategy),
-            customdata=rows[["position_id", "regime", "strategy"]].fillna("").to_numpy(),
+            customdata=rows[["position_id", "regime", "strategy"]].fillna("").to_numpy().tolist(),
             hovertemplate="%{customdata[0]}<br>%{customdata[2]} in a %{customdata[1]} regime"
             "<br>predicted %{x:+$,.2f}<br>realised %{y:+$,.2f}<extra></extra>",
         )
@@ -280,14 +285,14 @@ def calibration(buckets: pd.DataFrame) -> go.Figure:
         hoverinfo="skip",
     )
     figure.add_scatter(
-        x=buckets["mean_predicted"],
-        y=buckets["win_rate"],
+        x=buckets["mean_predicted"].tolist(),
+        y=buckets["win_rate"].tolist(),
         mode="markers+text",
         name="buckets",
         text=[f"n={n}" for n in buckets["count"]],
         textposition="top center",
         marker={"size": 10},
-        customdata=buckets[["bucket_low", "bucket_high", "count"]].to_numpy(),
+        customdata=buckets[["bucket_low", "bucket_high", "count"]].to_numpy().tolist(),
         hovertemplate="bucket %{customdata[0]:.1f}-%{customdata[1]:.1f}: %{customdata[2]} "
         "predictions<br>mean predicted %{x:.1%}<br>win rate %{y:.1%}<extra></extra>",
     )
@@ -322,12 +327,12 @@ def regime_confusion(confusion: pd.DataFrame) -> go.Figure:
     ).reindex_like(share)
     figure = go.Figure(
         go.Heatmap(
-            z=share.to_numpy(),
+            z=_cells(share),
             x=list(share.columns),
             y=list(share.index),
             text=[[("" if pd.isna(c) else f"{int(c)}") for c in line] for line in count.to_numpy()],
             texttemplate="%{text}",
-            customdata=count.to_numpy(),
+            customdata=_cells(count),
             colorscale="Blues",
             zmin=0,
             zmax=1,
