@@ -102,6 +102,11 @@ def empty_text(found: dict[str, Any]) -> str | None:
             "No predictions stored yet: a session stores one for every position it opens "
             "(`v6 run`), and grades it when the position closes."
         )
+    if not found["pending"]:
+        return (
+            f"No prediction to grade: all {found['void']} stored are void (never filled, or "
+            "abandoned with a sim run)."
+        )
     return (
         f"{found['pending']} pending prediction(s); the first grades land when a position "
         f"closes ({found['void']} void: never filled, or abandoned with a sim run)."
