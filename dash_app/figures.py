@@ -272,7 +272,7 @@ def predicted_vs_realised(graded: pd.DataFrame) -> go.Figure:
 def calibration(buckets: pd.DataFrame) -> go.Figure:
     """Mean predicted probability of profit per bucket against the observed win rate,
     with the count of each bucket; on the diagonal the model is calibrated."""
-    title = "Calibration: predicted probability of profit vs win rate"
+    title = "Calibration: predicted vs observed win rate"
     if buckets.empty:
         return empty(title, "No graded predictions yet.")
     figure = go.Figure()
@@ -353,7 +353,7 @@ def regime_confusion(confusion: pd.DataFrame) -> go.Figure:
 def lead_lag(results: list) -> go.Figure:
     """Cross-correlation of each future's returns with its ETF's by lag (cycles; > 0:
     the future moves first), the best lag of each pair marked."""
-    title = "Lead-lag: correlation of future and ETF returns by lag"
+    title = "Lead-lag: return correlation by lag"
     known = [r for r in results if any(v is not None for v in r.by_lag.values())]
     if not known:
         return empty(title, "Too few futures snapshots for a correlation (10 pairs needed).")

@@ -618,7 +618,7 @@ def futures_layout() -> html.Div:
             ),
             html.Div(
                 "Changes are percent on the ratio-adjusted series (a roll is not a move); "
-                "'-': no price at the reference. The front contract rolls "
+                "blank: no price at the reference. The front contract rolls "
                 "futures.roll_days_before_expiry days before expiry.",
                 style={"fontSize": "12px", "color": "#555"},
             ),
@@ -637,7 +637,7 @@ def futures_layout() -> html.Div:
                         html.Div(
                             "best lag > 0: the future moves that many cycles before its "
                             "ETF. Hit rate and IC are out of sample (the last 30% of the "
-                            "pairs, horizon chosen on the rest); '-': too few pairs.",
+                            "pairs, horizon chosen on the rest); blank: too few pairs to say.",
                             style={"fontSize": "12px", "color": "#555"},
                         ),
                     ]
