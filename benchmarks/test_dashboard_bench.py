@@ -25,7 +25,14 @@ import pytest
 import yaml
 
 from dash_app.data import StoreReader
-from dash_app.pages import alerts_data, health_data, overview_data, position_data
+from dash_app.pages import (
+    alerts_data,
+    futures_data,
+    health_data,
+    overview_data,
+    position_data,
+    predictions_data,
+)
 from dash_app.views import latest_run, position_rows
 from v6.config import DashboardSettings
 from v6.config_loader import load_config
@@ -327,7 +334,101 @@ def build_year_store(root) -> dict:
             }
         ),
     )
-    return {"net_liquidation": float(netliq[-1]), "open": OPEN_PER_CYCLE, "open_id": ids[-1]}
+    _predictions(store, times, ids, strategies, symbols, opened, closed, rng)
+    _futures(store, times, rng)
+    return {
+        "net_liquidation": float(netliq[-1]),
+        "open": OPEN_PER_CYCLE,
+        "open_id": ids[-1],
+        "graded": int((closed < n).sum()),
+    }
+
+
+def _predictions(store, times, ids, strategies, symbols, opened, closed, rng) -> None:
+    """One prediction per position: pending at entry, graded when it closed."""
+    n, count = len(times), len(ids)
+    pop = rng.uniform(0.45, 0.85, count)
+    expected = rng.normal(10, 30, count)
+    realized = rng.normal(15, 90, count)
+    rows = []
+    for status, at in (("pending", opened), ("closed", closed)):
+        keep = at < n
+        k = int(keep.sum())
+        done = status == "closed"
+        rows.append(
+            pd.DataFrame(
+                {
+                    "time": times[at[keep]],
+                    "prediction_id": [f"{p}:prediction" for p in np.array(ids)[keep]],
+                    "position_id": np.array(ids)[keep],
+                    "strategy": strategies[keep],
+                    "underlying": symbols[keep],
+                    "structure": strategies[keep],
+                    "status": status,
+                    "model": "v6_default",
+                    "predicted_at": times[opened[keep]],
+                    "regime": np.array(["normal", "elevated"])[rng.integers(0, 2, k)],
+                    "detector": "volatility_regime",
+                    "probability_of_profit": pop[keep],
+                    "expected_pnl": expected[keep],
+                    "expected_move": 4.0,
+                    "expected_days": 5.0,
+                    "spot": 480.0,
+                    "atm_iv": 0.18,
+                    "put_call_iv_ratio": 1.1,
+                    "dte": 10,
+                    "short_deltas": "[-0.2]",
+                    "credit": 1.2,
+                    "max_loss": 380.0,
+                    "max_profit": 120.0,
+                    "quantity": 1,
+                    "holding_days": 5.0,
+                    "model_inputs": "{}",
+                    "closed_at": times[at[keep]] if done else pd.NaT,
+                    "realized_pnl": realized[keep] if done else np.nan,
+                    "days_held": 3.0 if done else np.nan,
+                    "exit_rule": "take_profit" if done else None,
+                    "profitable": realized[keep] > 0 if done else None,
+                    "seq": np.arange(k) + (10**6 if done else 0),
+                    "run_id": RUN,
+                }
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True).sort_values("time", kind="stable")
+    frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True)
+    frame["profitable"] = frame["profitable"].astype("boolean")
+    _append_by_month(store, "predictions", frame)
+
+
+def _futures(store, times, rng) -> None:
+    """ES, NQ and RTY every cycle, each leading its ETF by two cycles."""
+    n = len(times)
+    frames = []
+    for symbol, etf, ratio in (("ES", "SPY", 10.0), ("NQ", "QQQ", 41.0), ("RTY", "IWM", 10.0)):
+        index = 480.0 * np.exp(np.cumsum(rng.normal(0, 0.001, n + 2)))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "time": times,
+                    "symbol": symbol,
+                    "date": times.strftime("%Y-%m-%d"),
+                    "etf": etf,
+                    "local_symbol": f"{symbol}H6",
+                    "expiry": pd.Timestamp("2026-03-20").date(),
+                    "price": index[2:] * ratio,
+                    "bid": index[2:] * ratio - 0.125,
+                    "ask": index[2:] * ratio + 0.125,
+                    "roll_ratio": 1.0,
+                    "etf_price": index[:-2],
+                    "change_1h": rng.normal(0, 0.2, n),
+                    "change_4h": rng.normal(0, 0.4, n),
+                    "change_overnight": rng.normal(0, 0.6, n),
+                    "change_daily": rng.normal(0, 0.9, n),
+                    "run_id": RUN,
+                }
+            )
+        )
+    _append_by_month(store, "futures_snapshots", pd.concat(frames, ignore_index=True))
 
 
 @pytest.fixture(scope="module")
@@ -343,6 +444,8 @@ PAGES = {
     "position": lambda reader, run, position_id: position_data(reader, run, position_id),
     "alerts": lambda reader, run, _id: alerts_data(reader, run),
     "health": lambda reader, run, _id: health_data(reader, run, SETTINGS),
+    "predictions": lambda reader, run, _id: predictions_data(reader, run),
+    "futures": lambda reader, run, _id: futures_data(reader, run),
 }
 
 
@@ -383,6 +486,12 @@ def _check(name: str, result, facts: dict) -> None:
         assert len(result) == 3000
     elif name == "health":
         assert result["percentiles"]["cycles"] == 2000
+    elif name == "predictions":
+        assert result["counts"]["graded"] == facts["graded"]
+        assert result["metrics"]["count"].sum() == facts["graded"]
+    elif name == "futures":
+        assert result["contracts"]["symbol"].tolist() == ["ES", "NQ", "RTY"]
+        assert result["lead_lag"]["best_lag"].tolist() == [2, 2, 2]
 
 
 def test_year_store_has_the_expected_size(year):

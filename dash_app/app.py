@@ -1,11 +1,13 @@
 """The Dash app: pages, refresh, the two operator writes, ``GET /health`` and the login.
 
 Pages (client-side routes): ``/`` Overview, ``/positions`` and ``/positions/<id>``,
-``/alerts``, ``/system`` Health. Each page's layout is fixed and its callbacks refill its
-tables and figures on every tick of the refresh interval, so a table's sorting and
-filtering survive a refresh. Layouts are in :mod:`dash_app.layouts`, what each page shows
-in :mod:`dash_app.pages` (numbers from :mod:`dash_app.views`, figures from
-:mod:`dash_app.figures`), the login in :mod:`dash_app.auth`.
+``/alerts``, ``/predictions``, ``/futures``, ``/system`` Health. Each page's layout is
+fixed and its callbacks refill its tables and figures on every tick of the refresh
+interval, so a table's sorting and filtering survive a refresh. Layouts are in
+:mod:`dash_app.layouts`, what each page shows in :mod:`dash_app.pages` (numbers from
+:mod:`dash_app.views`, :mod:`dash_app.prediction_views` and
+:mod:`dash_app.futures_views`, figures from :mod:`dash_app.figures`), the login in
+:mod:`dash_app.auth`.
 
 Writes: "Acknowledge selected" on the Alerts page (rows in ``alert_acks``) and the "Halt
 entries" / "Resume entries" switch (rows in ``manual_commands``, obeyed by the running
@@ -34,13 +36,23 @@ from dash_app.layouts import (
     PAGES,
     alerts_layout,
     empty_note,
+    futures_layout,
     health_layout,
     not_found_layout,
     overview_layout,
     position_layout,
     positions_layout,
+    predictions_layout,
 )
-from dash_app.pages import alerts_data, health_data, heartbeats, overview_data, position_data
+from dash_app.pages import (
+    alerts_data,
+    futures_data,
+    health_data,
+    heartbeats,
+    overview_data,
+    position_data,
+    predictions_data,
+)
 from v6.alert_acks import acknowledge
 from v6.config import DashboardSettings
 from v6.errors import V6Error
@@ -210,6 +222,10 @@ def create_app(
             return position_layout(unquote(path[len("/positions/") :]))
         if path == "/alerts":
             return alerts_layout()
+        if path == "/predictions":
+            return predictions_layout()
+        if path == "/futures":
+            return futures_layout()
         if path == "/system":
             return health_layout()
         return not_found_layout(path)
@@ -384,6 +400,54 @@ def create_app(
         records = _records(frame.assign(id=frame["alert_id"]))
         keep = [i for i, row in enumerate(records) if row["id"] in chosen]
         return records, keep, message, empty
+
+    @app.callback(
+        Output("pr-empty", "children"),
+        Output("pr-graded", "children"),
+        Output("pr-pending", "children"),
+        Output("pr-void", "children"),
+        Output("pr-scatter", "figure"),
+        Output("pr-calibration", "figure"),
+        Output("pr-confusion", "figure"),
+        Output("pr-metrics", "data"),
+        Output("pr-buckets", "data"),
+        Input("refresh", "n_intervals"),
+        Input("run-select", "value"),
+        Input("pr-scope", "value"),
+    )
+    @_guarded(9, 0)
+    def predictions(_n: int, run_id: str | None, scope: str) -> tuple:
+        data = predictions_data(reader, run_id, every_run=scope != "run")
+        counts = data["counts"]
+        return (
+            data["empty"],
+            str(counts["graded"]),
+            str(counts["pending"]),
+            str(counts["void"]),
+            data["scatter_figure"],
+            data["calibration_figure"],
+            data["confusion_figure"],
+            _records(data["metrics"]),
+            _records(data["calibration"]),
+        )
+
+    @app.callback(
+        Output("fu-empty", "children"),
+        Output("fu-contracts", "data"),
+        Output("fu-leadlag", "figure"),
+        Output("fu-leadlag-table", "data"),
+        Input("refresh", "n_intervals"),
+        Input("run-select", "value"),
+    )
+    @_guarded(4, 0)
+    def futures(_n: int, run_id: str | None) -> tuple:
+        data = futures_data(reader, run_id)
+        return (
+            data["empty"],
+            _records(data["contracts"]),
+            data["lead_lag_figure"],
+            _records(data["lead_lag"]),
+        )
 
     @app.callback(
         Output("hl-status", "children"),

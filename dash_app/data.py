@@ -78,6 +78,43 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "heartbeat": tuple(TABLES["heartbeat"].schema.names),
     "alert_acks": ("time", "alert_id", "user"),
     "manual_commands": tuple(TABLES["manual_commands"].schema.names),
+    "predictions": (
+        "time",
+        "prediction_id",
+        "position_id",
+        "strategy",
+        "underlying",
+        "structure",
+        "status",
+        "model",
+        "predicted_at",
+        "regime",
+        "detector",
+        "probability_of_profit",
+        "expected_pnl",
+        "closed_at",
+        "realized_pnl",
+        "exit_rule",
+        "profitable",
+        "seq",
+        "run_id",
+    ),
+    "sim_truth": ("time", "regime", "run_id"),
+    "futures_snapshots": (
+        "time",
+        "symbol",
+        "etf",
+        "local_symbol",
+        "expiry",
+        "price",
+        "roll_ratio",
+        "etf_price",
+        "change_1h",
+        "change_4h",
+        "change_overnight",
+        "change_daily",
+        "run_id",
+    ),
 }
 """The columns the dashboard reads of each table (nothing else is loaded)."""
 
@@ -85,6 +122,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 def _files(delta: DeltaTable) -> list[str]:
     """The data files of the table's current version, relative to its directory."""
     return pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist()
+
+
+def _partition_values(path: str, columns: Sequence[str]) -> dict[str, str]:
+    """A partitioned table's file holds no partition column: its values are in the file's
+    directories (``symbol=ES/date=2026-01-05/part-....parquet``, as Delta writes them).
+    A file outside that layout raises, and the table is read afresh the store's way."""
+    if not columns:
+        return {}
+    found = dict(part.split("=", 1) for part in path.split("/")[:-1] if "=" in part)
+    missing = [c for c in columns if c not in found]
+    if missing:
+        raise ValueError(f"{path}: no partition value for {missing}")
+    return {c: found[c] for c in columns}
 
 
 class _Cached:
@@ -192,8 +242,13 @@ class StoreReader:
         present = set(pq.read_schema(path, filesystem=fs).names)
         wanted = list(COLUMNS[name])
         data = pq.read_table(path, columns=[c for c in wanted if c in present], filesystem=fs)
+        partition = _partition_values(path, spec.partition_by)
         for column in wanted:
-            if column not in present:
+            if column in partition:
+                field = spec.schema.field(column)
+                value = pa.array([partition[column]] * data.num_rows, pa.string())
+                data = data.append_column(field, value.cast(field.type))
+            elif column not in present:
                 field = spec.schema.field(column)
                 data = data.append_column(field, pa.nulls(data.num_rows, field.type))
         return (

@@ -226,3 +226,165 @@ def cycle_durations(cycles: pd.DataFrame) -> go.Figure:
         yaxis={"title": "wall time per cycle (ms)"},
     )
     return figure
+
+
+def _cells(frame: pd.DataFrame) -> list[list[float | None]]:
+    """A heatmap's cells as plain lists, an empty cell as None (JSON null, not NaN)."""
+    return [[None if pd.isna(v) else float(v) for v in row] for row in frame.to_numpy()]
+
+
+def predicted_vs_realised(graded: pd.DataFrame) -> go.Figure:
+    """Each graded position's expected P&L against its realised P&L, one colour per
+    strategy; on the diagonal the model was exactly right."""
+    title = "Predicted vs realised P&L per position"
+    if graded.empty:
+        return empty(title, "No graded predictions yet: they grade when positions close.")
+    figure = go.Figure()
+    for strategy, rows in graded.groupby("strategy", sort=True):
+        figure.add_scatter(
+            x=rows["expected_pnl"].tolist(),
+            y=rows["realized_pnl"].tolist(),
+            mode="markers",
+            name=str(strategy),
+            customdata=rows[["position_id", "regime", "strategy"]].fillna("").to_numpy().tolist(),
+            hovertemplate="%{customdata[0]}<br>%{customdata[2]} in a %{customdata[1]} regime"
+            "<br>predicted %{x:+$,.2f}<br>realised %{y:+$,.2f}<extra></extra>",
+        )
+    low = float(min(graded["expected_pnl"].min(), graded["realized_pnl"].min()))
+    high = float(max(graded["expected_pnl"].max(), graded["realized_pnl"].max()))
+    figure.add_scatter(
+        x=[low, high],
+        y=[low, high],
+        mode="lines",
+        name="predicted = realised",
+        line={"dash": "dot", "color": "#999"},
+        hoverinfo="skip",
+    )
+    figure.update_layout(
+        title=title,
+        **{**_LAYOUT, "hovermode": "closest"},
+        xaxis={"title": "predicted P&L ($, expected_pnl)", "tickformat": "$,.0f"},
+        yaxis={"title": "realised P&L ($)", "tickformat": "$,.0f"},
+    )
+    return figure
+
+
+def calibration(buckets: pd.DataFrame) -> go.Figure:
+    """Mean predicted probability of profit per bucket against the observed win rate,
+    with the count of each bucket; on the diagonal the model is calibrated."""
+    title = "Calibration: predicted vs observed win rate"
+    if buckets.empty:
+        return empty(title, "No graded predictions yet.")
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        name="calibrated",
+        line={"dash": "dot", "color": "#999"},
+        hoverinfo="skip",
+    )
+    figure.add_scatter(
+        x=buckets["mean_predicted"].tolist(),
+        y=buckets["win_rate"].tolist(),
+        mode="markers+text",
+        name="buckets",
+        text=[f"n={n}" for n in buckets["count"]],
+        textposition="top center",
+        marker={"size": 10},
+        customdata=buckets[["bucket_low", "bucket_high", "count"]].to_numpy().tolist(),
+        hovertemplate="bucket %{customdata[0]:.1f}-%{customdata[1]:.1f}: %{customdata[2]} "
+        "predictions<br>mean predicted %{x:.1%}<br>win rate %{y:.1%}<extra></extra>",
+    )
+    figure.update_layout(
+        title=title,
+        **{**_LAYOUT, "hovermode": "closest"},
+        xaxis={"title": "predicted probability of profit", "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"title": "observed win rate", "range": [-0.05, 1.1], "tickformat": ".0%"},
+    )
+    return figure
+
+
+def regime_confusion(confusion: pd.DataFrame) -> go.Figure:
+    """Detected against true (simulator) regime: the share of each true regime's
+    readings, with the count in each cell."""
+    title = "Detected vs true regime (sim)"
+    if confusion.empty:
+        return empty(
+            title, "No simulator truth: paper and live runs have no true regime to compare."
+        )
+    several = confusion["detector"].nunique() > 1
+    rows = confusion.assign(
+        truth=confusion["true_regime"]
+        if not several
+        else confusion["detector"] + ": " + confusion["true_regime"]
+    )
+    share = rows.pivot_table(
+        index="truth", columns="detected_regime", values="share", aggfunc="sum"
+    )
+    count = rows.pivot_table(
+        index="truth", columns="detected_regime", values="count", aggfunc="sum"
+    ).reindex_like(share)
+    figure = go.Figure(
+        go.Heatmap(
+            z=_cells(share),
+            x=list(share.columns),
+            y=list(share.index),
+            text=[[("" if pd.isna(c) else f"{int(c)}") for c in line] for line in count.to_numpy()],
+            texttemplate="%{text}",
+            customdata=_cells(count),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "share", "tickformat": ".0%"},
+            hovertemplate="true %{y}, detected %{x}<br>%{customdata} readings, "
+            "%{z:.1%} of the true regime's<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title,
+        **{**_LAYOUT, "hovermode": "closest"},
+        xaxis={"title": "detected regime"},
+        yaxis={"title": "true regime (simulator)"},
+    )
+    return figure
+
+
+def lead_lag(results: list) -> go.Figure:
+    """Cross-correlation of each future's returns with its ETF's by lag (cycles; > 0:
+    the future moves first), the best lag of each pair marked."""
+    title = "Lead-lag: return correlation by lag"
+    known = [r for r in results if any(v is not None for v in r.by_lag.values())]
+    if not known:
+        return empty(title, "Too few futures snapshots for a correlation (10 pairs needed).")
+    figure = go.Figure()
+    for r in known:
+        lags = sorted(r.by_lag)
+        name = f"{r.future}/{r.etf}"
+        figure.add_scatter(
+            x=lags,
+            y=[r.by_lag[k] for k in lags],
+            mode="lines+markers",
+            name=name,
+            hovertemplate=f"{name} lag %{{x}}: %{{y:+.3f}}<extra></extra>",
+        )
+        if r.best_lag is not None:
+            figure.add_scatter(
+                x=[r.best_lag],
+                y=[r.correlation],
+                mode="markers+text",
+                name=f"{name} best lag",
+                text=[f"best {r.best_lag:+d}"],
+                textposition="top center",
+                marker={"symbol": "star", "size": 14, "color": "#d62728"},
+                showlegend=False,
+                hovertemplate=f"{name} best lag %{{x}}: %{{y:+.3f}}<extra></extra>",
+            )
+    figure.add_hline(y=0, line_color="#999")
+    figure.update_layout(
+        title=title,
+        **{**_LAYOUT, "hovermode": "closest"},
+        xaxis={"title": "lag (cycles; > 0: the future moves first)", "dtick": 1},
+        yaxis={"title": "correlation of returns", "range": [-1.05, 1.1]},
+    )
+    return figure

@@ -17,6 +17,8 @@ PAGES = (
     ("/", "Overview"),
     ("/positions", "Positions"),
     ("/alerts", "Alerts"),
+    ("/predictions", "Predictions"),
+    ("/futures", "Futures"),
     ("/system", "Health"),
 )
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -468,6 +470,178 @@ def health_layout() -> html.Div:
                     ]
                 ),
                 page_size=20,
+            ),
+        ]
+    )
+
+
+METRIC_TABLE = [
+    ("strategy", "strategy"),
+    ("regime", "regime at entry"),
+    ("count", "graded"),
+    ("mae", "MAE ($)"),
+    ("mse", "MSE ($²)"),
+    ("rmse", "RMSE ($)"),
+    ("bias", "bias ($)"),
+    ("brier", "Brier"),
+    ("win_rate", "win rate"),
+    ("mean_pop", "mean POP"),
+    ("too_small", ""),
+]
+
+
+def predictions_layout() -> html.Div:
+    return html.Div(
+        [
+            html.H2("Predictions"),
+            html.Div(
+                [
+                    html.Label("Grade ", htmlFor="pr-scope"),
+                    dcc.RadioItems(
+                        id="pr-scope",
+                        options=[
+                            {
+                                "label": " every run in the store (v6 predictions report)",
+                                "value": "all",
+                            },
+                            {"label": " the chosen run's predictions", "value": "run"},
+                        ],
+                        value="all",
+                        inline=True,
+                        inputStyle={"marginLeft": "12px"},
+                    ),
+                ],
+                style={"display": "flex", "alignItems": "center"},
+            ),
+            html.Div(
+                [
+                    _card("Graded (closed)", "-", "pr-graded"),
+                    _card("Pending (open)", "-", "pr-pending"),
+                    _card("Void", "-", "pr-void"),
+                ],
+                style={"display": "flex", "flexWrap": "wrap", "gap": "10px", "margin": "8px 0"},
+            ),
+            html.Div(id="pr-empty"),
+            _grid(_graph("pr-scatter"), _graph("pr-calibration")),
+            html.H4(
+                "Predicted vs realised P&L by strategy and regime "
+                "(error = expected - realised; bias > 0: the model expected more)"
+            ),
+            _table(
+                "pr-metrics",
+                _columns(METRIC_TABLE, {k for k, _ in METRIC_TABLE[2:-1]}),
+                sort_action="native",
+            ),
+            _grid(
+                _graph("pr-confusion"),
+                html.Div(
+                    [
+                        html.H4("Calibration buckets"),
+                        _table(
+                            "pr-buckets",
+                            _columns(
+                                [
+                                    ("bucket_low", "from"),
+                                    ("bucket_high", "to"),
+                                    ("count", "count"),
+                                    ("mean_predicted", "mean predicted"),
+                                    ("win_rate", "win rate"),
+                                    ("too_small", ""),
+                                ],
+                                {
+                                    "bucket_low",
+                                    "bucket_high",
+                                    "count",
+                                    "mean_predicted",
+                                    "win_rate",
+                                },
+                            ),
+                        ),
+                        html.Div(
+                            "Groups and buckets with fewer than 30 graded predictions are "
+                            "marked TOO FEW: their figures mean little.",
+                            style={"fontSize": "12px", "color": "#555"},
+                        ),
+                    ]
+                ),
+            ),
+        ]
+    )
+
+
+CONTRACT_TABLE = [
+    ("symbol", "future"),
+    ("etf", "leads"),
+    ("local_symbol", "contract"),
+    ("expiry", "expiry"),
+    ("roll_date", "rolls on"),
+    ("days_to_roll", "days to roll"),
+    ("next_contract", "rolls to"),
+    ("price", "last price"),
+    ("change_1h", "1h (%)"),
+    ("change_4h", "4h (%)"),
+    ("change_overnight", "overnight (%)"),
+    ("change_daily", "daily (%)"),
+    ("time", "as of"),
+]
+LEAD_LAG_TABLE = [
+    ("future", "future"),
+    ("etf", "ETF"),
+    ("best_lag", "best lag"),
+    ("correlation", "correlation"),
+    ("horizon", "horizon"),
+    ("hit_rate", "hit rate (oos)"),
+    ("ic", "IC (oos, Spearman)"),
+    ("samples", "pairs"),
+    ("test_samples", "test pairs"),
+]
+
+
+def _signed(column: str) -> list[dict[str, Any]]:
+    return [
+        {"if": {"filter_query": f"{{{column}}} < 0", "column_id": column}, "color": "#c0392b"},
+        {"if": {"filter_query": f"{{{column}}} > 0", "column_id": column}, "color": "#1e8449"},
+    ]
+
+
+def futures_layout() -> html.Div:
+    changes = ("change_1h", "change_4h", "change_overnight", "change_daily")
+    return html.Div(
+        [
+            html.H2("Futures"),
+            html.Div(id="fu-empty"),
+            html.H4("Last reading per future (the chosen run)"),
+            _table(
+                "fu-contracts",
+                _columns(CONTRACT_TABLE, {"days_to_roll", "price", *changes}),
+                style_data_conditional=[s for c in changes for s in _signed(c)],
+            ),
+            html.Div(
+                "Changes are percent on the ratio-adjusted series (a roll is not a move); "
+                "blank: no price at the reference. The front contract rolls "
+                "futures.roll_days_before_expiry days before expiry.",
+                style={"fontSize": "12px", "color": "#555"},
+            ),
+            _grid(
+                _graph("fu-leadlag"),
+                html.Div(
+                    [
+                        html.H4("Lead-lag, every run in the store (v6 futures correlate)"),
+                        _table(
+                            "fu-leadlag-table",
+                            _columns(
+                                LEAD_LAG_TABLE,
+                                {k for k, _ in LEAD_LAG_TABLE[2:]},
+                            ),
+                        ),
+                        html.Div(
+                            "best lag > 0: the future moves that many cycles before its "
+                            "ETF. Hit rate and IC are out of sample (the last 30% of the "
+                            "pairs, horizon chosen on the rest); blank: too few pairs to say.",
+                            style={"fontSize": "12px", "color": "#555"},
+                        ),
+                    ]
+                ),
             ),
         ]
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from dash import html
 
-from dash_app import figures, views
+from dash_app import figures, futures_views, prediction_views, views
 from dash_app.data import StoreReader
 from dash_app.layouts import empty_note
 from v6.config import DashboardSettings
@@ -174,4 +174,91 @@ def health_data(
         "data_quality": views.data_quality(reader, run_id),
         "tables": views.table_sizes(reader),
         "plugin_errors": views.plugin_errors(reader, run_id),
+    }
+
+
+MONEY_COLUMNS = ("mae", "mse", "rmse", "bias", "mean_expected_pnl", "mean_realized_pnl")
+RATIO_COLUMNS = ("brier", "win_rate", "mean_pop", "mean_predicted", "share")
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dollars to the cent, ratios to three places (as ``v6 predictions report`` prints
+    them), ``too_small`` as the report's ``TOO FEW``."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in MONEY_COLUMNS:
+            out[column] = out[column].astype(float).round(2)
+        elif column in RATIO_COLUMNS:
+            out[column] = out[column].astype(float).round(3)
+    if "too_small" in out:
+        out["too_small"] = out["too_small"].map(lambda v: "TOO FEW" if v else "")
+    return out
+
+
+def predictions_data(
+    reader: StoreReader, run_id: str | None, every_run: bool = True
+) -> dict[str, Any]:
+    """Everything the Predictions page shows: every run's predictions (what ``v6
+    predictions report`` grades), or with ``every_run=False`` the chosen run's."""
+    scope = None if every_run else run_id
+    if not every_run and run_id is None:
+        scope = ""  # no run chosen: nothing of any run
+    found = prediction_views.counts(reader, scope)
+    text = prediction_views.empty_text(found)
+    key = ("predictions_page", scope)
+    tables = ["predictions", "sim_truth"]
+    return {
+        "empty": None if text is None else empty_note(text),
+        "counts": found,
+        "scatter_figure": reader.memo(
+            (*key, "scatter"),
+            tables,
+            lambda: figures.predicted_vs_realised(prediction_views.graded(reader, scope)),
+        ),
+        "calibration_figure": reader.memo(
+            (*key, "calibration"),
+            tables,
+            lambda: figures.calibration(prediction_views.calibration(reader, scope)),
+        ),
+        "confusion_figure": reader.memo(
+            (*key, "confusion"),
+            ["regimes", "sim_truth"],
+            lambda: figures.regime_confusion(prediction_views.confusion(reader, scope)),
+        ),
+        "metrics": rounded(prediction_views.metrics(reader, scope)),
+        "calibration": rounded(prediction_views.calibration(reader, scope)),
+    }
+
+
+def futures_data(reader: StoreReader, run_id: str | None) -> dict[str, Any]:
+    """Everything the Futures page shows: the chosen run's last reading of each future,
+    and the lead-lag of every run in the store (what ``v6 futures correlate`` prints)."""
+    contracts = futures_views.contracts(reader, run_id)
+    results = futures_views.lead_lag(reader)
+    if not futures_views.settings(reader, run_id)["enabled"]:
+        empty = empty_note(
+            "Futures are disabled in this run's config (futures.enabled: false): no "
+            "snapshots are stored. Enable them to see ES, NQ and RTY lead their ETFs."
+        )
+    elif contracts.empty:
+        empty = empty_note(
+            "No futures snapshots in this run yet: the engine stores one per future each "
+            "cycle while CME trades (docs/FUTURES.md)."
+            if run_id is not None
+            else "No run has written this store yet: futures snapshots appear as `v6 run` cycles."
+        )
+    else:
+        empty = None
+    table = futures_views.lead_lag_table(results)
+    for column in ("correlation", "hit_rate", "ic"):
+        table[column] = table[column].astype(float).round(3)
+    return {
+        "empty": empty,
+        "contracts": contracts.round(
+            {c: 2 for c in ("price", "change_1h", "change_4h", "change_overnight", "change_daily")}
+        ),
+        "lead_lag_figure": reader.memo(
+            ("lead_lag",), ["futures_snapshots"], lambda: figures.lead_lag(results)
+        ),
+        "lead_lag": table,
     }

@@ -9,12 +9,20 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dashboard_process import Dashboard, free_port
 from sessions import sim_config
 
 from dash_app.data import StoreReader
-from dash_app.pages import alerts_data, health_data, overview_data, position_data
+from dash_app.pages import (
+    alerts_data,
+    futures_data,
+    health_data,
+    overview_data,
+    position_data,
+    predictions_data,
+)
 from dash_app.views import (
     account,
     alert_kind,
@@ -403,3 +411,98 @@ def test_a_damaged_table_is_named_on_the_page_not_a_failed_request(finished, tmp
     assert set(shown) == {"pos-empty"}  # the table keeps what it showed
     text = shown["pos-empty"]["children"]["props"]["children"]
     assert text.startswith("Cannot read the store: table 'positions'") and "damaged" in text
+
+
+# -- predictions and futures -------------------------------------------------------------
+
+
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    """Rows read back, ready to append again (nulls as None, times aware)."""
+    return pa.Table.from_pandas(frame, preserve_index=False).to_pylist()
+
+
+def test_the_predictions_page_grades_with_the_report_and_says_what_is_pending(finished):
+    from v6.predictions import report
+
+    reader = StoreReader(finished)
+    data = predictions_data(reader, latest_run(reader))
+    store = DeltaStore(finished)
+    frame = report.graded(store)
+    assert len(frame) == data["counts"]["graded"] > 0
+    expected = pd.DataFrame(report.by_group(frame))
+    shown = data["metrics"]
+    assert list(shown["strategy"]) == list(expected["strategy"])
+    assert shown["mae"].tolist() == expected["mae"].round(2).tolist()
+    assert shown["brier"].tolist() == expected["brier"].round(3).tolist()
+    assert data["calibration"]["count"].tolist() == [b["count"] for b in report.calibration(frame)]
+    assert data["empty"] is None
+
+    # The same store with no prediction graded yet: the pending ones are counted.
+    pending_only = DeltaStore(finished.parent / "pending")
+    rows = store.read("predictions")
+    pending_only.append("predictions", _rows(rows[rows["status"] == "pending"]))
+    pending_only.flush()
+    partial = predictions_data(StoreReader(pending_only.root), None)
+    count = partial["counts"]["pending"]
+    assert count > 0
+    assert f"{count} pending prediction(s); the first grades land when a position closes" in str(
+        partial["empty"]
+    )
+    assert partial["metrics"].empty and partial["calibration"].empty
+
+
+def test_the_futures_page_reads_new_snapshots_of_every_contract_incrementally(finished, tmp_path):
+    reader = StoreReader(finished)
+    run = latest_run(reader)
+    before = futures_data(reader, run)
+    assert before["empty"] is None
+    assert before["contracts"]["symbol"].tolist() == ["ES", "NQ", "RTY"]
+    store = DeltaStore(finished)
+    rows = store.read("futures_snapshots")
+    later = rows.sort_values("time").groupby("symbol").tail(1).copy()
+    later["time"] = later["time"] + pd.Timedelta(minutes=15)
+    later["price"] = later["price"] + 1.0
+    copy = DeltaStore(tmp_path / "copy")
+    copy.append("futures_snapshots", _rows(rows))
+    copy.flush()
+    copy.append("runs", _rows(store.read("runs")))
+    copy.flush()
+    copied = StoreReader(copy.root)
+    assert (
+        futures_data(copied, run)["contracts"]["price"].tolist()
+        == before["contracts"]["price"].tolist()
+    )
+    copy.append("futures_snapshots", _rows(later))  # new files, partitioned
+    copy.flush()
+    after = futures_data(copied, run)["contracts"]
+    assert after["symbol"].tolist() == ["ES", "NQ", "RTY"]  # partition values, not nulls
+    assert after["price"].tolist() == (later.sort_values("symbol")["price"]).round(2).tolist()
+    fresh = StoreReader(copy.root).table("futures_snapshots")
+    assert len(copied.table("futures_snapshots")) == len(fresh)
+    assert copied.table("futures_snapshots")["symbol"].notna().all()
+
+
+def test_predictions_and_futures_have_empty_states_and_a_futures_switch(tmp_path):
+    reader = StoreReader(tmp_path / "missing")
+    assert "No predictions stored yet" in str(predictions_data(reader, None)["empty"])
+    assert "No run has written" in str(futures_data(reader, None)["empty"])
+    assert futures_data(reader, None)["lead_lag"].empty
+    store = DeltaStore(tmp_path / "off")
+    store.append(
+        "runs",
+        [
+            {
+                "time": datetime.now(UTC),
+                "run_id": "r1",
+                "mode": "sim",
+                "config": "mode: sim\nfutures:\n  enabled: false\n",
+                "seed": 0,
+                "event": "start",
+                "message": "",
+            }
+        ],
+    )
+    store.flush()
+    off = futures_data(StoreReader(store.root), "r1")
+    assert "futures.enabled: false" in str(off["empty"])
+    assert off["contracts"].empty

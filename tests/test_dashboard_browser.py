@@ -9,6 +9,7 @@ CI (``CI=true``). Set ``V6_DASHBOARD_SCREENSHOTS=DIR`` to save a screenshot of e
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pytest
 from dashboard_process import Dashboard
 from sessions import sim_config
-from v6_process import start_run
+from v6_process import start_run, v6
 
 from dash_app.data import StoreReader
 from dash_app.pages import alerts_data
@@ -196,12 +197,16 @@ def test_every_page_loads_without_console_errors_and_draws_its_charts(page, stor
         "position": lambda: page.column("pd-verdicts", "rule"),
         "alerts": lambda: page.column("al-table", "severity"),
         "health": lambda: page.column("hl-checks", "name"),
+        "predictions": lambda: page.column("pr-metrics", "strategy"),
+        "futures": lambda: page.column("fu-contracts", "symbol"),
     }
     for path, name in (
         ("/", "overview"),
         ("/positions", "positions"),
         (f"/positions/{position_id}", "position"),
         ("/alerts", "alerts"),
+        ("/predictions", "predictions"),
+        ("/futures", "futures"),
         ("/system", "health"),
     ):
         page.open(path)
@@ -333,6 +338,159 @@ def test_the_health_page_shows_the_checks_get_health_answers(page, dashboard):
     assert status == 503  # the session has ended
     tables = page.column("hl-tables", "table")
     assert "heartbeat" in tables and "position_risk" in tables
+
+
+def _shown(value: object, digits: int) -> str:
+    """How a DataTable shows a number the page rounded to ``digits`` places (JavaScript's
+    shortest form: 1 not 1.0, nothing for null)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TOO FEW" if value else ""
+    number = round(float(value), digits)
+    return str(int(number)) if number == int(number) else repr(number)
+
+
+def _plotly(page: Page, graph: str, expression: str):
+    """``expression`` of the Plotly figure drawn in ``graph`` (``d`` is its data list)."""
+    return page.js(
+        f"var d=document.querySelector('#{graph} .js-plotly-plot').data;return {expression}"
+    )
+
+
+def test_the_predictions_page_shows_what_v6_predictions_report_computes(page, store):
+    report = json.loads(
+        v6("predictions", "report", "--store", str(store), "--json", cwd=store.parent).stdout
+    )
+    buckets = json.loads(
+        v6(
+            "predictions",
+            "report",
+            "--store",
+            str(store),
+            "--json",
+            "--calibration",
+            cwd=store.parent,
+        ).stdout
+    )
+    confusion = json.loads(
+        v6(
+            "predictions",
+            "report",
+            "--store",
+            str(store),
+            "--json",
+            "--confusion",
+            cwd=store.parent,
+        ).stdout
+    )
+    assert report and buckets and confusion  # the session closed positions: grades exist
+    rows = DeltaStore(store).read("predictions").sort_values("seq")
+    latest = rows.drop_duplicates("prediction_id", keep="last")
+    closed = latest[latest["status"] == "closed"]
+
+    page.open("/predictions")
+    page.until(lambda: page.column("pr-metrics", "strategy"), "the metrics")
+    page.graphs_drawn()
+    assert page.text("pr-graded") == str(len(closed))
+    assert page.text("pr-pending") == str(int((latest["status"] == "pending").sum()))
+    assert page.column("pr-metrics", "strategy") == [r["strategy"] for r in report]
+    assert page.column("pr-metrics", "regime") == [r["regime"] for r in report]
+    assert page.column("pr-metrics", "count") == [str(r["count"]) for r in report]
+    for key, digits in (("mae", 2), ("mse", 2), ("rmse", 2), ("bias", 2), ("brier", 3)):
+        assert page.column("pr-metrics", key) == [_shown(r[key], digits) for r in report], key
+    assert page.column("pr-buckets", "count") == [str(b["count"]) for b in buckets]
+    assert page.column("pr-buckets", "win_rate") == [_shown(b["win_rate"], 3) for b in buckets]
+    # The scatter: one point per graded position, at its predicted and realised P&L.
+    shown = _plotly(
+        page,
+        "pr-scatter",
+        "d.filter(t=>t.mode==='markers').flatMap(t=>t.customdata.map((c,i)=>[c[0],t.x[i],t.y[i]]))",
+    )
+    expected = closed.set_index("position_id")
+    assert sorted(p for p, _, _ in shown) == sorted(expected.index)
+    for position_id, x, y in shown:
+        assert x == pytest.approx(expected.loc[position_id, "expected_pnl"])
+        assert y == pytest.approx(expected.loc[position_id, "realized_pnl"])
+    # Calibration: the buckets' mean predicted against win rate, with the diagonal.
+    points = _plotly(page, "pr-calibration", "d.map(t=>[t.name,t.x,t.y])")
+    assert ["calibrated", [0, 1], [0, 1]] in points
+    assert [
+        "buckets",
+        [b["mean_predicted"] for b in buckets],
+        [b["win_rate"] for b in buckets],
+    ] in [[n, list(x), list(y)] for n, x, y in points]
+    # Detected vs true regime: each cell's count, as the report's confusion table.
+    cells = _plotly(page, "pr-confusion", "[d[0].x,d[0].y,d[0].customdata]")
+    detected, truth, counts = cells
+    got = {
+        (t, x): c
+        for t, line in zip(truth, counts, strict=True)
+        for x, c in zip(detected, line, strict=True)
+        if c is not None
+    }
+    assert got == {(c["true_regime"], c["detected_regime"]): c["count"] for c in confusion}
+    assert page.errors() == []
+
+
+def test_the_futures_page_shows_the_last_snapshot_the_roll_and_v6_futures_correlate(page, store):
+    correlate = json.loads(
+        v6("futures", "correlate", "--store", str(store), "--json", cwd=store.parent).stdout
+    )
+    assert correlate
+    reader = StoreReader(store)
+    run = latest_run(reader)
+    snapshots = DeltaStore(store).read("futures_snapshots")
+    last = (
+        snapshots[snapshots["run_id"] == run]
+        .sort_values("time")
+        .drop_duplicates("symbol", keep="last")
+        .sort_values("symbol")
+    )
+    page.open("/futures")
+    page.until(lambda: page.column("fu-contracts", "symbol"), "the contracts")
+    page.graphs_drawn()
+    assert page.column("fu-contracts", "symbol") == list(last["symbol"])
+    assert page.column("fu-contracts", "local_symbol") == list(last["local_symbol"])
+    assert page.column("fu-contracts", "price") == [_shown(p, 2) for p in last["price"]]
+    for change in ("change_1h", "change_4h", "change_overnight", "change_daily"):
+        assert page.column("fu-contracts", change) == [
+            _shown(None if pd.isna(v) else v, 2) for v in last[change]
+        ], change
+    # The roll rule: futures.roll_days_before_expiry (7 by default) days before expiry.
+    rolls = [(pd.Timestamp(e) - pd.Timedelta(days=7)).date().isoformat() for e in last["expiry"]]
+    assert page.column("fu-contracts", "roll_date") == rolls
+    assert page.column("fu-leadlag-table", "future") == [r["future"] for r in correlate]
+    assert page.column("fu-leadlag-table", "best_lag") == [
+        _shown(r["best_lag"], 0) for r in correlate
+    ]
+    for key in ("correlation", "hit_rate", "ic"):
+        assert page.column("fu-leadlag-table", key) == [_shown(r[key], 3) for r in correlate], key
+    # The chart: each pair's correlation by lag, its best lag starred.
+    lines = _plotly(page, "fu-leadlag", "d.map(t=>[t.name,t.x,t.y])")
+    for r in correlate:
+        name = f"{r['future']}/{r['etf']}"
+        by_lag = {int(k): v for k, v in r["by_lag"].items()}
+        assert [name, sorted(by_lag), [by_lag[k] for k in sorted(by_lag)]] in lines
+        assert [f"{name} best lag", [r["best_lag"]], [r["correlation"]]] in lines
+    assert page.errors() == []
+
+
+def test_predictions_and_futures_pages_say_what_is_missing_on_an_empty_store(browser, tmp_path):
+    server = Dashboard(tmp_path / "store")
+    try:
+        empty = Page(browser, server.url)
+        for path, note in (
+            ("/predictions", "No predictions stored yet"),
+            ("/futures", "No run has written this store yet"),
+        ):
+            empty.open(path)
+            empty.until(lambda note=note: note in empty.text("page"), f"{path} empty state")
+            empty.graphs_drawn()
+            assert empty.errors() == [], path
+    finally:
+        status, err = server.stop()
+    assert status == 0, err
 
 
 def test_the_halt_switch_stops_a_running_engine_at_its_next_cycle_and_resume_restarts_it(

@@ -25,6 +25,7 @@ from v6.config import Mode, TradingConfig
 from v6.config_loader import DEFAULTS_SOURCE, load_config, validate_semantics
 from v6.conversion import first_problem
 from v6.errors import ConfigError, V6Error
+from v6.futures import DEFAULT_MAX_LAG
 from v6.predictions.cli import add_command as add_predictions_command
 
 log = logging.getLogger("v6.cli")
@@ -536,7 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="cross-correlation, best lag and out-of-sample hit rate and IC per future/ETF",
     )
     correlate.add_argument(
-        "--max-lag", type=_max_lag, default=6, metavar="N", help="lags -N..N cycles (default 6)"
+        "--max-lag",
+        type=_max_lag,
+        default=DEFAULT_MAX_LAG,
+        metavar="N",
+        help=f"lags -N..N cycles (default {DEFAULT_MAX_LAG})",
     )
     correlate.add_argument("--json", action="store_true", help="machine-readable output")
     correlate.set_defaults(handler=cmd_futures)

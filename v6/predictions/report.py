@@ -30,13 +30,21 @@ NO_TRUTH = (
     "no true regime: the graded predictions come from paper or live runs, which have no "
     "simulator truth (regime accuracy needs a sim run's sim_truth table)"
 )
+TRUTH_COLUMNS = ("time", "regime", "run_id")
+"""The ``sim_truth`` columns the report reads."""
+READING_COLUMNS = ("time", "regime", "run_id", "detector")
+"""The ``regimes`` columns the report reads."""
 _METRICS = ["count", "mae", "mse", "rmse", "bias", "brier", "win_rate", "mean_pop"]
 
 
 def latest_predictions(store: DeltaStore) -> pd.DataFrame:
     """Every prediction's latest row (its current state), with ``entry_run_id``: the run
     that made it (a later run may have written its actuals)."""
-    frame = store.read("predictions")
+    return latest_of(store.read("predictions"))
+
+
+def latest_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`latest_predictions` of rows already read (the dashboard's cached frame)."""
     if frame.empty:
         return frame.assign(entry_run_id=pd.Series(dtype=str))
     ordered = in_write_order(frame)
@@ -77,12 +85,18 @@ def with_true_regime(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
 def graded(store: DeltaStore, since: date | None = None) -> pd.DataFrame:
     """The closed predictions (entered on or after ``since``, UTC), with ``true_regime``
     and ``error`` = expected_pnl - realized_pnl."""
-    latest = latest_predictions(store)
+    truth = store.read("sim_truth", columns=list(TRUTH_COLUMNS))
+    return graded_of(latest_predictions(store), truth, since)
+
+
+def graded_of(latest: pd.DataFrame, truth: pd.DataFrame, since: date | None = None) -> pd.DataFrame:
+    """:func:`graded` of frames already read: ``latest`` from :func:`latest_of`,
+    ``truth`` the ``sim_truth`` rows (:data:`TRUTH_COLUMNS`)."""
     closed = latest[latest["status"] == "closed"]
     if since is not None:
         start = pd.Timestamp(datetime.combine(since, time(0)), tz="UTC")
         closed = closed[utc(closed["predicted_at"]) >= start]
-    closed = with_true_regime(closed, store.read("sim_truth", columns=["time", "regime", "run_id"]))
+    closed = with_true_regime(closed, truth)
     return closed.assign(error=closed["expected_pnl"] - closed["realized_pnl"])
 
 
@@ -165,10 +179,20 @@ def regime_confusion(store: DeltaStore, since: date | None = None) -> list[dict[
     and their ``share`` of that detector's readings in that true regime. Empty when the
     store holds no sim_truth (paper, live).
     """
-    truth = store.read("sim_truth", columns=["time", "regime", "run_id"])
+    truth = store.read("sim_truth", columns=list(TRUTH_COLUMNS))
     if truth.empty:
         return []
-    readings = store.read("regimes", columns=["time", "regime", "run_id", "detector"])
+    readings = store.read("regimes", columns=list(READING_COLUMNS))
+    return confusion_of(readings, truth, since)
+
+
+def confusion_of(
+    readings: pd.DataFrame, truth: pd.DataFrame, since: date | None = None
+) -> list[dict[str, object]]:
+    """:func:`regime_confusion` of frames already read (``regimes`` rows with
+    :data:`READING_COLUMNS`, ``sim_truth`` rows with :data:`TRUTH_COLUMNS`)."""
+    if truth.empty or readings.empty:
+        return []
     if since is not None:
         start = pd.Timestamp(datetime.combine(since, time(0)), tz="UTC")
         readings = readings[utc(readings["time"]) >= start]
