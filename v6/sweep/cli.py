@@ -115,8 +115,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     data = DeltaStore(args.data)
     split: date | None = args.split
     if args.train_fraction is not None:
-        from v6.backtest.runner import backtest_symbols
         from v6.backtest.replay_market import stored_days
+        from v6.backtest.runner import backtest_symbols
 
         symbols = backtest_symbols(base, data)
         days = [d for s, held in stored_days(data).items() if s in symbols for d in held]
