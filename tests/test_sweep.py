@@ -54,16 +54,20 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scheduler():
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False},
-    ) as cluster:
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False},
+        ) as cluster,
+    ):
         yield cluster.scheduler_address
 
 
@@ -240,3 +244,49 @@ def test_a_bad_grid_is_one_line_exit_2_before_anything_runs(data, grid, message)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (data / "bad").exists()
+
+
+def _die_or_square(task: dict) -> dict:
+    """A task that kills its worker process when asked (a segfault, the OOM killer)."""
+    import os
+
+    if task["die"]:
+        os._exit(1)
+    return {"value": task["n"] ** 2}
+
+
+def test_a_worker_that_dies_is_recorded_as_that_task_failing_and_the_rest_goes_on(scheduler):
+    from distributed import Client
+
+    from v6.sweep.execution import run_tasks
+
+    tasks = [{"n": n, "die": n == 2} for n in range(5)]
+    with Client(scheduler, set_as_default=False) as client:
+        got = list(
+            run_tasks(
+                client,
+                _die_or_square,
+                tasks,
+                key=lambda t: f"die-test-{t['n']}",
+                on_failure=lambda t, exc: {"failed": t["n"], "error": type(exc).__name__},
+            )
+        )
+    assert len(got) == 5  # every task came back, the dead worker's too
+    assert {"failed": 2, "error": "KilledWorker"} in got
+    # The others ran on the restarted workers. (Dask blames a task that shared a dying
+    # worker only after it was there for allowed-failures + 1 deaths: 4 by default.)
+    values = {r["value"] for r in got if "value" in r}
+    assert values and values <= {0, 1, 9, 16}
+    assert all(r["error"] == "KilledWorker" for r in got if "failed" in r)
+
+
+def test_a_sample_is_a_fixed_subset_for_a_seed():
+    from v6.sweep.grid import Grid
+
+    grid = Grid(("a.b", "c.d"), ((1, 2, 3), (4, 5, 6)), "grid")
+    full = grid.combinations()
+    assert len(full) == 9 and len({combination_id(s) for s in full}) == 9
+    one, again = grid.combinations(4, seed=7), grid.combinations(4, seed=7)
+    assert one == again and len(one) == 4 and all(s in full for s in one)
+    assert grid.combinations(4, seed=8) != one
+    assert grid.combinations(20, seed=1) == full

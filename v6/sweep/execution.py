@@ -43,6 +43,9 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         finally:
             client.close()
         return
+    # Dask's default ``allowed-failures`` (3): a task whose worker died is tried on three
+    # more before it is recorded as failed, so a combination that merely shared a worker
+    # with a crashing one is not blamed for it.
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
