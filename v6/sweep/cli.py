@@ -99,7 +99,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from v6.sweep.grid import combination_config, load_grid
     from v6.sweep.runner import (
         Combination,
+        SweepError,
         SweepPlan,
+        data_days,
         periods_of,
         split_by_fraction,
         sweep_id_of,
@@ -113,17 +115,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         Combination(s, combination_config(base, s, grid.source, check_plugins)) for s in settings
     )
     data = DeltaStore(args.data)
+    days = data_days(data, args.start, args.end)
     split: date | None = args.split
     if args.train_fraction is not None:
-        from v6.backtest.replay_market import stored_days
-        from v6.backtest.runner import backtest_symbols
-
-        symbols = backtest_symbols(base, data)
-        days = [d for s, held in stored_days(data).items() if s in symbols for d in held]
         split = split_by_fraction(days, args.start, args.end, args.train_fraction)
     periods = periods_of(args.start, args.end, split)
     sweep_id = sweep_id_of(base, data, args.start, args.end, split)
     out = Path(args.out) if args.out else Path(base.store.path) / "sweeps" / sweep_id
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"--out {out} is a file, not a directory")
     plan = SweepPlan(
         sweep_id=sweep_id,
         out=out,

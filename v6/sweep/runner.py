@@ -106,6 +106,20 @@ def periods_of(start: date, end: date, split: date | None) -> tuple[Period, ...]
     return (Period(IN_SAMPLE, start, split - timedelta(days=1)), Period(OUT_OF_SAMPLE, split, end))
 
 
+def data_days(data: DeltaStore, start: date, end: date) -> list[str]:
+    """The store's snapshot days (any underlying) from ``start`` to ``end``; refuses a
+    store without any before a worker starts (each combination would fail the same way)."""
+    from v6.backtest.replay_market import stored_days
+
+    held = stored_days(data)
+    if not held:
+        raise SweepError(f"{data.root} holds no chain snapshots (import some with v6 data import)")
+    days = sorted({d for ds in held.values() for d in ds if str(start) <= d <= str(end)})
+    if not days:
+        raise SweepError(f"{data.root} holds no snapshots from {start} to {end}")
+    return days
+
+
 def split_by_fraction(days: Iterable[str], start: date, end: date, fraction: float) -> date:
     """The first out-of-sample date: ``fraction`` of the data's days in range are in-sample."""
     held = sorted({d for d in days if str(start) <= d <= str(end)})
@@ -146,7 +160,10 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run what the sweep's store does not hold yet; returns every latest row per
     combination and period."""
-    plan.store.mkdir(parents=True, exist_ok=True)
+    try:
+        plan.store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"cannot create {plan.store}: {exc.strerror or exc}") from None
     with WriterLock(plan.store, plan.sweep_id):
         store = DeltaStore(plan.store)
         results = read_results(plan)
