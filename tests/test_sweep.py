@@ -290,3 +290,13 @@ def test_a_sample_is_a_fixed_subset_for_a_seed():
     assert one == again and len(one) == 4 and all(s in full for s in one)
     assert grid.combinations(4, seed=8) != one
     assert grid.combinations(20, seed=1) == full
+
+
+def test_an_out_holding_another_sweep_is_refused(data, full_sweep):
+    """Another range is another sweep: its rows never mix with the first one's."""
+    args = sweep_args(data, "full", "grid.yaml")
+    args[args.index("--to") + 1] = "2016-01-29"
+    done = v6(*args, cwd=data)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "holds sweep sw-" in done.stderr and "choose another --out" in done.stderr
+    assert len(results(data / "full")) == 16
