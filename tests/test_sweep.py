@@ -8,9 +8,15 @@ or on the LocalCluster the command starts itself.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import pty
 import signal
+import struct
 import subprocess
+import termios
 import time
 from datetime import date
 from pathlib import Path
@@ -216,7 +222,24 @@ def test_walk_forward_picks_in_sample_and_reports_out_of_sample(data, scheduler)
     text = v6(*args, cwd=data)
     assert text.returncode == 0, text.stderr
     assert "OOS Sharpe" in text.stdout and best["combination_id"] in text.stdout
+    assert text.stderr == ""  # no progress bar off a terminal
     assert len(results(data / "wf")) == 3
+    # On a terminal, a tqdm bar over the combinations (here all done already: 2/2, 1/1).
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        done = subprocess.run(
+            [V6, *args], cwd=data, stdout=subprocess.PIPE, stderr=slave, timeout=120
+        )
+        os.close(slave)
+        bar = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                bar += chunk
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    assert b"sweep: 100%" in bar and b"2/2" in bar and b"1/1" in bar, bar
 
 
 @pytest.mark.parametrize(
