@@ -565,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_data(commands, common, config)
     register_backtest(commands, common, config)
+    from v6.sweep.cli import register as register_sweep
+
+    register_sweep(commands, common, config)
     add_predictions_command(commands, [common, config, store], cmd_predictions)
     return parser
 

@@ -407,6 +407,34 @@ MANUAL_COMMANDS = pa.schema(
     ]
 )
 
+# `v6 sweep` (v6.sweep): one row per combination and period each time one finishes, in the
+# sweep's own store. ``run_id`` is the sweep id; a rerun of an interrupted sweep skips the
+# combinations that have an ``ok`` row. Metrics are those of the backtest's summary
+# (docs/BACKTEST.md); null where undefined or where the combination failed.
+SWEEP_RESULTS = pa.schema(
+    [
+        _TIME,  # when the combination finished (wall clock, UTC)
+        _RUN_ID,  # the sweep id
+        _required("combination_id", pa.string()),  # a digest of the settings
+        _required("settings", pa.string()),  # JSON: key path -> value
+        _required("period", pa.string()),  # full, in_sample or out_of_sample
+        _required("period_from", pa.date32()),
+        _required("period_to", pa.date32()),
+        _required("status", pa.string()),  # ok or failed
+        _required("error", pa.string()),  # "" when ok
+        _optional("backtest_run_id", pa.string()),
+        _optional("trades", pa.int64()),
+        _optional("total_pnl", pa.float64()),
+        _optional("cagr", pa.float64()),
+        _optional("max_drawdown", pa.float64()),
+        _optional("sharpe", pa.float64()),
+        _optional("sortino", pa.float64()),
+        _optional("win_rate", pa.float64()),
+        _required("seconds", pa.float64()),  # wall seconds the backtest took
+        _required("out", pa.string()),  # the combination's backtest directory
+    ]
+)
+
 
 @frozen(slots=True)
 class TableSpec:
@@ -448,11 +476,17 @@ TABLES: dict[str, TableSpec] = _specs(
     TableSpec("alert_acks", ALERT_ACKS),
     TableSpec("manual_commands", MANUAL_COMMANDS),
     TableSpec("predictions", PREDICTIONS),
+    TableSpec("sweep_results", SWEEP_RESULTS),
 )
 """Every table V6 writes, by name."""
 
 OPERATOR_TABLES = ("alert_acks", "manual_commands")
 """Tables the dashboard writes and the engine only reads (never configures or compacts)."""
 
-ENGINE_TABLES = tuple(name for name in TABLES if name not in OPERATOR_TABLES)
+SWEEP_TABLES = ("sweep_results",)
+"""Tables ``v6 sweep`` writes in a sweep's own store (never an engine's)."""
+
+ENGINE_TABLES = tuple(
+    name for name in TABLES if name not in OPERATOR_TABLES and name not in SWEEP_TABLES
+)
 """Tables the engine writes (and maintains)."""
