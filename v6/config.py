@@ -658,11 +658,13 @@ def _time_of_day(_instance: Any, attribute: Attribute[Any], value: str) -> None:
 class BacktestSettings:
     """``v6 backtest`` and ``v6 data import`` (docs/BACKTEST.md).
 
-    A backtest fills every order at ``fill_point`` of the way from mid to the natural
-    price (0 = mid, 1 = natural), plus ``slippage_per_leg`` dollars per share per leg
-    against the trader, never beyond the natural price. Commissions, the seed and the
-    starting cash are ``sim.broker.commission_per_contract``, ``sim.seed`` and
-    ``sim.initial_cash``.
+    A backtest's market price of a combo lies ``fill_point`` of the way from mid to the
+    natural price (0 = mid, 1 = natural), plus ``slippage_per_leg`` dollars per share per
+    leg against the trader, never beyond the natural price. An order whose limit reaches
+    it fills at its own limit (an order at natural, at the natural); one whose limit does
+    not rests and is repriced toward natural or timed out by the executor, as live.
+    Commissions, the seed and the starting cash are ``sim.broker.commission_per_contract``,
+    ``sim.seed`` and ``sim.initial_cash``.
     """
 
     fill_point: float = field(

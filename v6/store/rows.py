@@ -26,13 +26,13 @@ import pyarrow.compute as pc
 from v6.conversion import converter as shared_converter
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert
-from v6.domain.contract_specs import contract_spec
+from v6.domain.contract_specs import contract_spec, normalise_symbol
 from v6.domain.contracts import Leg, OptionContract
 from v6.domain.decisions import DecisionRecord, RegimeReading
 from v6.domain.market import OptionChain
 from v6.domain.orders import ComboOrder, Fill, OrderState
 from v6.domain.positions import Position
-from v6.market.index_roots import listed_roots
+from v6.market.index_roots import PM_ROOT_OF_AM_MONTHLY, listed_roots
 from v6.store.schemas import CHAIN_SNAPSHOTS, TIME
 
 Row = dict[str, Any]
@@ -251,6 +251,10 @@ def contract_styles(
     object arrays of str, from one spec per distinct root."""
     days = np.asarray(expiry, dtype="datetime64[D]").astype(np.int64)
     roots = listed_roots(underlying, days)
+    if normalise_symbol(underlying) not in PM_ROOT_OF_AM_MONTHLY:  # one root: one spec
+        spec = contract_spec(underlying)
+        n = len(roots)
+        return roots, np.full(n, spec.exercise_style, object), np.full(n, spec.settlement, object)
     distinct, inverse = np.unique(roots.astype(str), return_inverse=True)
     specs = [contract_spec(underlying, root) for root in distinct.tolist()]
     style = np.array([s.exercise_style for s in specs], dtype=object)
