@@ -427,3 +427,33 @@ def test_the_text_report_never_sends_a_files_escape_sequences_to_the_terminal(tm
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "malformed_line: 1" in result.stdout
     assert "\\x1b[2J\\x1b]0;owned\\x07" in result.stdout  # shown, escaped
+
+
+def test_an_adjusted_root_inside_a_historicaloptiondata_symbol_is_nonstandard(tmp_path):
+    # historicaloptiondata names the root inside its option symbol: SPY1160115P00098000
+    # is root SPY1 (digits included), not SPY.
+    base = dict.fromkeys(HOD_HEADER, "")
+    base.update(
+        underlying="SPY",
+        underlying_last="100",
+        type="put",
+        expiration="1/15/2016",
+        quotedate="1/4/2016",
+        strike="98",
+        bid="0.6",
+        ask="0.7",
+        impliedvol="0.15",
+    )
+    rows = [
+        [dict(base, optionroot=symbol)[h] for h in HOD_HEADER]
+        for symbol in ("SPY160115P00098000", "SPY1160115P00098000")
+    ]
+    report = import_files(
+        [write_csv(tmp_path / "h.csv", HOD_HEADER, rows)],
+        "historicaloptiondata",
+        tmp_path / "s",
+        CONFIG,
+    )
+    assert report.bad.counts == {"nonstandard_root": 1}
+    assert "SPY1160115P00098000" in report.bad.samples["nonstandard_root"][0]
+    assert chains(tmp_path / "s")["root"].tolist() == ["SPY"]

@@ -54,6 +54,7 @@ from v6.domain.contract_specs import CASH_AM
 from v6.domain.contracts import Leg, OptionContract
 from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.orders import BrokerUpdate, Fill
+from v6.errors import V6Error
 from v6.market.calendar import ExchangeCalendar
 
 _EPS = 1e-9
@@ -175,7 +176,7 @@ class BacktestBroker(SimBroker):
         day, or the session before it when the exchange did not trade on expiry day (a
         holiday). When that session has no stored price (missing data), the first price
         stored after it (the caller alerts); None while there is none yet."""
-        day = self.calendar.session_on_or_before(expiry)
+        day = self.settlement_day(expiry)
         am = self.settlement_of(underlying, expiry) == CASH_AM
         prices = (self._opens if am else self._closes).get(underlying, {})
         if day in prices:
@@ -185,6 +186,14 @@ class BacktestBroker(SimBroker):
             return None
         first = min(later)
         return self._opens[underlying][first], first
+
+    def settlement_day(self, expiry: date) -> date:
+        """Expiry day, or the session before it when the exchange did not trade that day
+        (expiry day itself outside the calendar's years, 2000 to 2035)."""
+        try:
+            return self.calendar.session_on_or_before(expiry)
+        except V6Error:
+            return expiry
 
     def poll(self, market: MarketView) -> BrokerUpdate:
         """The sim broker's poll, with the settlement alerts this snapshot raised."""
@@ -250,7 +259,7 @@ class BacktestBroker(SimBroker):
             keep_from = today
         else:
             nearest = min(h.contract.expiry for h in self._ledger.holdings.values())
-            keep_from = min(self.calendar.session_on_or_before(nearest), today)
+            keep_from = min(self.settlement_day(nearest), today)
         for by_day in (*self._closes.values(), *self._opens.values()):
             for day in [d for d in by_day if d < keep_from]:
                 del by_day[day]

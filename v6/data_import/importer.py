@@ -298,8 +298,13 @@ def root_column(
 
     def roots(values: pa.Array) -> pa.Array:
         text = pc.utf8_upper(pc.utf8_trim_whitespace(values))
-        if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW
-            text = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+        if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW, SPY1160115P... -> SPY1
+            # The root is what precedes the OCC tail (yymmdd, C or P, strike x 1000 in
+            # eight digits), digits included (an adjusted SPY1); else its leading letters.
+            occ = r"^(?P<root>[A-Z0-9./]+?)\s*\d{6}[CP]\d{8}$"
+            whole = pc.struct_field(pc.extract_regex(text, occ), "root")
+            letters = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+            text = pc.coalesce(whole, letters)
         return text
 
     text = by_distinct(raw.column(header), roots)
