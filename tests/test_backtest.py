@@ -367,6 +367,17 @@ def test_same_data_config_and_seed_write_the_same_tables(shock_runs):
     assert DeltaStore(first.store).version("fills") <= 2
 
 
+def test_no_order_fills_at_a_price_worse_than_its_own_limit(shock_runs):
+    # Over a month of generated data (entries at mid, exits, the end-of-run flatten at
+    # natural): every order state with a fill reports an average price (debit positive,
+    # credit negative) at or below the limit it was working at.
+    orders = DeltaStore(shock_runs[0].store).read("orders")
+    filled = orders[orders["filled_quantity"] > 0]
+    assert len(filled) > 0 and set(filled["intent"]) >= {"open", "close"}
+    worse = filled[filled["avg_fill_price"] > filled["limit_price"] + 1e-9]
+    assert worse.empty, worse[["order_ref", "limit_price", "avg_fill_price"]].to_string()
+
+
 def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_data, shock_runs):
     _, days = shock_data
     result = shock_runs[0]
