@@ -142,7 +142,11 @@ def hand_config():
         },
         exit_rules={"hold": {}},
     )
-    backtest = attrs.evolve(cfg.backtest, fill_point=0.5, slippage_per_leg=0.01)
+    # Orders rest until the executor's steps reach the market (work_to_fill_point off), so
+    # the arithmetic below follows every step.
+    backtest = attrs.evolve(
+        cfg.backtest, fill_point=0.5, slippage_per_leg=0.01, work_to_fill_point=False
+    )
     # One step of 7 cents a snapshot toward natural, three snapshots before the timeout.
     execution = attrs.evolve(cfg.execution, price_step=0.07, order_timeout_cycles=3)
     return attrs.evolve(cfg, underlyings=["SPY"], backtest=backtest, execution=execution)
@@ -235,6 +239,23 @@ def test_a_flatten_sent_at_natural_fills_at_natural(tmp_path):
     quantity = int(opened["quantity"].abs().max())
     # P&L per spread: 33 of credit - 50 of debit - 4 legs x 0.65 commission = -19.60.
     assert result.summary["total_pnl"] == pytest.approx((33.0 - 50.0 - 4 * 0.65) * quantity)
+
+
+def test_by_default_an_entry_short_of_the_market_is_worked_to_the_fill_point_that_day(tmp_path):
+    # backtest.work_to_fill_point (the default): the entry sent at mid (-0.40) on Monday
+    # 01-04 is worked to the model price, -0.40 + 0.5 x 0.10 + 0.02 = -0.33, and fills
+    # there that day; the order's last limit is the price it filled at, never beyond it.
+    cfg = hand_config()
+    cfg = attrs.evolve(cfg, backtest=attrs.evolve(cfg.backtest, work_to_fill_point=True))
+    _, store, fills = hand_run(tmp_path, hand_rows(), date(2016, 1, 15), config=cfg)
+    opened = fills[(fills["kind"] == "trade") & fills["order_ref"].str.endswith(":open")]
+    assert set(opened["time"].dt.tz_convert("America/New_York").dt.date) == {date(2016, 1, 4)}
+    assert net_of(opened) == pytest.approx(-0.33)
+    orders = store.read("orders")
+    filled = orders[orders["status"] == "filled"]
+    entry = filled[filled["order_ref"].str.endswith(":open")]
+    assert entry["limit_price"].round(2).tolist() == [-0.33]
+    assert (filled["avg_fill_price"] <= filled["limit_price"] + 1e-9).all()
 
 
 def test_expiry_day_without_data_settles_on_the_next_price_with_an_alert(tmp_path):

@@ -129,8 +129,10 @@ class BacktestBroker(SimBroker):
 
     def _match(self, working: _Working, market: MarketView) -> list[Fill]:
         """Fill at the order's own limit (never beyond the natural) when the model price
-        is at or better than it; otherwise the order rests, and the engine reprices it
-        toward natural or times it out as it would live."""
+        is at or better than it. Otherwise, with ``backtest.work_to_fill_point``, the order
+        is worked to the model price within the snapshot and fills there (its limit moves
+        to that price, as a trader's steps toward natural through the day would); without
+        it, it rests, and the engine reprices it or times it out as it would live."""
         order = working.order
         bid, ask, usable = quotes_of(
             market.chains.get(order.underlying), [leg.contract for leg in order.legs]
@@ -142,7 +144,12 @@ class BacktestBroker(SimBroker):
             ratio, bid, ask, self.backtest.fill_point, self.backtest.slippage_per_leg
         )
         if to_cents(working.limit_price) < model:
-            return []  # the market does not reach the limit at this snapshot
+            if not self.backtest.work_to_fill_point:
+                return []  # the market does not reach the limit at this snapshot
+            # Worked through the day toward natural until it meets the market's price:
+            # the limit it fills at is that price, never beyond natural (``fill_price``).
+            step = math.gcd(*(abs(leg.ratio) for leg in order.legs))
+            working.limit_price = -(-model // step) * step / 100.0  # splittable over ratios
         return super()._match(working, market)
 
     def _observe(self, market: MarketView) -> None:
