@@ -6,9 +6,14 @@ The hand-made market: SPY at 100 on Monday 2016-01-04 with five puts expiring Fr
 opened on Monday and held to expiration:
 
 * the 0.25-delta put is the 98 (delta about -0.20; the 99 is about -0.33), the wing 96;
-* the fill model (fill_point 0.5, slippage 0.01 a leg) prices the spread at
-  net mid -0.40 (98P 0.60/0.70, 96P 0.20/0.30) + 0.5 x 0.10 + 0.02 = -0.33, a 33-cent
-  credit (the natural, -0.30, is not passed);
+* the fill model (fill_point 0.5, slippage 0.01 a leg) puts the market's price of the
+  spread at net mid -0.40 (98P 0.60/0.70, 96P 0.20/0.30) + 0.5 x 0.10 + 0.02 = -0.33:
+  a 33-cent credit is the most the market gives;
+* the entry is sent at mid, a 40-cent credit: more than the market gives, so it rests
+  (an order never fills beyond its own limit). On Friday 01-08 the executor moves it one
+  ``price_step`` (0.07 here) toward natural: -0.40 + 0.07 = -0.33 (the natural, -0.55 +
+  0.25 = -0.30, is not passed). The model price that day is again -0.40 + 0.05 + 0.02 =
+  -0.33, at the limit: it fills at its limit, a 33-cent credit;
 * expiry day closes SPY at 97.00: the 98 put settles at 1.00, the 96 worthless;
 * P&L per spread = 33 - 2 x 0.65 commission - 100 = -68.30.
 """
@@ -67,13 +72,15 @@ EXPIRY = date(2016, 1, 15)
 PER_SPREAD = 33.0 - 2 * 0.65 - 100.0
 
 
-def hand_rows() -> list[tuple[date, float, date, float, float, float, bool]]:
+def hand_rows(
+    days: dict = HAND, expiry: date = EXPIRY, later: tuple = LATER
+) -> list[tuple[date, float, date, float, float, float, bool]]:
     rows = [
-        (day, spot, EXPIRY, float(k), bid, ask, False)
-        for day, (spot, quotes) in HAND.items()
+        (day, spot, expiry, float(k), bid, ask, False)
+        for day, (spot, quotes) in days.items()
         for k, (bid, ask) in quotes.items()
     ]
-    day, spot, expiry = LATER
+    day, spot, expiry = later
     rows += [
         (day, spot, expiry, float(k), 1.0 + 0.2 * (k - 96), 1.1 + 0.2 * (k - 96), False)
         for k in (96, 97, 98, 99, 100)
@@ -83,12 +90,13 @@ def hand_rows() -> list[tuple[date, float, date, float, float, float, bool]]:
     return rows
 
 
-def write_hand(path: Path, layout: str) -> Path:
+def write_hand(path: Path, layout: str, rows: list | None = None) -> Path:
+    rows = hand_rows() if rows is None else rows
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
         if layout == "cboe":
             out.writerow(CBOE_HEADER)
-            for day, spot, expiry, k, bid, ask, call in hand_rows():
+            for day, spot, expiry, k, bid, ask, call in rows:
                 row = dict.fromkeys(CBOE_HEADER, "0")
                 row.update(
                     underlying_symbol="SPY",
@@ -107,7 +115,7 @@ def write_hand(path: Path, layout: str) -> Path:
                 out.writerow([row[h] for h in CBOE_HEADER])
         else:
             out.writerow(HOD_HEADER)
-            for day, spot, expiry, k, bid, ask, call in hand_rows():
+            for day, spot, expiry, k, bid, ask, call in rows:
                 row = dict.fromkeys(HOD_HEADER, "")
                 row.update(
                     underlying="SPY",
@@ -134,8 +142,14 @@ def hand_config():
         },
         exit_rules={"hold": {}},
     )
-    backtest = attrs.evolve(cfg.backtest, fill_point=0.5, slippage_per_leg=0.01)
-    return attrs.evolve(cfg, underlyings=["SPY"], backtest=backtest)
+    # Orders rest until the executor's steps reach the market (work_to_fill_point off), so
+    # the arithmetic below follows every step.
+    backtest = attrs.evolve(
+        cfg.backtest, fill_point=0.5, slippage_per_leg=0.01, work_to_fill_point=False
+    )
+    # One step of 7 cents a snapshot toward natural, three snapshots before the timeout.
+    execution = attrs.evolve(cfg.execution, price_step=0.07, order_timeout_cycles=3)
+    return attrs.evolve(cfg, underlyings=["SPY"], backtest=backtest, execution=execution)
 
 
 @pytest.fixture(scope="module", params=["cboe", "historicaloptiondata"])
@@ -165,9 +179,13 @@ def test_hand_made_files_give_the_trade_and_pnl_computed_by_hand(hand_backtest):
         (98.0, -1),
     ]
     assert (trades["expiry"] == EXPIRY).all()
-    # Leg prices add up to the model's net price, 33 cents of credit a spread.
+    # The mid entry (-0.40) rested on Monday and filled on Friday at its repriced limit.
+    assert set(trades["time"].dt.tz_convert("America/New_York").dt.date) == {date(2016, 1, 8)}
+    # Leg prices add up to the order's limit, 33 cents of credit a spread.
     net = (trades["price"] * np.sign(trades["quantity"])).sum()
     assert net == pytest.approx(-0.33)
+    orders = store.read("orders")
+    assert sorted(orders["limit_price"].round(2).unique().tolist()) == [-0.40, -0.33]
     assert trades["commission"].tolist() == [0.65 * quantity] * 2
     settled = fills[fills["kind"] == "expiration"].set_index("strike")
     assert settled.loc[98.0, "price"] == 1.00 and settled.loc[96.0, "price"] == 0.0
@@ -184,6 +202,93 @@ def test_hand_made_files_give_the_trade_and_pnl_computed_by_hand(hand_backtest):
     quality = store.read("data_quality")
     crossed = quality[quality["reason"] == "crossed"]
     assert crossed["count"].sum() == 1 and "105C" in crossed["sample"].iloc[0]
+
+
+def hand_run(root: Path, rows: list, end: date, config=None):
+    """Import ``rows`` as a CBOE file under ``root`` and backtest them from 2016-01-01."""
+    import_files([write_hand(root / "spy.csv", "cboe", rows)], "cboe", root / "data", hand_config())
+    result = run_backtest(
+        config or hand_config(), root / "data", date(2016, 1, 1), end, root / "out", progress=False
+    )
+    store = DeltaStore(result.store)
+    fills = store.read("fills").sort_values(["time", "exec_id"])
+    return result, store, fills
+
+
+def net_of(fills: pd.DataFrame) -> float:
+    """The net price per spread of these fills (credit negative)."""
+    return float((fills["price"] * np.sign(fills["quantity"])).sum())
+
+
+def test_a_flatten_sent_at_natural_fills_at_natural(tmp_path):
+    # The range ends on Friday 01-08: the entry fills that day at -0.33 (see the module
+    # docstring), then the end-of-backtest flatten closes it at the natural price:
+    # buy the 98P at its ask 0.65, sell the 96P at its bid 0.15, a 0.50 debit. The fill
+    # model's price (mid 0.40 + 0.5 x 0.10 + 0.02 = 0.47) is never better than an order
+    # sent at natural: the order's limit is the natural, and it fills there.
+    result, _, fills = hand_run(tmp_path, hand_rows(), date(2016, 1, 8))
+    trades = fills[fills["kind"] == "trade"]
+    opened = trades[trades["order_ref"].str.endswith(":open")]
+    closed = trades[~trades["order_ref"].str.endswith(":open")]
+    assert net_of(opened) == pytest.approx(-0.33)
+    assert net_of(closed) == pytest.approx(0.50)
+    assert sorted(zip(closed["strike"], closed["price"], strict=True)) == [
+        (96.0, 0.15),
+        (98.0, 0.65),
+    ]
+    quantity = int(opened["quantity"].abs().max())
+    # P&L per spread: 33 of credit - 50 of debit - 4 legs x 0.65 commission = -19.60.
+    assert result.summary["total_pnl"] == pytest.approx((33.0 - 50.0 - 4 * 0.65) * quantity)
+
+
+def test_by_default_an_entry_short_of_the_market_is_worked_to_the_fill_point_that_day(tmp_path):
+    # backtest.work_to_fill_point (the default): the entry sent at mid (-0.40) on Monday
+    # 01-04 is worked to the model price, -0.40 + 0.5 x 0.10 + 0.02 = -0.33, and fills
+    # there that day; the order's last limit is the price it filled at, never beyond it.
+    cfg = hand_config()
+    cfg = attrs.evolve(cfg, backtest=attrs.evolve(cfg.backtest, work_to_fill_point=True))
+    _, store, fills = hand_run(tmp_path, hand_rows(), date(2016, 1, 15), config=cfg)
+    opened = fills[(fills["kind"] == "trade") & fills["order_ref"].str.endswith(":open")]
+    assert set(opened["time"].dt.tz_convert("America/New_York").dt.date) == {date(2016, 1, 4)}
+    assert net_of(opened) == pytest.approx(-0.33)
+    orders = store.read("orders")
+    filled = orders[orders["status"] == "filled"]
+    entry = filled[filled["order_ref"].str.endswith(":open")]
+    assert entry["limit_price"].round(2).tolist() == [-0.33]
+    assert (filled["avg_fill_price"] <= filled["limit_price"] + 1e-9).all()
+
+
+def test_expiry_day_without_data_settles_on_the_next_price_with_an_alert(tmp_path):
+    # Expiry day 2016-01-15 was a session, but the file has no row of it: the spread
+    # settles against the first price stored after it, 97.50 on 01-19 (98P: 0.50, 96P:
+    # worthless), never silently against 01-08's stale 99.00 (which would make both
+    # worthless), and an ERROR alert names the gap.
+    days = {d: HAND[d] for d in (date(2016, 1, 4), date(2016, 1, 8))}
+    result, store, fills = hand_run(tmp_path, hand_rows(days), date(2016, 1, 31))
+    settled = fills[fills["kind"] == "expiration"].set_index("strike")
+    assert settled.loc[98.0, "price"] == 0.50 and settled.loc[96.0, "price"] == 0.0
+    alerts = store.read("alerts")
+    missing = alerts[alerts["code"] == "settlement_price_missing"]
+    assert len(missing) == 1 and set(missing["severity"]) == {"error"}
+    assert "2016-01-15" in missing["message"].iloc[0] and "97.50" in missing["message"].iloc[0]
+    quantity = int(fills[fills["kind"] == "trade"]["quantity"].abs().max())
+    # 33 of credit - 2 x 0.65 commission - 50 paid at settlement = -18.30 a spread.
+    assert result.summary["total_pnl"] == pytest.approx((33.0 - 2 * 0.65 - 50.0) * quantity)
+
+
+def test_an_expiry_on_an_exchange_holiday_settles_on_the_session_before(tmp_path):
+    # Monday 2016-01-18 (Martin Luther King Jr. Day) was no session: options listed for
+    # it stopped trading on Friday 01-15, whose close (97.00) they settle against; the
+    # later 99.00 of 01-19 is not used, and nothing is alerted.
+    holiday = date(2016, 1, 18)
+    days = {date(2016, 1, 6): HAND[date(2016, 1, 4)], **{d: HAND[d] for d in list(HAND)[1:]}}
+    later = (date(2016, 1, 19), 99.0, date(2016, 2, 19))
+    _, store, fills = hand_run(tmp_path, hand_rows(days, holiday, later), date(2016, 1, 31))
+    settled = fills[fills["kind"] == "expiration"].set_index("strike")
+    assert (settled["expiry"] == holiday).all()
+    assert settled.loc[98.0, "price"] == 1.00 and settled.loc[96.0, "price"] == 0.0
+    alerts = store.read("alerts") if store.exists("alerts") else pd.DataFrame({"code": []})
+    assert "settlement_price_missing" not in set(alerts["code"])
 
 
 def test_the_html_report_is_self_contained(hand_backtest):
@@ -265,7 +370,14 @@ def test_same_data_config_and_seed_write_the_same_tables(shock_runs):
     first, second = shock_runs
     assert first.summary == second.summary
     assert first.summary["trades"] > 0
-    for table in ("fills", "orders", "positions", "decisions", "account_snapshots"):
+    # Every table the backtest wrote, ``runs`` included (its times are the data's); the
+    # heartbeat (a live engine's wall clock and process id) is not written.
+    written = sorted(p.name for p in first.store.iterdir() if (p / "_delta_log").is_dir())
+    assert written == sorted(p.name for p in second.store.iterdir() if (p / "_delta_log").is_dir())
+    assert {"fills", "orders", "positions", "decisions", "account_snapshots"} <= set(written)
+    assert "heartbeat" not in written
+    assert "runs" in written
+    for table in written:
         a = DeltaStore(first.store).read(table)
         b = DeltaStore(second.store).read(table)
         key = list(a.columns)
@@ -274,6 +386,17 @@ def test_same_data_config_and_seed_write_the_same_tables(shock_runs):
         )
     # One commit per table per flush: a short backtest flushes once, at the end.
     assert DeltaStore(first.store).version("fills") <= 2
+
+
+def test_no_order_fills_at_a_price_worse_than_its_own_limit(shock_runs):
+    # Over a month of generated data (entries at mid, exits, the end-of-run flatten at
+    # natural): every order state with a fill reports an average price (debit positive,
+    # credit negative) at or below the limit it was working at.
+    orders = DeltaStore(shock_runs[0].store).read("orders")
+    filled = orders[orders["filled_quantity"] > 0]
+    assert len(filled) > 0 and set(filled["intent"]) >= {"open", "close"}
+    worse = filled[filled["avg_fill_price"] > filled["limit_price"] + 1e-9]
+    assert worse.empty, worse[["order_ref", "limit_price", "avg_fill_price"]].to_string()
 
 
 def test_a_volatility_shock_without_vix_registers_as_high_vol_or_crash(shock_data, shock_runs):

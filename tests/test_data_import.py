@@ -312,3 +312,148 @@ def test_importing_snapshots_the_store_holds_is_refused(tmp_path):
         import_files([path], "cboe", tmp_path / "s", CONFIG)
     with pytest.raises(LayoutError, match="no such file"):
         import_files([tmp_path / "missing.csv"], "cboe", tmp_path / "s", CONFIG)
+
+
+MAPPING = {
+    "underlying": "Sym",
+    "quote_date": "Date",
+    "expiration": "Exp",
+    "strike": "K",
+    "option_type": "CP",
+    "bid": "B",
+    "ask": "A",
+    "underlying_price": "Px",
+}
+
+
+def test_index_rows_without_a_root_settle_am_on_the_third_friday_and_pm_otherwise(tmp_path):
+    # A mapped file with no root column: SPX rows expiring on the third Friday of January
+    # 2016 (the 15th) are the AM-settled monthly SPX, every other expiry (the 8th, a
+    # weekly; the 14th, a Thursday daily) the PM-settled SPXW. Good Friday 2014 (April
+    # 18th, the third Friday) moved the monthly to Thursday the 17th: that one is AM too.
+    header = ["Sym", "Date", "Exp", "K", "CP", "B", "A", "Px"]
+    rows = [
+        ["SPX", "20160104", expiry, "2000", "P", "10", "11", "2010"]
+        for expiry in ("20160108", "20160114", "20160115")
+    ]
+    rows += [["SPX", "20140401", "20140417", "1800", "P", "5", "6", "1870"]]
+    rows += [
+        ["RUT", "20160104", expiry, "1100", "P", "8", "9", "1130"]
+        for expiry in ("20160108", "20160115")
+    ]
+    path = write_csv(tmp_path / "v.csv", header, rows)
+    config = attrs.evolve(CONFIG, backtest=attrs.evolve(CONFIG.backtest, columns=MAPPING))
+    import_files([path], "mapped", tmp_path / "s", config)
+    frame = chains(tmp_path / "s")
+    styles = {(r.underlying, str(r.expiry)): (r.root, r.settlement) for r in frame.itertuples()}
+    assert styles == {
+        ("SPX", "2014-04-17"): ("SPX", "cash_am"),
+        ("SPX", "2016-01-08"): ("SPXW", "cash_pm"),
+        ("SPX", "2016-01-14"): ("SPXW", "cash_pm"),
+        ("SPX", "2016-01-15"): ("SPX", "cash_am"),
+        ("RUT", "2016-01-08"): ("RUTW", "cash_pm"),
+        ("RUT", "2016-01-15"): ("RUT", "cash_am"),
+    }
+
+
+def test_a_recorded_index_chain_labels_each_contract_by_its_expiry():
+    from v6.domain.market import OptionChain
+    from v6.store.rows import chain_table
+
+    expiry = np.array(["2016-01-08", "2016-01-15", "2016-01-22"], dtype="datetime64[D]")
+    chain = OptionChain(
+        underlying="SPX",
+        as_of=datetime(2016, 1, 4, 20, 45, tzinfo=UTC),
+        spot=2010.0,
+        expiry=expiry,
+        strike=[2000.0] * 3,
+        is_call=[False] * 3,
+        bid=[5.0] * 3,
+        ask=[6.0] * 3,
+        iv=[0.2] * 3,
+        delta=[-0.4] * 3,
+        gamma=[0.01] * 3,
+        vega=[1.0] * 3,
+        theta=[-1.0] * 3,
+        quote_time=np.array(["2016-01-04T20:45"] * 3, dtype="datetime64[us]"),
+    )
+    table = chain_table(chain)
+    assert table.column("root").to_pylist() == ["SPXW", "SPX", "SPXW"]
+    assert table.column("settlement").to_pylist() == ["cash_pm", "cash_am", "cash_pm"]
+    assert set(table.column("exercise_style").to_pylist()) == {"european"}
+
+
+def test_an_etf_option_under_another_root_is_left_out_as_nonstandard(tmp_path):
+    # SPY1 is an adjusted SPY option (a deliverable other than 100 SPY shares): imported
+    # as a standard SPY option it would be priced and settled wrongly, and here it would
+    # clash with the real 98 put. It is counted, with a sample, and the real one kept.
+    rows = [
+        cboe_row(),
+        cboe_row(root="SPY1", bid_1545="3.00", ask_1545="3.20"),
+        cboe_row(root="SPY7", strike="90"),
+    ]
+    report = import_files(
+        [write_csv(tmp_path / "a.csv", CBOE_HEADER, rows)], "cboe", tmp_path / "s", CONFIG
+    )
+    assert report.rows_imported == 1
+    assert report.bad.counts == {"nonstandard_root": 2}
+    assert "SPY1" in report.bad.samples["nonstandard_root"][0]
+    frame = chains(tmp_path / "s")
+    assert frame["bid"].tolist() == [0.60] and frame["root"].tolist() == ["SPY"]
+
+
+def test_the_text_report_never_sends_a_files_escape_sequences_to_the_terminal(tmp_path):
+    path = write_csv(tmp_path / "a.csv", CBOE_HEADER, [cboe_row()])
+    with path.open("a") as f:
+        f.write("SPY,\x1b[2J\x1b]0;owned\x07,few\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "v6.cli",
+            "data",
+            "import",
+            str(path),
+            "--format",
+            "cboe",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "malformed_line: 1" in result.stdout
+    assert "\\x1b[2J\\x1b]0;owned\\x07" in result.stdout  # shown, escaped
+
+
+def test_an_adjusted_root_inside_a_historicaloptiondata_symbol_is_nonstandard(tmp_path):
+    # historicaloptiondata names the root inside its option symbol: SPY1160115P00098000
+    # is root SPY1 (digits included), not SPY.
+    base = dict.fromkeys(HOD_HEADER, "")
+    base.update(
+        underlying="SPY",
+        underlying_last="100",
+        type="put",
+        expiration="1/15/2016",
+        quotedate="1/4/2016",
+        strike="98",
+        bid="0.6",
+        ask="0.7",
+        impliedvol="0.15",
+    )
+    rows = [
+        [dict(base, optionroot=symbol)[h] for h in HOD_HEADER]
+        for symbol in ("SPY160115P00098000", "SPY1160115P00098000")
+    ]
+    report = import_files(
+        [write_csv(tmp_path / "h.csv", HOD_HEADER, rows)],
+        "historicaloptiondata",
+        tmp_path / "s",
+        CONFIG,
+    )
+    assert report.bad.counts == {"nonstandard_root": 1}
+    assert "SPY1160115P00098000" in report.bad.samples["nonstandard_root"][0]
+    assert chains(tmp_path / "s")["root"].tolist() == ["SPY"]

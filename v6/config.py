@@ -659,11 +659,16 @@ def _time_of_day(_instance: Any, attribute: Attribute[Any], value: str) -> None:
 class BacktestSettings:
     """``v6 backtest`` and ``v6 data import`` (docs/BACKTEST.md).
 
-    A backtest fills every order at ``fill_point`` of the way from mid to the natural
-    price (0 = mid, 1 = natural), plus ``slippage_per_leg`` dollars per share per leg
-    against the trader, never beyond the natural price. Commissions, the seed and the
-    starting cash are ``sim.broker.commission_per_contract``, ``sim.seed`` and
-    ``sim.initial_cash``.
+    A backtest's market price of a combo lies ``fill_point`` of the way from mid to the
+    natural price (0 = mid, 1 = natural), plus ``slippage_per_leg`` dollars per share per
+    leg against the trader, never beyond the natural price. An order whose limit reaches
+    it fills at its own limit (an order at natural, at the natural). One whose limit does
+    not is, with ``work_to_fill_point``, worked through the day to the market's price and
+    filled there (end-of-day data cannot show the intraday steps a trader takes toward
+    natural; the fill point is their average cost); without it, it rests and is repriced
+    toward natural or timed out by the executor, one step a snapshot, as live.
+    Commissions, the seed and the starting cash are ``sim.broker.commission_per_contract``,
+    ``sim.seed`` and ``sim.initial_cash``.
     """
 
     fill_point: float = field(
@@ -672,6 +677,9 @@ class BacktestSettings:
     slippage_per_leg: float = field(
         default=0.0, validator=bounded(ge=0, le=10.0, why="ten dollars a share a leg")
     )
+    # A limit the market's price does not reach is worked to it within the snapshot (true)
+    # or rests until the executor's steps reach it, one a snapshot (false).
+    work_to_fill_point: bool = True
     # Close what is still open at the last snapshot (natural price), so every trade's P&L
     # is realised and the summary's trade statistics cover every position.
     flatten_at_end: bool = True

@@ -57,6 +57,11 @@ class BacktestRecorder(Recorder):
         """Not written: the chains are the backtest's input, already in its data store
         (the ``runs`` row names the range; copying them would double the data)."""
 
+    def heartbeat(self, row: Mapping[str, Any]) -> None:
+        """Not written: the heartbeat says a live engine is alive (wall-clock time, process
+        id, cycle duration) for the dashboard's health page and ``v6 status``; a backtest
+        is not a running engine, and those values would differ on every rerun."""
+
     def flush_orders(self) -> None:
         """Order events wait for the next flush (nothing to recover in a backtest)."""
 

@@ -32,11 +32,11 @@ import pyarrow.dataset as ds
 from attrs import frozen
 from deltalake import DeltaTable
 
-from v6.domain.contract_specs import contract_spec
 from v6.domain.market import MarketView, OptionChain, UnderlyingQuote
 from v6.engine.history import atm_iv
 from v6.errors import V6Error
 from v6.store.delta_store import DeltaStore
+from v6.store.rows import contract_styles
 from v6.store.schemas import CHAIN_SNAPSHOTS
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -265,11 +265,12 @@ def _utc(micros: int) -> datetime:
 def _settlements(
     symbol: str, expiry: np.ndarray, settle: np.ndarray
 ) -> dict[tuple[str, date], str]:
-    """How each expiry of ``symbol`` settles (the stored value, else the symbol's style)."""
+    """How each expiry of ``symbol`` settles: the stored value, else (a store written
+    before the column) the style of the root the symbol lists on that expiry."""
     out: dict[tuple[str, date], str] = {}
     distinct, first = np.unique(expiry, return_index=True)
-    default = contract_spec(symbol).settlement
-    for day, i in zip(distinct.tolist(), first.tolist(), strict=True):
+    defaults = contract_styles(symbol, distinct)[2]
+    for day, i, default in zip(distinct.tolist(), first.tolist(), defaults, strict=True):
         value = settle[i]
         out[(symbol, day)] = value if isinstance(value, str) and value else default
     return out
@@ -334,4 +335,6 @@ class ReplayMarket:
     def settlement(self, underlying: str, expiry: date) -> str:
         """How options of ``underlying`` expiring on ``expiry`` settle."""
         found = self.settlements.get((underlying, expiry))
-        return found if found is not None else contract_spec(underlying).settlement
+        if found is not None:
+            return found
+        return str(contract_styles(underlying, np.array([expiry], dtype="datetime64[D]"))[2][0])

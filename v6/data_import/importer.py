@@ -46,6 +46,7 @@ from v6.data_import.vendor_csv import (
 )
 from v6.domain.contract_specs import contract_spec
 from v6.errors import V6Error
+from v6.market.index_roots import listed_roots
 from v6.market.quality import MAX_IV
 from v6.pricing.bsm import bsm_greeks
 from v6.pricing.expiry import EXPIRY_CLOSE, SECONDS_PER_YEAR
@@ -65,7 +66,16 @@ DROP_REASONS = (
     "bad_strike",
     "bad_underlying_price",
     "expired_before_quote_date",
+    "nonstandard_root",
 )
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control or format character (ESC, CR, BEL, bidi overrides)
+    written as its escape (``\\x1b``), so printing it cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ImportConflictError(V6Error):
@@ -115,7 +125,9 @@ class ImportReport:
             lines.append("no bad rows")
         for reason, count in sorted(self.repaired.items()):
             lines.append(f"kept, {reason.replace('_', ' ')}: {count:,}")
-        return "\n".join(lines)
+        # Samples, symbols and file names are the vendor's bytes: a terminal must never
+        # run an escape sequence a file carries (the JSON report escapes them itself).
+        return "\n".join(terminal_safe(line) for line in lines)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -202,10 +214,9 @@ def parse_file(
         if "implied_volatility" in cols
         else np.full(raw.num_rows, np.nan)
     )
-    root = root_column(raw, layout, underlying)
-
     qd = _days(quote_date)
     ex = _days(expiration)
+    root = root_column(raw, layout, underlying, ex)
     is_call_valid = pc.is_valid(right).to_numpy(zero_copy_only=False)
     reasons = (
         pc.equal(pc.utf8_length(underlying), 0).to_numpy(zero_copy_only=False),
@@ -215,6 +226,7 @@ def parse_file(
         ~(np.isfinite(strike) & (strike > 0)),
         ~(np.isfinite(spot) & (spot > 0)),
         (ex >= 0) & (qd >= 0) & (ex < qd),
+        nonstandard_roots(underlying, root),
     )
     dropped = np.zeros(raw.num_rows, dtype=bool)
     for reason, mask in zip(DROP_REASONS, reasons, strict=True):
@@ -274,21 +286,67 @@ def parse_file(
     )
 
 
-def root_column(raw: pa.Table, layout: Layout, underlying: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The option root of every row (SPX vs SPXW); the underlying where none is given."""
+def root_column(
+    raw: pa.Table, layout: Layout, underlying: pa.ChunkedArray, expiry_days: np.ndarray
+) -> pa.ChunkedArray:
+    """The option root of every row (SPX vs SPXW). Where the file names none, the root
+    the underlying lists on that expiry (:func:`v6.market.index_roots.listed_roots`: an
+    SPX row expiring on the third Friday is SPX, AM-settled, on any other day SPXW)."""
     header = layout.columns.get("root")
     if header is None:
-        return underlying
+        return pa.chunked_array([default_roots(underlying, expiry_days)], pa.string())
 
     def roots(values: pa.Array) -> pa.Array:
         text = pc.utf8_upper(pc.utf8_trim_whitespace(values))
-        if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW
-            text = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+        if layout.root_from_symbol:  # SPXW160115C02000000 -> SPXW, SPY1160115P... -> SPY1
+            # The root is what precedes the OCC tail (yymmdd, C or P, strike x 1000 in
+            # eight digits), digits included (an adjusted SPY1); else its leading letters.
+            occ = r"^(?P<root>[A-Z0-9./]+?)\s*\d{6}[CP]\d{8}$"
+            whole = pc.struct_field(pc.extract_regex(text, occ), "root")
+            letters = pc.struct_field(pc.extract_regex(text, r"^(?P<root>[A-Z]*)"), "root")
+            text = pc.coalesce(whole, letters)
         return text
 
     text = by_distinct(raw.column(header), roots)
     empty = pc.equal(pc.utf8_length(text), 0)
-    return pc.if_else(pc.or_kleene(empty, pc.is_null(text)), underlying, text)
+    fallback = default_roots(underlying, expiry_days)
+    return pc.if_else(pc.or_kleene(empty, pc.is_null(text)), fallback, text)
+
+
+def nonstandard_roots(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> np.ndarray:
+    """True where a physically settled option's root is not its underlying's symbol.
+
+    An ETF or stock option under another root (SPY1, SPY2: an adjusted option after a
+    special dividend, a split or a merger) delivers something other than 100 shares of
+    the underlying; imported as a standard option it would be priced and settled wrongly
+    and could win a clash with the real one. Such rows are left out (``nonstandard_root``).
+    Cash-settled index roots (SPX, SPXW, ...) are judged by their own table.
+    """
+    pairs = pc.binary_join_element_wise(underlying, pc.fill_null(root, ""), "|")
+    encoded = pc.dictionary_encode(pairs).combine_chunks()
+    bad = []
+    for pair in encoded.dictionary.to_pylist():
+        symbol, name = pair.split("|", 1)
+        physical = not contract_spec(symbol, name or None).cash_settled
+        bad.append(physical and _letters(name or symbol) != _letters(symbol))
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    return np.array(bad, dtype=bool)[indices] if bad else np.zeros(len(indices), dtype=bool)
+
+
+def _letters(symbol: str) -> str:
+    """A symbol without punctuation or case: BRK.B, BRK/B and brkb are one."""
+    return "".join(c for c in symbol.upper() if c.isalnum())
+
+
+def default_roots(underlying: pa.ChunkedArray, expiry_days: np.ndarray) -> pa.Array:
+    """The listed root of every row by its underlying and expiry, one call per symbol."""
+    encoded = pc.dictionary_encode(underlying).combine_chunks()
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    out = np.empty(len(indices), dtype=object)
+    for i, symbol in enumerate(encoded.dictionary.to_pylist()):
+        rows = indices == i
+        out[rows] = listed_roots(symbol, expiry_days[rows])
+    return pa.array(out, pa.string())
 
 
 def implied_vols(

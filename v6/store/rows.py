@@ -26,12 +26,13 @@ import pyarrow.compute as pc
 from v6.conversion import converter as shared_converter
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert
-from v6.domain.contract_specs import contract_spec
+from v6.domain.contract_specs import contract_spec, normalise_symbol
 from v6.domain.contracts import Leg, OptionContract
 from v6.domain.decisions import DecisionRecord, RegimeReading
 from v6.domain.market import OptionChain
 from v6.domain.orders import ComboOrder, Fill, OrderState
 from v6.domain.positions import Position
+from v6.market.index_roots import PM_ROOT_OF_AM_MONTHLY, listed_roots
 from v6.store.schemas import CHAIN_SNAPSHOTS, TIME
 
 Row = dict[str, Any]
@@ -208,11 +209,14 @@ def chain_table(chain: OptionChain) -> pa.Table:
 
     ``date`` is the UTC calendar date of ``as_of``: the partition a day's replay reads.
     Quote times, multiplier, exercise style and settlement go with it, so a recorded
-    sim, paper or live chain replays like an imported one.
+    sim, paper or live chain replays like an imported one. They are the root's, per
+    contract: a chain carries no trading class, so an SPX, NDX or RUT contract's root is
+    told by its expiry (:func:`v6.market.index_roots.listed_roots`: the AM monthly on the
+    third Friday, the PM weekly SPXW, NDXP or RUTW on any other day).
     """
     n = len(chain)
     as_of = chain.as_of.astimezone(UTC)
-    spec = contract_spec(chain.underlying)
+    roots, styles, settlements = contract_styles(chain.underlying, chain.expiry)
     arrays = [
         pa.repeat(pa.scalar(as_of, type=TIME), n),
         pa.repeat(pa.scalar(chain.underlying, type=pa.string()), n),
@@ -232,12 +236,32 @@ def chain_table(chain: OptionChain) -> pa.Table:
         # The quote times are naive UTC in the chain (datetime64[us]).
         pa.array(chain.quote_time.astype("datetime64[us]"), type=pa.timestamp("us")).cast(TIME),
         pa.repeat(pa.scalar(int(chain.multiplier), type=pa.int64()), n),
-        pa.repeat(pa.scalar(spec.exercise_style, type=pa.string()), n),
-        pa.repeat(pa.scalar(spec.settlement, type=pa.string()), n),
-        pa.repeat(pa.scalar(chain.underlying, type=pa.string()), n),
+        pa.array(styles, type=pa.string()),
+        pa.array(settlements, type=pa.string()),
+        pa.array(roots, type=pa.string()),
         pa.repeat(pa.scalar(float(chain.dividend_yield), type=pa.float64()), n),
     ]
     return pa.Table.from_arrays(arrays, schema=CHAIN_COLUMNS)
+
+
+def contract_styles(
+    underlying: str, expiry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(root, exercise style, settlement) of each expiry of ``underlying``'s options,
+    object arrays of str, from one spec per distinct root."""
+    days = np.asarray(expiry, dtype="datetime64[D]").astype(np.int64)
+    roots = listed_roots(underlying, days)
+    if normalise_symbol(underlying) not in PM_ROOT_OF_AM_MONTHLY:  # one root: one spec
+        spec = contract_spec(underlying)
+        n = len(roots)
+        return roots, np.full(n, spec.exercise_style, object), np.full(n, spec.settlement, object)
+    distinct, inverse = np.unique(roots.astype(str), return_inverse=True)
+    specs = [contract_spec(underlying, root) for root in distinct.tolist()]
+    style = np.array([s.exercise_style for s in specs], dtype=object)
+    settle = np.array([s.settlement for s in specs], dtype=object)
+    if not specs:
+        return roots, style, settle
+    return roots, style[inverse], settle[inverse]
 
 
 # -- readers -------------------------------------------------------------------------
