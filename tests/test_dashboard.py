@@ -403,3 +403,123 @@ def test_a_damaged_table_is_named_on_the_page_not_a_failed_request(finished, tmp
     assert set(shown) == {"pos-empty"}  # the table keeps what it showed
     text = shown["pos-empty"]["children"]["props"]["children"]
     assert text.startswith("Cannot read the store: table 'positions'") and "damaged" in text
+
+
+def _raw_get(port: int, path: str, host: str) -> int:
+    """Status of a GET sent over a socket with exactly this ``Host`` header."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_on_loopback_without_a_login_a_foreign_host_header_is_refused(finished):
+    """DNS rebinding: a page the operator visits rebinds its name to 127.0.0.1 and posts to
+    the dashboard; its requests still say ``Host: evil.example`` and are refused."""
+    dashboard = Dashboard(finished)
+    try:
+        port = dashboard.port
+        assert _raw_get(port, "/", "evil.example") == 403
+        assert _raw_get(port, "/_dash-layout", f"evil.example:{port}") == 403
+        assert _raw_get(port, "/health", f"127.0.0.1.evil.example:{port}") == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+            assert _raw_get(port, "/", host) == 200, host
+        assert dashboard.get("/")[0] == 200
+    finally:
+        assert dashboard.stop()[0] == 0
+
+
+def _press(client, callback: dict) -> None:
+    response = client.post("/_dash-update-component", json=callback)
+    assert response.status_code == 200, response.data[:300]
+
+
+def _halt_click(button: str, n: int) -> dict:
+    return {
+        "output": "..halt-status.children...halt-status.style...halt-button.disabled..."
+        "resume-button.disabled..",
+        "outputs": [
+            {"id": "halt-status", "property": "children"},
+            {"id": "halt-status", "property": "style"},
+            {"id": "halt-button", "property": "disabled"},
+            {"id": "resume-button", "property": "disabled"},
+        ],
+        "inputs": [
+            {"id": "halt-button", "property": "n_clicks", "value": n},
+            {"id": "resume-button", "property": "n_clicks", "value": n},
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+            {"id": "run-select", "property": "value", "value": None},
+        ],
+        "changedPropIds": [f"{button}.n_clicks"],
+        "state": [{"id": "halt-reason", "property": "value", "value": f"click {n}"}],
+    }
+
+
+def _ack_click(alert: str, n: int) -> dict:
+    return {
+        "output": "..al-table.data...al-table.selected_rows...al-message.children..."
+        "al-empty.children..",
+        "outputs": [
+            {"id": "al-table", "property": "data"},
+            {"id": "al-table", "property": "selected_rows"},
+            {"id": "al-message", "property": "children"},
+            {"id": "al-empty", "property": "children"},
+        ],
+        "inputs": [
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+            {"id": "run-select", "property": "value", "value": None},
+            {"id": "al-severity", "property": "value", "value": []},
+            {"id": "al-kind", "property": "value", "value": []},
+            {"id": "al-unacked", "property": "value", "value": []},
+            {"id": "al-ack", "property": "n_clicks", "value": n},
+        ],
+        "changedPropIds": ["al-ack.n_clicks"],
+        "state": [{"id": "al-table", "property": "selected_row_ids", "value": [alert]}],
+    }
+
+
+def test_concurrent_halts_resumes_and_acknowledgements_all_land_exactly_once(tmp_path):
+    """The dashboard's request threads share one store: pressed at once from several
+    browsers, every halt, resume and acknowledgement is written exactly once."""
+    import threading
+
+    from dash_app.app import create_app
+
+    root = tmp_path / "store"
+    app = create_app(StoreReader(root), SETTINGS)
+    threads, rounds = 6, 3
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def operator(n: int) -> None:
+        client = app.server.test_client()
+        try:
+            start.wait()
+            for i in range(rounds):
+                button = "halt-button" if (n + i) % 2 else "resume-button"
+                _press(client, _halt_click(button, 100 * n + i))
+                _press(client, _ack_click(f"alert-{n}-{i}", i + 1))
+        except BaseException as exc:  # reported below, not lost on the thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=operator, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors
+    store = DeltaStore(root)
+    commands = store.read("manual_commands")
+    assert len(commands) == threads * rounds
+    assert commands["command_id"].is_unique
+    assert sorted(commands["reason"]) == sorted(
+        f"click {100 * n + i}" for n in range(threads) for i in range(rounds)
+    )
+    acks = store.read("alert_acks")["alert_id"].tolist()
+    assert sorted(acks) == sorted(f"alert-{n}-{i}" for n in range(threads) for i in range(rounds))

@@ -60,7 +60,7 @@ class BreakerEvent:
 
     time: datetime
     breaker: str
-    event: str  # "trip", "reset" or "reset_request"
+    event: str  # "trip", "reset", "reset_request"; "already_tripped"/"not_tripped": no-op
     reason: str
     source: str = "engine"  # "engine" (its own rule) or "manual"
 
