@@ -523,3 +523,57 @@ def test_concurrent_halts_resumes_and_acknowledgements_all_land_exactly_once(tmp
     )
     acks = store.read("alert_acks")["alert_id"].tolist()
     assert sorted(acks) == sorted(f"alert-{n}-{i}" for n in range(threads) for i in range(rounds))
+
+
+def test_greeks_totals_say_incomplete_and_never_count_an_unvalued_position_as_zero(
+    finished, tmp_path
+):
+    """A position the engine could not value (a leg without a usable quote) has unknown
+    Greeks: the totals leave it out and say so, with its max loss; its row shows n/a."""
+    import shutil
+
+    import pyarrow as pa
+
+    from dash_app.views import greeks_history
+    from v6.store.schemas import POSITION_RISK
+
+    root = tmp_path / "store"
+    shutil.copytree(finished, root)
+    reader = StoreReader(root)
+    run = latest_run(reader)
+    store = DeltaStore(root)
+    risk = store.read("position_risk")
+    last = risk[(risk["time"] == risk["time"].max()) & (risk["run_id"] == run)].copy()
+    open_ids = sorted(set(position_rows(reader, run)["position_id"]) & set(last["position_id"]))
+    assert len(open_ids) >= 2, "the session left fewer than two open positions"
+    nulled, zeroed = open_ids[0], open_ids[1]  # what V6 stores now; what an older store held
+    later = last.assign(time=last["time"] + pd.Timedelta(minutes=15))
+    greek_columns = ["delta", "beta_delta", "gamma", "vega", "theta"]
+    later.loc[later["position_id"] == nulled, greek_columns] = float("nan")
+    later.loc[later["position_id"] == zeroed, greek_columns] = 0.0
+    later.loc[later["position_id"].isin([nulled, zeroed]), "valid"] = False
+    store.append("position_risk", pa.Table.from_pandas(later, schema=POSITION_RISK))
+    store.flush()
+
+    reader = StoreReader(root)
+    greeks = portfolio_greeks(reader, run).set_index("greek")
+    mine = later[later["position_id"].isin(open_ids[2:])]  # the positions still valued
+    unvalued_loss = later.loc[later["position_id"].isin([nulled, zeroed]), "max_loss"].abs().sum()
+    assert (greeks["unvalued"] == 2).all()
+    assert greeks.loc["vega", "unvalued_max_loss"] == pytest.approx(unvalued_loss, abs=0.01)
+    assert greeks.loc["vega", "status"].startswith("INCOMPLETE: 2 positions unvalued")
+    assert f"max loss ${unvalued_loss:,.2f}" in greeks.loc["vega", "status"]
+    assert greeks.loc["vega", "value"] == pytest.approx(round(mine["vega"].sum(), 2))
+
+    rows = position_rows(reader, run).set_index("position_id")
+    for pid in (nulled, zeroed):
+        assert rows.loc[pid, ["beta_delta", "gamma", "vega", "theta"]].isna().all(), pid
+    for pid in open_ids[2:]:
+        assert rows.loc[pid, ["beta_delta", "gamma", "vega", "theta"]].notna().all(), pid
+    history = greeks_history(reader, run)
+    assert history.iloc[-1][["beta_delta", "vega"]].isna().all()  # a gap, not a false sum
+    assert history.iloc[-2][["beta_delta", "vega"]].notna().all()
+
+    overview = overview_data(reader, run, SETTINGS)
+    assert set(overview["greeks"]["status"]) == {greeks.loc["vega", "status"]}
+    assert "INCOMPLETE" in overview["greeks_figure"].layout.title.text
