@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import attrs
+import numpy as np
 import pandas as pd
 import pytest
 from dashboard_process import Dashboard, free_port
@@ -577,3 +579,40 @@ def test_greeks_totals_say_incomplete_and_never_count_an_unvalued_position_as_ze
     overview = overview_data(reader, run, SETTINGS)
     assert set(overview["greeks"]["status"]) == {greeks.loc["vega", "status"]}
     assert "INCOMPLETE" in overview["greeks_figure"].layout.title.text
+
+
+def test_the_engine_stores_an_unvalued_positions_greeks_as_null_not_zero(tmp_path):
+    """``position_risk`` keeps unknown Greeks unknown: a position whose legs have no usable
+    quote this cycle is stored with null Greeks and ``valid`` False."""
+    sim = sim_engine(sim_config(tmp_path / "store", days=1))
+    try:
+        sim.run(3)
+        live = sim.engine.book.positions()
+        assert live, "no position opened"
+        dark = live[0].underlying
+        market = sim.engine.market
+
+        class DarkChain:
+            """The real feed, with every quote of one underlying unusable."""
+
+            def __getattr__(self, name):
+                return getattr(market, name)
+
+            def snapshot(self, now):
+                view = market.snapshot(now)
+                chain = view.chains[dark]
+                chains = {**view.chains, dark: chain.with_validity(np.zeros(len(chain), bool))}
+                return attrs.evolve(view, chains=chains)
+
+        sim.engine.market = DarkChain()
+        sim.run(1)
+    finally:
+        sim.close()
+    risk = DeltaStore(sim.config.store.path).read("position_risk")
+    last = risk[risk["time"] == risk["time"].max()]
+    dark_rows = last[last["underlying"] == dark]
+    assert not dark_rows.empty
+    assert not dark_rows["valid"].any()
+    assert dark_rows[["delta", "beta_delta", "gamma", "vega", "theta"]].isna().all().all()
+    lit = last[last["underlying"] != dark]
+    assert lit[["beta_delta", "vega"]].notna().all().all()
