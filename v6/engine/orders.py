@@ -131,13 +131,17 @@ def work(engine: Engine, view: MarketView) -> None:
     unwind_legged(engine, view)
 
 
-def cancel_entries(engine: Engine, position_id: str, view: MarketView) -> None:
-    """Cancel the position's entry orders still working (what filled stays booked)."""
+def cancel_entries(engine: Engine, position_id: str, view: MarketView) -> list[OrderState]:
+    """Cancel the position's entry orders still working (what filled stays booked); the
+    states the broker answered."""
+    states = []
     for order in engine.book.working_orders(position_id):
         if order.intent is OrderIntent.OPEN:
             state = engine.broker.cancel(order.order_ref)
             engine.executor.on_state(state)
             record_state(engine, state, view)
+            states.append(state)
+    return states
 
 
 def cancel_blocked_entries(engine: Engine, view: MarketView) -> None:
@@ -146,26 +150,30 @@ def cancel_blocked_entries(engine: Engine, view: MarketView) -> None:
     Skipping the entries phase only stops new orders; one already working would go on
     being improved toward natural and could fill a new position under a halt. Cancelled
     through :func:`cancel_entries`, as a flatten does: what filled stays booked, and a
-    legged remainder is unwound at the end of the cycle.
+    legged remainder is unwound at the end of the cycle. A cancel the broker has not
+    confirmed (IB still pending, the connection down) is sent again every cycle, and
+    alerted once.
     """
     tripped = engine.breakers.tripped()
     if not tripped:
         return
     for position in engine.book.positions([PositionStatus.OPENING, PositionStatus.OPEN]):
-        refs = [o.order_ref for o in engine.book.working_orders(position.position_id)]
-        entries = [r for r in refs if engine.book.order(r).intent is OrderIntent.OPEN]
-        if not entries:
-            continue
-        cancel_entries(engine, position.position_id, view)
-        engine.alert(
-            Severity.WARNING,
-            "breakers",
-            "entry_cancelled",
-            f"{position.position_id}: entry order {', '.join(entries)} cancelled, entries "
-            f"are blocked by {', '.join(tripped)} "
-            f"({engine.book.quantity(position.position_id)} units filled before, kept)",
-            view.time,
-        )
+        pid = position.position_id
+        for state in cancel_entries(engine, pid, view):
+            ref = state.order_ref
+            if ref in engine.blocked_entries_alerted and not state.status.is_done:
+                continue
+            engine.blocked_entries_alerted.add(ref)
+            what = "cancelled" if state.status.is_done else "cancel sent, not confirmed yet"
+            engine.alert(
+                Severity.WARNING,
+                "breakers",
+                "entry_cancelled",
+                f"{pid}: entry order {ref} {what} ({state.status.value}"
+                f"{': ' + state.message if state.message else ''}): entries are blocked by "
+                f"{', '.join(tripped)}; {engine.book.quantity(pid)} units filled before, kept",
+                view.time,
+            )
 
 
 # -- sending ---------------------------------------------------------------------------
