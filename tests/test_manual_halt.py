@@ -248,3 +248,47 @@ def test_an_entry_already_working_when_halted_is_cancelled_at_the_next_cycle_and
     cancelled = alerts[alerts["code"] == "entry_cancelled"]
     assert len(cancelled) == len({r.split(":")[0] for r in resting})
     assert cancelled["message"].str.contains("blocked by manual_halt").all()
+
+
+def test_in_paper_a_halt_cancels_a_working_legged_entry_at_ib_and_leaves_nothing_legged(
+    tmp_path,
+):
+    """The same through the IB adapter against the fake gateway: an entry with only its
+    short legs executed is still working when the halt arrives. It is cancelled at IB at
+    that cycle (not repriced, not left to time out) and the legged shorts are unwound."""
+    import attrs
+    from ib_harness import (
+        assert_sound,
+        broker_option_positions,
+        ib_engine,
+        naked_shorts,
+        paper_config,
+        run_cycles,
+        running_gateway,
+    )
+
+    with running_gateway() as gateway:
+        cfg = paper_config(tmp_path / "store", gateway.port)
+        execution = attrs.evolve(cfg.execution, order_timeout_cycles=6)
+        cfg = attrs.evolve(cfg, underlyings=["SPY"], execution=execution)
+        engine, clock = ib_engine(cfg)
+        try:
+            gateway.fill_next("legs", indices=[0, 2])  # the shorts execute, wings never
+            run_cycles(engine, clock, gateway, 1)
+            bag = next(o for o in gateway.orders.values() if o.order_ref.endswith(":open"))
+            assert bag.status == "Submitted" and naked_shorts(broker_option_positions(gateway))
+            limit = bag.limit_price
+
+            issue(DeltaStore(cfg.store.path), HALT, datetime.now(UTC), user="trader")
+            run_cycles(engine, clock, gateway, 2)
+            assert bag.status == "Cancelled"
+            assert bag.limit_price == limit  # never improved toward natural under the halt
+            assert naked_shorts(broker_option_positions(gateway)) == []
+            entries = [o for o in gateway.orders.values() if o.order_ref.endswith(":open")]
+            assert entries == [bag]
+            alerts = engine.recorder.store.read("alerts")
+            assert "entry_cancelled" in set(alerts["code"])
+            assert "legged_position" in set(alerts["code"])
+            assert_sound(cfg, engine, gateway)
+        finally:
+            engine.close()
