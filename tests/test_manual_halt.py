@@ -166,7 +166,7 @@ def test_a_running_v6_run_process_obeys_the_halt_at_its_next_cycle_and_resumes_a
     assert (after["outcome"] == "accepted").any(), "entries never resumed after the reset"
 
 
-def test_a_halt_while_halted_and_a_resume_while_not_are_applied_as_no_ops(tmp_path):
+def test_a_halt_while_halted_and_a_resume_while_not_are_applied_as_no_ops(tmp_path, capsys):
     """Pressing "halt" twice (or "resume" when running) changes nothing, but the engine
     answers the command: the dashboard shows it applied, a restart does not re-deliver it."""
     from dash_app.data import StoreReader
@@ -192,6 +192,12 @@ def test_a_halt_while_halted_and_a_resume_while_not_are_applied_as_no_ops(tmp_pa
     assert halt_state(StoreReader(cfg.store.path), "test-run")["pending"] is None
     alerts = store.read("alerts")
     assert alerts["message"].str.contains("unchanged, already halted").any()
+
+    # `v6 breaker status` reads the no-op events as what they are: still halted.
+    capsys.readouterr()
+    assert main(["breaker", "status", "--store", str(cfg.store.path)]) == 0
+    status = next(line for line in capsys.readouterr().out.splitlines() if "manual_halt" in line)
+    assert "TRIPPED" in status
 
     # A restarted engine finds the latest command applied: nothing delivered again.
     engine, clock = engine_for(cfg)
