@@ -30,7 +30,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from flask import Response, request
 
 from dash_app import views
-from dash_app.auth import require_login
+from dash_app.auth import require_local_host, require_login
 from dash_app.data import StoreReader
 from dash_app.layouts import (
     PAGES,
@@ -53,11 +53,11 @@ from dash_app.pages import (
     position_data,
     predictions_data,
 )
-from v6.alert_acks import acknowledge
 from v6.config import DashboardSettings
+from v6.config_rules import is_loopback
 from v6.errors import V6Error
 from v6.health import evaluate
-from v6.risk.manual_halt import HALT, RESUME, issue
+from v6.risk.manual_halt import HALT, RESUME
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ def create_app(
     user: str = "",
 ) -> dash.Dash:
     """The dashboard for ``reader``'s store. With ``credentials`` (user, password) every
-    request, ``/health`` included, needs HTTP basic authentication (401 without)."""
+    request, ``/health`` included, needs HTTP basic authentication (401 without); without
+    them on loopback, a request whose ``Host`` is not this machine is refused (403)."""
     app = dash.Dash(
         __name__,
         title="V6 dashboard",
@@ -129,6 +130,8 @@ def create_app(
     server = app.server
     if credentials is not None:
         require_login(server, credentials)
+    elif is_loopback(settings.host):
+        require_local_host(server)  # no login: at least no DNS rebinding
 
     @server.route("/health")
     def health() -> Response:
@@ -265,8 +268,7 @@ def create_app(
         clicked = ctx.triggered_id
         if clicked in ("halt-button", "resume-button"):
             command = HALT if clicked == "halt-button" else RESUME
-            issue(
-                reader.store,
+            reader.issue_command(
                 command,
                 datetime.now(UTC),
                 reason=(reason or "").strip(),
@@ -382,9 +384,7 @@ def create_app(
         chosen = set(selected or [])
         if ctx.triggered_id == "al-ack":
             if chosen:
-                count = acknowledge(
-                    reader.store, sorted(chosen), datetime.now(UTC), user=operator()
-                )
+                count = reader.acknowledge(sorted(chosen), datetime.now(UTC), user=operator())
                 message = f"acknowledged {count} alert(s)"
             else:
                 message = "select alerts first (the boxes on the left)"

@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -31,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from v6 import alert_acks
+from v6.risk import manual_halt
 from v6.store.delta_store import DeltaStore, _local_files
 from v6.store.schemas import TABLES
 
@@ -163,6 +166,20 @@ class StoreReader:
         self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in COLUMNS}
         self._memo: dict[Any, tuple[tuple[Any, ...], float, Any]] = {}
         self._memo_lock = threading.Lock()
+        # The dashboard's two writes (a halt/resume, an acknowledgement) share one store
+        # whose buffers belong to one thread: one write at a time, or a command appended
+        # while another request's flush runs is dropped after its id was handed out.
+        self._write_lock = threading.Lock()
+
+    def issue_command(self, command: str, time: datetime, *, reason: str, user: str) -> str:
+        """Write a halt or resume (:func:`v6.risk.manual_halt.issue`); its id."""
+        with self._write_lock:
+            return manual_halt.issue(self.store, command, time, reason=reason, user=user)
+
+    def acknowledge(self, ids: Iterable[str], time: datetime, *, user: str) -> int:
+        """Store acknowledgements (:func:`v6.alert_acks.acknowledge`); how many."""
+        with self._write_lock:
+            return alert_acks.acknowledge(self.store, ids, time, user=user)
 
     def memo(
         self,

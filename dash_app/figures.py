@@ -109,8 +109,11 @@ def pnl_today(account: pd.DataFrame) -> go.Figure:
 
 
 def greeks_vs_limits(greeks: pd.DataFrame) -> go.Figure:
-    """Each limited Greek of the book as a share of its configured limit."""
+    """Each limited Greek of the book as a share of its configured limit; totals that leave
+    out positions the engine could not value say so in the title."""
     title = "Portfolio Greeks against their limits"
+    if "status" in greeks and len(greeks) and greeks["status"].iloc[0] != "complete":
+        title += f"<br><sub>{greeks['status'].iloc[0]}</sub>"
     limited = greeks[greeks["limit"].notna()]
     figure = go.Figure()
     figure.add_bar(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dash import dash_table, dcc, html
+from dash.dash_table.Format import Format
 
 from dash_app import figures, views
 
@@ -133,6 +134,7 @@ def overview_layout() -> html.Div:
                                     ("value", "value"),
                                     ("limit", "limit ±"),
                                     ("unit", "unit"),
+                                    ("status", "totals"),
                                 ],
                                 {"value", "limit"},
                             ),
@@ -233,6 +235,9 @@ _NUMERIC = {
 
 def positions_layout() -> html.Div:
     columns = _columns(POSITION_TABLE, _NUMERIC)
+    for column in columns:  # a position the engine could not value: Greeks unknown
+        if column["id"] in ("beta_delta", "gamma", "vega", "theta"):
+            column["format"] = Format(nully="n/a")
     columns[0]["presentation"] = "markdown"
     return html.Div(
         [

@@ -67,7 +67,7 @@ def overview_data(
             ["position_risk", "positions", "runs"],
             lambda: figures.greeks_vs_limits(greeks),
         ),
-        "greeks": greeks[["label", "value", "limit", "unit"]],
+        "greeks": greeks[["label", "value", "limit", "unit", "status"]],
         "breakers": views.breakers(reader, run_id),
         "positions": rows[["position_id", "underlying", "strategy", "pnl", "dte"]],
         "regimes": views.regimes_now(reader, run_id),

@@ -275,6 +275,8 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
     mult = 100.0
     units = frame["held"].astype(float) * mult
     live = frame["status"].isin(LIVE_STATUSES)
+    # An unvalued position's Greeks are unknown: shown empty ("n/a"), never 0.
+    valued = live & ~unvalued(frame.assign(valid=frame["valid"].fillna(True)))
     regime = frame["regime"].where(frame["regime"].notna(), frame["entry_regime"])
     out = pd.DataFrame(
         {
@@ -288,10 +290,10 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
             "current_value": (-frame["mark"] * units).round(2).where(live),
             "pnl": frame["unrealized_pnl"].where(live, frame["realized_pnl"]).round(2),
             "pnl_pct": (100 * frame["pnl_fraction"]).round(1).where(live),
-            "beta_delta": frame["beta_delta"].round(2).where(live),
-            "gamma": frame["gamma"].round(3).where(live),
-            "vega": frame["vega"].round(2).where(live),
-            "theta": frame["theta"].round(2).where(live),
+            "beta_delta": frame["beta_delta"].round(2).where(valued),
+            "gamma": frame["gamma"].round(3).where(valued),
+            "vega": frame["vega"].round(2).where(valued),
+            "theta": frame["theta"].round(2).where(valued),
             "dte": frame["dte"].where(live),
             "regime": regime.fillna("-"),
             "take_profit_at": [
@@ -309,22 +311,48 @@ def position_rows(reader: StoreReader, run_id: str | None, *, closed: bool = Fal
     return out.sort_values(["underlying", "position_id"], kind="stable").reset_index(drop=True)
 
 
+GREEKS = ("delta", "beta_delta", "gamma", "vega", "theta")
+
+
+def unvalued(risk: pd.DataFrame) -> pd.Series:
+    """Rows of ``position_risk`` whose Greeks are unknown: the engine could not value the
+    position (``valid`` False; an older store wrote 0 for its Greeks) or stored them null."""
+    if risk.empty:
+        return pd.Series(False, index=risk.index, dtype=bool)
+    known = risk["valid"].astype("boolean").fillna(False).astype(bool)
+    return ~known | risk[list(GREEKS)].isna().any(axis=1)
+
+
 @cached("position_risk", "positions", "runs")
 def portfolio_greeks(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
     """The book's Greeks at the run's last cycle against the configured limits.
 
-    Columns: greek, label, value, limit (None for theta, which has none), used (share of
-    the limit, absolute), unit.
+    Columns: greek, label, value (summed over the positions that could be valued), limit
+    (None for theta, which has none), used (share of the limit, absolute), unit, and what
+    the totals leave out: ``unvalued`` (open positions the engine could not value, whose
+    Greeks are unknown, never counted as 0), ``unvalued_max_loss`` (their max loss, $) and
+    ``status`` ("complete", or "INCOMPLETE: ..." naming both).
     """
     risk = _of_run(reader.table("position_risk"), run_id)
     limits = run_config(reader, run_id).get("limits") or {}
+    missing, missing_loss = 0, 0.0
     if risk.empty:
         totals = dict.fromkeys(("beta_delta", "gamma", "vega", "theta"), 0.0)
     else:
         last = risk[risk["time"] == risk["time"].max()]
         open_ids = set(open_positions(reader, run_id)["position_id"])
         last = last[last["position_id"].isin(open_ids)]
-        totals = {g: float(last[g].fillna(0.0).sum()) for g, *_ in GREEK_LIMITS}
+        bad = unvalued(last)
+        missing = int(bad.sum())
+        missing_loss = float(last.loc[bad, "max_loss"].abs().sum())
+        valued = last[~bad]
+        totals = {g: float(valued[g].sum()) for g, *_ in GREEK_LIMITS}
+    status = (
+        "complete"
+        if not missing
+        else f"INCOMPLETE: {missing} position{'s' if missing > 1 else ''} unvalued "
+        f"(Greeks unknown, not counted), max loss ${missing_loss:,.2f}"
+    )
     rows = []
     for greek, label, key, unit in GREEK_LIMITS:
         limit = limits.get(key) if key else None
@@ -337,6 +365,9 @@ def portfolio_greeks(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
                 "limit": limit,
                 "used": round(abs(value) / float(limit), 4) if limit else None,
                 "unit": unit,
+                "unvalued": missing,
+                "unvalued_max_loss": round(missing_loss, 2),
+                "status": status,
             }
         )
     return pd.DataFrame(rows)
@@ -344,11 +375,15 @@ def portfolio_greeks(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
 
 @cached("position_risk")
 def greeks_history(reader: StoreReader, run_id: str | None) -> pd.DataFrame:
-    """The book's Greeks summed per cycle (a line per Greek)."""
+    """The book's Greeks summed per cycle (a line per Greek); a cycle in which a position
+    could not be valued has no total (a gap in the line, not a sum that counts it as 0)."""
     risk = _of_run(reader.table("position_risk"), run_id)
+    columns = ["beta_delta", "gamma", "vega", "theta"]
     if risk.empty:
-        return pd.DataFrame(columns=["time", "beta_delta", "gamma", "vega", "theta"])
-    return risk.groupby("time", as_index=False)[["beta_delta", "gamma", "vega", "theta"]].sum()
+        return pd.DataFrame(columns=["time", *columns])
+    totals = risk.groupby("time")[columns].sum()
+    gaps = unvalued(risk).groupby(risk["time"]).any()
+    return totals.mask(gaps.reindex(totals.index, fill_value=False)).reset_index()
 
 
 # -- one position ------------------------------------------------------------------------

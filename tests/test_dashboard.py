@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import attrs
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -506,3 +508,214 @@ def test_predictions_and_futures_have_empty_states_and_a_futures_switch(tmp_path
     off = futures_data(StoreReader(store.root), "r1")
     assert "futures.enabled: false" in str(off["empty"])
     assert off["contracts"].empty
+
+
+def _raw_get(port: int, path: str, host: str) -> int:
+    """Status of a GET sent over a socket with exactly this ``Host`` header."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_on_loopback_without_a_login_a_foreign_host_header_is_refused(finished):
+    """DNS rebinding: a page the operator visits rebinds its name to 127.0.0.1 and posts to
+    the dashboard; its requests still say ``Host: evil.example`` and are refused."""
+    dashboard = Dashboard(finished)
+    try:
+        port = dashboard.port
+        assert _raw_get(port, "/", "evil.example") == 403
+        assert _raw_get(port, "/_dash-layout", f"evil.example:{port}") == 403
+        assert _raw_get(port, "/health", f"127.0.0.1.evil.example:{port}") == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+            assert _raw_get(port, "/", host) == 200, host
+        assert dashboard.get("/")[0] == 200
+    finally:
+        assert dashboard.stop()[0] == 0
+
+
+def _press(client, callback: dict) -> None:
+    response = client.post("/_dash-update-component", json=callback)
+    assert response.status_code == 200, response.data[:300]
+
+
+def _halt_click(button: str, n: int) -> dict:
+    return {
+        "output": "..halt-status.children...halt-status.style...halt-button.disabled..."
+        "resume-button.disabled..",
+        "outputs": [
+            {"id": "halt-status", "property": "children"},
+            {"id": "halt-status", "property": "style"},
+            {"id": "halt-button", "property": "disabled"},
+            {"id": "resume-button", "property": "disabled"},
+        ],
+        "inputs": [
+            {"id": "halt-button", "property": "n_clicks", "value": n},
+            {"id": "resume-button", "property": "n_clicks", "value": n},
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+            {"id": "run-select", "property": "value", "value": None},
+        ],
+        "changedPropIds": [f"{button}.n_clicks"],
+        "state": [{"id": "halt-reason", "property": "value", "value": f"click {n}"}],
+    }
+
+
+def _ack_click(alert: str, n: int) -> dict:
+    return {
+        "output": "..al-table.data...al-table.selected_rows...al-message.children..."
+        "al-empty.children..",
+        "outputs": [
+            {"id": "al-table", "property": "data"},
+            {"id": "al-table", "property": "selected_rows"},
+            {"id": "al-message", "property": "children"},
+            {"id": "al-empty", "property": "children"},
+        ],
+        "inputs": [
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+            {"id": "run-select", "property": "value", "value": None},
+            {"id": "al-severity", "property": "value", "value": []},
+            {"id": "al-kind", "property": "value", "value": []},
+            {"id": "al-unacked", "property": "value", "value": []},
+            {"id": "al-ack", "property": "n_clicks", "value": n},
+        ],
+        "changedPropIds": ["al-ack.n_clicks"],
+        "state": [{"id": "al-table", "property": "selected_row_ids", "value": [alert]}],
+    }
+
+
+def test_concurrent_halts_resumes_and_acknowledgements_all_land_exactly_once(tmp_path):
+    """The dashboard's request threads share one store: pressed at once from several
+    browsers, every halt, resume and acknowledgement is written exactly once."""
+    import threading
+
+    from dash_app.app import create_app
+
+    root = tmp_path / "store"
+    app = create_app(StoreReader(root), SETTINGS)
+    threads, rounds = 6, 3
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def operator(n: int) -> None:
+        client = app.server.test_client()
+        try:
+            start.wait()
+            for i in range(rounds):
+                button = "halt-button" if (n + i) % 2 else "resume-button"
+                _press(client, _halt_click(button, 100 * n + i))
+                _press(client, _ack_click(f"alert-{n}-{i}", i + 1))
+        except BaseException as exc:  # reported below, not lost on the thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=operator, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors
+    store = DeltaStore(root)
+    commands = store.read("manual_commands")
+    assert len(commands) == threads * rounds
+    assert commands["command_id"].is_unique
+    assert sorted(commands["reason"]) == sorted(
+        f"click {100 * n + i}" for n in range(threads) for i in range(rounds)
+    )
+    acks = store.read("alert_acks")["alert_id"].tolist()
+    assert sorted(acks) == sorted(f"alert-{n}-{i}" for n in range(threads) for i in range(rounds))
+
+
+def test_greeks_totals_say_incomplete_and_never_count_an_unvalued_position_as_zero(
+    finished, tmp_path
+):
+    """A position the engine could not value (a leg without a usable quote) has unknown
+    Greeks: the totals leave it out and say so, with its max loss; its row shows n/a."""
+    import shutil
+
+    import pyarrow as pa
+
+    from dash_app.views import greeks_history
+    from v6.store.schemas import POSITION_RISK
+
+    root = tmp_path / "store"
+    shutil.copytree(finished, root)
+    reader = StoreReader(root)
+    run = latest_run(reader)
+    store = DeltaStore(root)
+    risk = store.read("position_risk")
+    last = risk[(risk["time"] == risk["time"].max()) & (risk["run_id"] == run)].copy()
+    open_ids = sorted(set(position_rows(reader, run)["position_id"]) & set(last["position_id"]))
+    assert len(open_ids) >= 2, "the session left fewer than two open positions"
+    nulled, zeroed = open_ids[0], open_ids[1]  # what V6 stores now; what an older store held
+    later = last.assign(time=last["time"] + pd.Timedelta(minutes=15))
+    greek_columns = ["delta", "beta_delta", "gamma", "vega", "theta"]
+    later.loc[later["position_id"] == nulled, greek_columns] = float("nan")
+    later.loc[later["position_id"] == zeroed, greek_columns] = 0.0
+    later.loc[later["position_id"].isin([nulled, zeroed]), "valid"] = False
+    store.append("position_risk", pa.Table.from_pandas(later, schema=POSITION_RISK))
+    store.flush()
+
+    reader = StoreReader(root)
+    greeks = portfolio_greeks(reader, run).set_index("greek")
+    mine = later[later["position_id"].isin(open_ids[2:])]  # the positions still valued
+    unvalued_loss = later.loc[later["position_id"].isin([nulled, zeroed]), "max_loss"].abs().sum()
+    assert (greeks["unvalued"] == 2).all()
+    assert greeks.loc["vega", "unvalued_max_loss"] == pytest.approx(unvalued_loss, abs=0.01)
+    assert greeks.loc["vega", "status"].startswith("INCOMPLETE: 2 positions unvalued")
+    assert f"max loss ${unvalued_loss:,.2f}" in greeks.loc["vega", "status"]
+    assert greeks.loc["vega", "value"] == pytest.approx(round(mine["vega"].sum(), 2))
+
+    rows = position_rows(reader, run).set_index("position_id")
+    for pid in (nulled, zeroed):
+        assert rows.loc[pid, ["beta_delta", "gamma", "vega", "theta"]].isna().all(), pid
+    for pid in open_ids[2:]:
+        assert rows.loc[pid, ["beta_delta", "gamma", "vega", "theta"]].notna().all(), pid
+    history = greeks_history(reader, run)
+    assert history.iloc[-1][["beta_delta", "vega"]].isna().all()  # a gap, not a false sum
+    assert history.iloc[-2][["beta_delta", "vega"]].notna().all()
+
+    overview = overview_data(reader, run, SETTINGS)
+    assert set(overview["greeks"]["status"]) == {greeks.loc["vega", "status"]}
+    assert "INCOMPLETE" in overview["greeks_figure"].layout.title.text
+
+
+def test_the_engine_stores_an_unvalued_positions_greeks_as_null_not_zero(tmp_path):
+    """``position_risk`` keeps unknown Greeks unknown: a position whose legs have no usable
+    quote this cycle is stored with null Greeks and ``valid`` False."""
+    sim = sim_engine(sim_config(tmp_path / "store", days=1))
+    try:
+        sim.run(3)
+        live = sim.engine.book.positions()
+        assert live, "no position opened"
+        dark = live[0].underlying
+        market = sim.engine.market
+
+        class DarkChain:
+            """The real feed, with every quote of one underlying unusable."""
+
+            def __getattr__(self, name):
+                return getattr(market, name)
+
+            def snapshot(self, now):
+                view = market.snapshot(now)
+                chain = view.chains[dark]
+                chains = {**view.chains, dark: chain.with_validity(np.zeros(len(chain), bool))}
+                return attrs.evolve(view, chains=chains)
+
+        sim.engine.market = DarkChain()
+        sim.run(1)
+    finally:
+        sim.close()
+    risk = DeltaStore(sim.config.store.path).read("position_risk")
+    last = risk[risk["time"] == risk["time"].max()]
+    dark_rows = last[last["underlying"] == dark]
+    assert not dark_rows.empty
+    assert not dark_rows["valid"].any()
+    assert dark_rows[["delta", "beta_delta", "gamma", "vega", "theta"]].isna().all().all()
+    lit = last[last["underlying"] != dark]
+    assert lit[["beta_delta", "vega"]].notna().all().all()

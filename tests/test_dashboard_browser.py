@@ -540,3 +540,54 @@ def test_the_halt_switch_stops_a_running_engine_at_its_next_cycle_and_resume_res
     assert list(commands.sort_values("time")["command"]) == ["halt_entries", "resume_entries"]
     assert commands["time"].dt.tz is not None and str(commands["time"].dt.tz) == str(UTC)
     assert page.errors() == []
+
+
+def test_greeks_totals_with_an_unvalued_position_read_incomplete_and_its_row_n_a(
+    browser, store, tmp_path
+):
+    """A position the engine could not value: the Overview's totals say INCOMPLETE with
+    its max loss, and its Greeks read n/a on the Positions page, never 0."""
+    from v6.store.schemas import POSITION_RISK
+
+    root = tmp_path / "store"
+    shutil.copytree(store, root)
+    reader = StoreReader(root)
+    run = latest_run(reader)
+    stored = DeltaStore(root)
+    risk = stored.read("position_risk")
+    last = risk[(risk["time"] == risk["time"].max()) & (risk["run_id"] == run)]
+    open_ids = sorted(set(position_rows(reader, run)["position_id"]) & set(last["position_id"]))
+    dark = open_ids[0]
+    later = last.assign(time=last["time"] + pd.Timedelta(minutes=15))
+    greeks = ["delta", "beta_delta", "gamma", "vega", "theta"]
+    later.loc[later["position_id"] == dark, greeks] = float("nan")
+    later.loc[later["position_id"] == dark, "valid"] = False
+    stored.append("position_risk", pa.Table.from_pandas(later, schema=POSITION_RISK))
+    stored.flush()
+    max_loss = abs(float(later.loc[later["position_id"] == dark, "max_loss"].iloc[0]))
+
+    server = Dashboard(root)
+    try:
+        page = Page(browser, server.url)
+        page.open("/")
+        want = (
+            "INCOMPLETE: 1 position unvalued (Greeks unknown, not counted), "
+            f"max loss ${max_loss:,.2f}"
+        )
+        page.until(lambda: page.column("ov-greeks", "status"), "the Greeks table")
+        assert set(page.column("ov-greeks", "status")) == {want}
+        page.graphs_drawn()
+        page.open("/positions")
+        page.until(lambda: page.column("pos-table", "position_id"), "positions")
+        shown = dict(
+            zip(
+                page.column("pos-table", "position_id"),
+                page.column("pos-table", "vega"),
+                strict=True,
+            )
+        )
+        assert shown[dark] == "n/a"
+        assert all(v not in ("", "n/a") for pid, v in shown.items() if pid != dark)
+        assert page.errors() == []
+    finally:
+        assert server.stop()[0] == 0

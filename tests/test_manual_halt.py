@@ -155,8 +155,146 @@ def test_a_running_v6_run_process_obeys_the_halt_at_its_next_cycle_and_resumes_a
     orders = store.read("orders", columns=["time", "intent", "order_ref"])
     opened = orders[orders["intent"] == "open"].groupby("order_ref")["time"].min()
     assert not ((opened >= trip) & (opened < reset)).any(), "an entry was sent while halted"
+    fills = store.read("fills", columns=["time", "order_ref"])
+    entry_fills = fills[fills["order_ref"].str.endswith(":open")]
+    filled = entry_fills[(entry_fills["time"] > trip) & (entry_fills["time"] < reset)]
+    assert filled.empty, f"an entry filled while halted: {sorted(set(filled['order_ref']))}"
     entries = store.read("entries", columns=["time", "outcome", "reason"])
     halted = entries[(entries["time"] >= trip) & (entries["time"] < reset)]
     assert not halted.empty and halted["reason"].str.contains("manual_halt").all()
     after = entries[entries["time"] >= reset]
     assert (after["outcome"] == "accepted").any(), "entries never resumed after the reset"
+
+
+def test_a_halt_while_halted_and_a_resume_while_not_are_applied_as_no_ops(tmp_path, capsys):
+    """Pressing "halt" twice (or "resume" when running) changes nothing, but the engine
+    answers the command: the dashboard shows it applied, a restart does not re-deliver it."""
+    from dash_app.data import StoreReader
+    from dash_app.views import halt_state
+    from v6.risk.manual_halt import applied_ids
+
+    cfg = sim_config(tmp_path / "store", days=2)
+    engine, clock = engine_for(cfg)
+    store = DeltaStore(cfg.store.path)
+    resume = issue(store, RESUME, datetime.now(UTC), user="trader")  # not halted
+    engine.run_cycle(clock.next_cycle())
+    first = issue(store, HALT, datetime.now(UTC), user="trader")
+    engine.run_cycle(clock.next_cycle())
+    second = issue(store, HALT, datetime.now(UTC), user="trader")  # already halted
+    engine.run_cycle(clock.next_cycle())
+    assert engine.breakers.tripped() == ["manual_halt"]
+    engine.close()
+
+    assert {resume, first, second} <= applied_ids(store)
+    events = store.read("breaker_events")
+    rows = events[events["breaker"] == "manual_halt"].sort_values("time", kind="stable")
+    assert list(rows["event"]) == ["not_tripped", "trip", "already_tripped"]
+    assert halt_state(StoreReader(cfg.store.path), "test-run")["pending"] is None
+    alerts = store.read("alerts")
+    assert alerts["message"].str.contains("unchanged, already halted").any()
+
+    # `v6 breaker status` reads the no-op events as what they are: still halted.
+    capsys.readouterr()
+    assert main(["breaker", "status", "--store", str(cfg.store.path)]) == 0
+    status = next(line for line in capsys.readouterr().out.splitlines() if "manual_halt" in line)
+    assert "TRIPPED" in status
+
+    # A restarted engine finds the latest command applied: nothing delivered again.
+    engine, clock = engine_for(cfg)
+    engine.run_cycle(clock.next_cycle())
+    engine.close()
+    again = store.read("breaker_events")
+    assert len(again[again["breaker"] == "manual_halt"]) == 3
+
+
+def test_an_entry_already_working_when_halted_is_cancelled_at_the_next_cycle_and_never_fills(
+    tmp_path,
+):
+    """Skipping the entries phase is not enough: an entry resting at the broker would be
+    improved to natural and fill under the halt. It is cancelled instead, never repriced."""
+    import attrs
+
+    cfg = sim_config(tmp_path / "store", days=2)
+    # A market so illiquid that a limit short of natural (practically) never fills; one
+    # step reaches natural, which always does: without the cancel, the halted engine's
+    # next reprice would fill it.
+    broker = attrs.evolve(
+        cfg.sim.broker,
+        fill_model="liquidity",
+        fill_probability_at_mid=0.0,
+        liquidity_reference_vix=5.0,
+        liquidity_vix_elasticity=10.0,
+    )
+    execution = attrs.evolve(cfg.execution, price_step=10.0, order_timeout_cycles=5)
+    cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, broker=broker), execution=execution)
+    engine, clock = engine_for(cfg)
+    store = DeltaStore(cfg.store.path)
+    engine.run_cycle(clock.next_cycle())
+    resting = [w.order.order_ref for w in engine.executor.working]
+    assert resting, "no entry was left working at mid"
+
+    issue(store, HALT, datetime.now(UTC), user="trader")
+    halted_at = clock.next_cycle()
+    engine.run_cycle(halted_at)
+    assert engine.executor.working == []
+    for _ in range(2):
+        engine.run_cycle(clock.next_cycle())
+    engine.close()
+
+    fills = store.read("fills")
+    entry_fills = fills[fills["order_ref"].isin(resting)] if not fills.empty else fills
+    assert entry_fills.empty, "an entry filled while entries were halted"
+    orders = store.read("orders")
+    mine = orders[orders["order_ref"].isin(resting)]
+    last = mine.sort_values("time", kind="stable").groupby("order_ref").tail(1)
+    assert set(last["status"]) == {"cancelled"}
+    assert (last["time"] == halted_at).all()
+    assert sorted(mine["limit_price"].groupby(mine["order_ref"]).nunique().unique()) == [1]
+    alerts = store.read("alerts")
+    cancelled = alerts[alerts["code"] == "entry_cancelled"]
+    assert len(cancelled) == len({r.split(":")[0] for r in resting})
+    assert cancelled["message"].str.contains("blocked by manual_halt").all()
+
+
+def test_in_paper_a_halt_cancels_a_working_legged_entry_at_ib_and_leaves_nothing_legged(
+    tmp_path,
+):
+    """The same through the IB adapter against the fake gateway: an entry with only its
+    short legs executed is still working when the halt arrives. It is cancelled at IB at
+    that cycle (not repriced, not left to time out) and the legged shorts are unwound."""
+    import attrs
+    from ib_harness import (
+        assert_sound,
+        broker_option_positions,
+        ib_engine,
+        naked_shorts,
+        paper_config,
+        run_cycles,
+        running_gateway,
+    )
+
+    with running_gateway() as gateway:
+        cfg = paper_config(tmp_path / "store", gateway.port)
+        execution = attrs.evolve(cfg.execution, order_timeout_cycles=6)
+        cfg = attrs.evolve(cfg, underlyings=["SPY"], execution=execution)
+        engine, clock = ib_engine(cfg)
+        try:
+            gateway.fill_next("legs", indices=[0, 2])  # the shorts execute, wings never
+            run_cycles(engine, clock, gateway, 1)
+            bag = next(o for o in gateway.orders.values() if o.order_ref.endswith(":open"))
+            assert bag.status == "Submitted" and naked_shorts(broker_option_positions(gateway))
+            limit = bag.limit_price
+
+            issue(DeltaStore(cfg.store.path), HALT, datetime.now(UTC), user="trader")
+            run_cycles(engine, clock, gateway, 2)
+            assert bag.status == "Cancelled"
+            assert bag.limit_price == limit  # never improved toward natural under the halt
+            assert naked_shorts(broker_option_positions(gateway)) == []
+            entries = [o for o in gateway.orders.values() if o.order_ref.endswith(":open")]
+            assert entries == [bag]
+            alerts = engine.recorder.store.read("alerts")
+            assert "entry_cancelled" in set(alerts["code"])
+            assert "legged_position" in set(alerts["code"])
+            assert_sound(cfg, engine, gateway)
+        finally:
+            engine.close()

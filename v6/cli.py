@@ -359,7 +359,7 @@ def _breaker_states(store: Any) -> list[tuple[str, str, str]]:
             continue
         if event.event == "trip":
             state[event.breaker] = ("TRIPPED", f"{event.time:%Y-%m-%d %H:%M}Z {event.reason}")
-        else:
+        elif event.event in ("reset", "reset_request"):
             state[event.breaker] = ("ok", f"{event.event} {event.time:%Y-%m-%d %H:%M}Z")
     return [(name, *state[name]) for name in BREAKER_NAMES]
 

@@ -128,6 +128,7 @@ class Engine:
         self.closed_pnls: list[float] = []  # losses and gains since the breakers last looked
         self.external: set[str] = set()  # broker contracts V6 never traded, reported
         self.alerting: dict[str, str] = {}  # position -> rule whose alert is standing
+        self.blocked_entries_alerted: set[str] = set()  # entries cancelled under a breaker
         self.cycle_started = time.monotonic()  # wall clock at the start of this cycle
         self.heartbeat_flushed = float("-inf")  # wall clock of the last heartbeat commit
         self._sequence = 0

@@ -24,7 +24,7 @@ from v6.domain.orders import (
     OrderState,
     OrderStatus,
 )
-from v6.domain.positions import Position
+from v6.domain.positions import Position, PositionStatus
 from v6.engine import predictions
 from v6.execution.combo_executor import round_to_tick
 from v6.execution.pre_trade import combo_quotes
@@ -119,20 +119,61 @@ def record_state(engine: Engine, state: OrderState, view: MarketView) -> None:
 
 
 def work(engine: Engine, view: MarketView) -> None:
-    """Improve or time out working orders, book what filled, unwind anything legged."""
-    for state in engine.executor.work(view, engine.cycle, view.time):
+    """Improve or time out working orders, book what filled, unwind anything legged.
+
+    While a breaker blocks entries no entry is repriced toward natural: a halted engine
+    must not buy its way into a new position (those orders are cancelled in the breaker
+    phase; one the broker has not confirmed cancelled yet just waits, at its price)."""
+    reprice = engine.breakers.entries_allowed
+    for state in engine.executor.work(view, engine.cycle, view.time, reprice_entries=reprice):
         record_state(engine, state, view)
     apply(engine, engine.broker.poll(view), view)
     unwind_legged(engine, view)
 
 
-def cancel_entries(engine: Engine, position_id: str, view: MarketView) -> None:
-    """Cancel the position's entry orders still working (what filled stays booked)."""
+def cancel_entries(engine: Engine, position_id: str, view: MarketView) -> list[OrderState]:
+    """Cancel the position's entry orders still working (what filled stays booked); the
+    states the broker answered."""
+    states = []
     for order in engine.book.working_orders(position_id):
         if order.intent is OrderIntent.OPEN:
             state = engine.broker.cancel(order.order_ref)
             engine.executor.on_state(state)
             record_state(engine, state, view)
+            states.append(state)
+    return states
+
+
+def cancel_blocked_entries(engine: Engine, view: MarketView) -> None:
+    """While any breaker blocks entries, cancel every entry order still working.
+
+    Skipping the entries phase only stops new orders; one already working would go on
+    being improved toward natural and could fill a new position under a halt. Cancelled
+    through :func:`cancel_entries`, as a flatten does: what filled stays booked, and a
+    legged remainder is unwound at the end of the cycle. A cancel the broker has not
+    confirmed (IB still pending, the connection down) is sent again every cycle, and
+    alerted once.
+    """
+    tripped = engine.breakers.tripped()
+    if not tripped:
+        return
+    for position in engine.book.positions([PositionStatus.OPENING, PositionStatus.OPEN]):
+        pid = position.position_id
+        for state in cancel_entries(engine, pid, view):
+            ref = state.order_ref
+            if ref in engine.blocked_entries_alerted and not state.status.is_done:
+                continue
+            engine.blocked_entries_alerted.add(ref)
+            what = "cancelled" if state.status.is_done else "cancel sent, not confirmed yet"
+            engine.alert(
+                Severity.WARNING,
+                "breakers",
+                "entry_cancelled",
+                f"{pid}: entry order {ref} {what} ({state.status.value}"
+                f"{': ' + state.message if state.message else ''}): entries are blocked by "
+                f"{', '.join(tripped)}; {engine.book.quantity(pid)} units filled before, kept",
+                view.time,
+            )
 
 
 # -- sending ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The risk phase measures the book every cycle for the rules and the entry checks; this
 keeps what it measured, with each open position's mark at mid, so the dashboard can show
 the portfolio's Greeks against their limits and each position's value over time without
-repricing anything. Vectorised over the book: one mark pass, one Arrow table.
+repricing anything. A position the risk pass could not value (``valid`` False) has its
+Greeks stored as null, never the zeros the risk pass carries for it, so no sum can mistake
+it for a flat position. Vectorised over the book: one mark pass, one Arrow table.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def record(engine: Engine, view: MarketView) -> None:
     marks = mark_positions(positions, view)
     at = np.array([index[m.position.position_id] for m in marks], dtype=np.int64)
     n = len(marks)
+    valued = risk.valid[at]  # an unvalued position's Greeks are unknown (null), never 0
+
+    def greek(values: np.ndarray) -> pa.Array:
+        return _finite(np.where(valued, values[at], np.nan))
+
     columns = {
         "time": pa.array([view.time] * n, type=POSITION_RISK.field("time").type),
         "position_id": [m.position.position_id for m in marks],
@@ -55,13 +62,13 @@ def record(engine: Engine, view: MarketView) -> None:
         "unrealized_pnl": _finite([m.unrealized_pnl for m in marks]),
         "pnl_fraction": _finite([m.pnl_fraction_of_max_profit for m in marks]),
         "dte": [m.dte for m in marks],
-        "delta": _finite(risk.delta[at]),
-        "beta_delta": _finite(risk.beta_delta[at]),
-        "gamma": _finite(risk.gamma[at]),
-        "vega": _finite(risk.vega[at]),
-        "theta": _finite(risk.theta[at]),
+        "delta": greek(risk.delta),
+        "beta_delta": greek(risk.beta_delta),
+        "gamma": greek(risk.gamma),
+        "vega": greek(risk.vega),
+        "theta": greek(risk.theta),
         "max_loss": risk.max_loss[at],
-        "valid": risk.valid[at] & np.array([m.quotes_valid for m in marks], dtype=bool),
+        "valid": valued & np.array([m.quotes_valid for m in marks], dtype=bool),
         "run_id": [engine.recorder.run_id] * n,
     }
     engine.recorder.store.append(TABLE, pa.table(columns, schema=POSITION_RISK))

@@ -98,8 +98,13 @@ class ComboExecutor:
         else:
             working.state = state
 
-    def work(self, market: MarketView, cycle: int, now: datetime) -> list[OrderState]:
-        """Improve or cancel every working order; returns the states the broker reported."""
+    def work(
+        self, market: MarketView, cycle: int, now: datetime, *, reprice_entries: bool = True
+    ) -> list[OrderState]:
+        """Improve or cancel every working order; returns the states the broker reported.
+
+        ``reprice_entries=False`` (a breaker blocks entries) leaves entry orders at their
+        price: they still time out, but are never made more marketable."""
         states: list[OrderState] = []
         for ref, working in list(self._working.items()):
             age = cycle - working.submitted_cycle
@@ -112,6 +117,8 @@ class ComboExecutor:
                 self.on_state(state)
                 continue
             if working.steps >= self._settings.max_price_steps:
+                continue
+            if not reprice_entries and working.order.intent is OrderIntent.OPEN:
                 continue
             quotes = combo_quotes(working.order, market)
             if quotes is None or not quotes[2]:

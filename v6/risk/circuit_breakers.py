@@ -4,7 +4,8 @@ human says it may go on.
 Each breaker watches one thing a trader would pull the plug for: the day's loss, a run of
 losing trades, the broker rejecting orders, market data going bad, the broker connection
 dropping, or simply a person who wants no new positions for now (``manual_halt``). A
-tripped breaker blocks every new entry; breakers named in
+tripped breaker blocks every new entry, and the engine cancels the entry orders still
+working when it trips (:func:`v6.engine.orders.cancel_blocked_entries`); breakers named in
 ``BreakerSettings.close_positions`` also make the ``circuit_breaker`` exit rule close
 every position. Each breaker resets only by its own rule (documented on
 :class:`~v6.config.BreakerSettings`) or by ``v6 breaker reset NAME``.
@@ -60,7 +61,7 @@ class BreakerEvent:
 
     time: datetime
     breaker: str
-    event: str  # "trip", "reset" or "reset_request"
+    event: str  # "trip", "reset", "reset_request"; "already_tripped"/"not_tripped": no-op
     reason: str
     source: str = "engine"  # "engine" (its own rule) or "manual"
 

@@ -8,7 +8,9 @@ is reset like any breaker (the dashboard's "resume entries", or
 reads it, so an operator's click can never conflict with an engine commit.
 
 Which commands were applied is told by the breaker's own events: a trip or reset the
-engine made for a command names the command's id in its reason. So an engine that starts
+engine made for a command names the command's id in its reason, and so does the
+``already_tripped`` / ``not_tripped`` event of a command that found the breaker as it
+asked (a halt pressed while halted), so that one too is applied, once. So an engine that starts
 after a command was written (the engine was down, or between two sim runs) still obeys
 the latest command it never applied, whatever the clocks of the two processes say.
 """
@@ -30,6 +32,11 @@ BREAKER = "manual_halt"
 HALT = "halt_entries"
 RESUME = "resume_entries"
 COMMANDS = (HALT, RESUME)
+# ``breaker_events.event`` of a command that changed nothing (a halt while halted, a
+# resume while not halted): the command is applied all the same, as a no-op.
+ALREADY_TRIPPED = "already_tripped"
+NOT_TRIPPED = "not_tripped"
+NO_OP_TEXT = {ALREADY_TRIPPED: "already halted", NOT_TRIPPED: "was not halted"}
 _ID = re.compile(r"\[command ([0-9a-f]{12})\]")
 
 
