@@ -62,7 +62,7 @@ def test_deploy_installs_a_versioned_release_and_switches_current(deployed):
     )
     assert done.returncode == 0, done.stderr
     where = subprocess.run(
-        [str(prefix / "current" / "venv" / "bin" / "python"), "-c", "import v6; print(v6.__file__)"],
+        [str(prefix / "current/venv/bin/python"), "-c", "import v6; print(v6.__file__)"],
         capture_output=True,
         text=True,
         cwd=prefix,

@@ -284,6 +284,9 @@ class BreakerSettings:
     * ``manual_halt``: a person pressed "halt entries" on the dashboard (a row in the
       ``manual_commands`` table); resets only by hand (the dashboard's "resume entries"
       or ``v6 breaker reset manual_halt``).
+    * ``disk_space``: less than ``min_free_disk_mb`` megabytes free on the store's disk,
+      so entries stop well before a write can fail (exits still run: closing a position
+      writes a few rows); resets after ``recover_cycles`` cycles with enough room again.
     """
 
     enabled: bool = True
@@ -298,6 +301,11 @@ class BreakerSettings:
     stale_data_cycles: int = field(default=3, validator=count(1000))
     max_rejected_quote_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
     recover_cycles: int = field(default=2, validator=count(1000))
+    # A year of 15-minute cycles stores a few hundred MB; 256 MB is hours of headroom and
+    # far above the megabyte a flush needs (v6.store.disk). 0 disarms the breaker.
+    min_free_disk_mb: float = field(
+        default=256.0, validator=bounded(ge=0, le=10_000_000, why="10 TB of free disk")
+    )
     close_positions: list[str] = Factory(list)  # breaker names that also close everything
 
 
@@ -308,6 +316,7 @@ BREAKER_NAMES = (
     "stale_data",
     "broker_disconnect",
     "manual_halt",
+    "disk_space",
 )
 
 

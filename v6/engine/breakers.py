@@ -11,6 +11,7 @@ from v6.domain.alerts import Severity
 from v6.domain.market import MarketView
 from v6.risk.circuit_breakers import BreakerEvent, CycleObservation
 from v6.risk.manual_halt import BREAKER, HALT
+from v6.store.disk import free_bytes as free_disk_bytes
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -44,6 +45,7 @@ def run(engine: Engine, view: MarketView) -> None:
             unusable_underlyings=engine.unusable,
             rejections=engine.rejections,
             closed_pnls=tuple(engine.closed_pnls),
+            free_disk_bytes=free_disk_bytes(engine.recorder.store.root),
         )
     )
     engine.rejections = 0

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _address(value: str) -> str | bytes:
-    """The socket address of ``NOTIFY_SOCKET``: a path, or ``@name`` for Linux's abstract namespace."""
+    """The address in ``NOTIFY_SOCKET``: a path, or ``@name`` (Linux's abstract namespace)."""
     if value.startswith("@"):
         return b"\0" + value[1:].encode()
     return value
