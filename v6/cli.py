@@ -504,6 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, metavar="PORT", help="TCP port (default: dashboard.port, 8050)"
     )
     dashboard.set_defaults(handler=cmd_dashboard)
+
+    from v6.ops.commands import add_commands  # health, backup, restore, store
+
+    add_commands(commands, common, config, store)
     return parser
 
 
