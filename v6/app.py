@@ -26,7 +26,9 @@ from v6.config import Mode, TradingConfig
 from v6.conversion import unstructure
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
+from v6.ops.notify import attach as attach_notifier
 from v6.ops.sd_notify import SystemdNotifier
+from v6.ops.secrets import masked_config, notify_urls
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.risk.manual_halt import ManualCommandInbox
@@ -482,6 +484,7 @@ def run_session(
             )
         store = ShieldedStore(config.store.path, stop)
         engine, clock = build_engine(config, run_id, extra_plugins, store=store)
+        attach_notifier(engine, config.notify, notify_urls(), label=f"V6 {config.mode.value}")
         # Ready only now: in paper and live, build_engine has reconciled with the broker.
         systemd = SystemdNotifier()
         systemd.ready(f"run {run_id} ({config.mode.value}) on {config.store.path}")
@@ -509,7 +512,8 @@ def _cycle_until_stopped(
     long wait for the next open outside market hours); it hears STOPPING when cycling ends.
     """
     systemd = systemd or SystemdNotifier({})
-    config_yaml = yaml.safe_dump(unstructure(config), sort_keys=False)
+    # The runs table keeps the config; the IB account from the environment is a secret.
+    config_yaml = yaml.safe_dump(masked_config(unstructure(config)), sort_keys=False)
     engine.recorder.run_event(
         datetime.now(UTC), "start", config.mode.value, config_yaml, config.sim.seed
     )

@@ -520,6 +520,42 @@ class SimSettings:
 
 
 @frozen(slots=True)
+class NotifySettings:
+    """Alerts sent to a phone or an inbox through apprise (v6.ops.notify).
+
+    Where they go is a secret and lives in the environment, ``V6_NOTIFY_URLS`` (apprise
+    URLs separated by spaces: ntfy, Telegram, Slack, email, ...); without it nothing is
+    sent. Alerts of ``min_severity`` and up go out; the same alert again within
+    ``dedupe_minutes`` is not repeated; at most ``max_per_hour`` messages leave per hour
+    (the rest are counted in the next one). ``daily_summary``: one message per trading day
+    with its P&L, trades and breaker events.
+    """
+
+    min_severity: str = field(
+        default="error", validator=validators.in_(["info", "warning", "error", "critical"])
+    )
+    dedupe_minutes: float = field(default=60.0, validator=bounded(ge=0, le=10_080, why="a week"))
+    max_per_hour: int = field(default=20, validator=count(3600, "one a second"))
+    daily_summary: bool = True
+
+
+@frozen(slots=True)
+class LogSettings:
+    """Where ``v6 run`` logs besides stderr, and how.
+
+    ``format``: ``text`` lines or ``json`` (one object per line, for a log shipper).
+    ``file``: also log to this file ("" for stderr only), rotated at ``max_mb`` megabytes
+    with ``backups`` old files kept. Secrets from the environment (the IB account, the
+    dashboard password, the notification URLs) are masked in every line.
+    """
+
+    format: str = field(default="text", validator=validators.in_(["text", "json"]))
+    file: str = ""
+    max_mb: float = field(default=50.0, validator=bounded(ge=0.01, le=100_000, why="100 GB"))
+    backups: int = field(default=5, validator=count(1000, "rotated files"))
+
+
+@frozen(slots=True)
 class TradingConfig:
     """The whole configuration of a V6 run."""
 
@@ -536,3 +572,5 @@ class TradingConfig:
     plugins: PluginsConfig = Factory(PluginsConfig)
     sim: SimSettings = Factory(SimSettings)
     dashboard: DashboardSettings = Factory(DashboardSettings)
+    notify: NotifySettings = Factory(NotifySettings)
+    logging: LogSettings = Factory(LogSettings)
