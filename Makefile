@@ -67,3 +67,9 @@ deploy: $(STAMP)
 rollback:
 	@test -n "$(PREFIX)" || { echo "make rollback needs PREFIX=DIR, e.g. make rollback PREFIX=/opt/v6"; exit 2; }
 	deploy/release.sh rollback "$(PREFIX)"
+
+# A simulated quarter at full speed, sampled for memory, descriptors, threads, table
+# files and cycle time; fails on unbounded growth (minutes: not part of `make test`).
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py
