@@ -239,17 +239,11 @@ def restore(
         staging = target.with_name(f".{target.name}.restoring")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name, entry in manifest["tables"].items():
-            for relative in entry["files"]:
-                (staging / name / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src / name / relative, staging / name / relative)
-            rows = DeltaTable(str(staging / name), version=entry["version"]).to_pyarrow_dataset()
-            if rows.count_rows() != entry["rows"]:
-                raise DamagedBackupError(
-                    f"backup {src}: table {name} reads {rows.count_rows()} rows, "
-                    f"its manifest says {entry['rows']}"
-                )
-            say(f"{name}: version {entry['version']}, {entry['rows']:,} rows")
+        try:
+            _stage(src, staging, manifest, say)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing half-restored stays
+            raise
         kept = None
         if occupied:
             kept = target.with_name(
@@ -264,3 +258,18 @@ def restore(
         staging.rmdir()
         DeltaStore(target).verify_all()
     return kept
+
+
+def _stage(src: Path, staging: Path, manifest: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Copy every table of the backup into ``staging`` and read each back at its version."""
+    for name, entry in manifest["tables"].items():
+        for relative in entry["files"]:
+            (staging / name / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / name / relative, staging / name / relative)
+        rows = DeltaTable(str(staging / name), version=entry["version"]).to_pyarrow_dataset()
+        if rows.count_rows() != entry["rows"]:
+            raise DamagedBackupError(
+                f"backup {src}: table {name} reads {rows.count_rows()} rows, "
+                f"its manifest says {entry['rows']}"
+            )
+        say(f"{name}: version {entry['version']}, {entry['rows']:,} rows")
