@@ -314,9 +314,20 @@ def test_run_on_a_full_disk_is_one_line_without_a_rust_panic(tmp_path):
         pytest.skip("needs root and unshare to mount a small tmpfs")
     store = tmp_path / "tiny"
     store.mkdir()
+    # The disk_space breaker would trip at once here (an alert line of its own, entries
+    # stopped: tests/test_disk_space.py); disarmed, this is the store's own refusal alone.
+    config = tmp_path / "no-disk-breaker.yaml"
+    config.write_text("breakers:\n  min_free_disk_mb: 0\n")
     # 2 MiB: room for the lock and the first small tables, not for a flush of chains.
     result = _in_private_mount(
-        f"mount -t tmpfs -o size=2m tmpfs {store}", "run", "--store", str(store), "--cycles", "60"
+        f"mount -t tmpfs -o size=2m tmpfs {store}",
+        "run",
+        "--config",
+        str(config),
+        "--store",
+        str(store),
+        "--cycles",
+        "60",
     )
     line = assert_one_line(result, 1, "not enough space left on the device", "free some space")
     assert f"{store}" in line
