@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from v6_process import start_run, v6
 
+from v6.store.delta_store import DeltaStore
+
 RUNBOOKS = Path(__file__).resolve().parents[1] / "docs" / "runbooks"
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 EXPECTED = {
@@ -62,8 +64,14 @@ def server(tmp_path_factory):
     store.parent.mkdir()
     run = start_run(store, "--config", str(config))
     try:
-        run.wait_for_cycles(3)
-        run.wait_until(lambda: (store / "heartbeat").is_dir(), "wrote a heartbeat", timeout=60)
+        # Every table the runbooks show first is committed: the first flush (20 cycles)
+        # brings the chains, the heartbeat commits every 5 s.
+        written = DeltaStore(store)
+        run.wait_until(
+            lambda: written.version("chain_snapshots") >= 0 and written.version("heartbeat") >= 0,
+            "flushed the chains and a heartbeat",
+            timeout=240,
+        )
         done = v6("backup", "--store", str(store), str(base / "backups" / "latest"), cwd=base)
         assert done.returncode == 0, done.stderr
         yield base
