@@ -55,3 +55,21 @@ killtest: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache
+
+# Production install (docs/OPERATIONS.md): a versioned release with its own virtualenv
+# under PREFIX/releases, then PREFIX/current switched to it atomically; `make rollback`
+# switches back to the release before it.
+.PHONY: deploy rollback
+deploy: $(STAMP)
+	@test -n "$(PREFIX)" || { echo "make deploy needs PREFIX=DIR, e.g. make deploy PREFIX=/opt/v6"; exit 2; }
+	deploy/release.sh deploy "$(PREFIX)"
+
+rollback:
+	@test -n "$(PREFIX)" || { echo "make rollback needs PREFIX=DIR, e.g. make rollback PREFIX=/opt/v6"; exit 2; }
+	deploy/release.sh rollback "$(PREFIX)"
+
+# A simulated quarter at full speed, sampled for memory, descriptors, threads, table
+# files and cycle time; fails on unbounded growth (minutes: not part of `make test`).
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py

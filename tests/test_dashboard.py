@@ -86,6 +86,7 @@ def test_a_running_engine_with_a_fresh_heartbeat_is_healthy(running):
         "market_data",
         "plugins",
         "store",
+        "disk",
     }
 
 
@@ -139,6 +140,7 @@ def test_get_health_answers_json_200_when_healthy_and_503_when_not(running, fini
         assert status == 503 and body["status"] == "unhealthy"
         assert set(body) == {
             "status",
+            "level",
             "checked_at",
             "store",
             "engine",

@@ -330,9 +330,11 @@ def test_run_on_a_full_disk_is_one_line_without_a_rust_panic(tmp_path):
         pytest.skip("needs root and unshare to mount a small tmpfs")
     store = tmp_path / "tiny"
     store.mkdir()
-    # A clean simulated feed: the gate's warnings about bad quotes would be lines too.
+    # A clean simulated feed (the gate's warnings about bad quotes would be lines too), and
+    # the disk_space breaker disarmed: it would trip at once here (an alert line of its own,
+    # entries stopped: tests/test_disk_space.py); this is the store's own refusal alone.
     config = tmp_path / "clean.yaml"
-    config.write_text(CLEAN_FEED)
+    config.write_text(CLEAN_FEED + "breakers:\n  min_free_disk_mb: 0\n")
     # 2 MiB: room for the lock and the first small tables, not for a flush of chains.
     result = _in_private_mount(
         f"mount -t tmpfs -o size=2m tmpfs {store}",

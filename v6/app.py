@@ -26,6 +26,9 @@ from v6.config import Mode, StoreSettings, TradingConfig
 from v6.conversion import unstructure
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
+from v6.ops.notify import attach as attach_notifier
+from v6.ops.sd_notify import SystemdNotifier
+from v6.ops.secrets import masked_config, notify_urls
 from v6.plugin_manager import discover, select
 from v6.risk.breaker_log import BreakerResetInbox
 from v6.risk.manual_halt import ManualCommandInbox
@@ -576,7 +579,13 @@ def run_session(
             )
         store = ShieldedStore(config.store.path, stop)
         engine, clock = build_engine(config, run_id, extra_plugins, store=store)
-        reports, ending = _cycle_until_stopped(engine, clock, config, cycles, stop, console)
+        attach_notifier(engine, config.notify, notify_urls(), label=f"V6 {config.mode.value}")
+        # Ready only now: in paper and live, build_engine has reconciled with the broker.
+        systemd = SystemdNotifier()
+        systemd.ready(f"run {run_id} ({config.mode.value}) on {config.store.path}")
+        reports, ending = _cycle_until_stopped(
+            engine, clock, config, cycles, stop, console, systemd
+        )
         print_summary(engine, reports, config, run_id, console, ending)
     return 0
 
@@ -588,13 +597,18 @@ def _cycle_until_stopped(
     cycles: int | None,
     stop: StopRequest,
     console: Console,
+    systemd: SystemdNotifier | None = None,
 ) -> tuple[list[CycleReport], str]:
     """The session between its start and stop records; returns its reports and how it ended.
 
     Whatever happens while cycling (a stop signal, an abort, a bug), the buffered rows are
-    flushed and the stop record written before this returns or raises.
+    flushed and the stop record written before this returns or raises. ``systemd``'s
+    watchdog is fed after every cycle and from every step of the clock's wait (also the
+    long wait for the next open outside market hours); it hears STOPPING when cycling ends.
     """
-    config_yaml = yaml.safe_dump(unstructure(config), sort_keys=False)
+    systemd = systemd or SystemdNotifier({})
+    # The runs table keeps the config; the IB account from the environment is a secret.
+    config_yaml = yaml.safe_dump(masked_config(unstructure(config)), sort_keys=False)
     engine.recorder.run_event(
         datetime.now(UTC), "start", config.mode.value, config_yaml, config.sim.seed
     )
@@ -606,13 +620,19 @@ def _cycle_until_stopped(
     try:
         stop.cycling()
         if hasattr(clock, "should_stop"):  # a wall clock waits: let a stop signal end the wait
-            clock.should_stop = lambda: stop.requested
+
+            def should_stop() -> bool:
+                systemd.watchdog()  # the engine's thread is alive, waiting
+                return stop.requested
+
+            clock.should_stop = should_stop
         while not stop.requested and (cycles is None or len(reports) < cycles):
             now = clock.next_cycle()
             market_ended = now is None
             if now is None or stop.requested:  # a stop while waiting starts no new cycle
                 break
             report = engine.run_cycle(now)
+            systemd.watchdog()  # a cycle finished, with its heartbeat row
             reports.append(report)
             last_time = now
             status.show(report)
@@ -627,6 +647,7 @@ def _cycle_until_stopped(
     finally:
         # From here no signal interrupts: the final flush and the stop record are written.
         stop.closing()
+        systemd.stopping("flushing the store and stopping")
         status.done()
         ending = failure or stop.describe()
         if not ending and market_ended and cycles is not None and len(reports) < cycles:

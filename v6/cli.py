@@ -143,13 +143,24 @@ def run_config(args: argparse.Namespace) -> TradingConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = run_config(args)
-    check_plugins(config, args.config)
-    # Imported here so config errors are reported without loading the engine.
-    from v6.app import run_session
+    from v6.ops.logs import configure as configure_logs  # logging: format, file, masking
 
-    return run_session(
-        config, cycles=args.cycles, live=args.live, verbose=args.verbose, exiting_after=True
+    root = logging.getLogger()
+    log_file = configure_logs(
+        config.logging, [h for h in root.handlers if isinstance(h, _CliHandler)]
     )
+    try:
+        check_plugins(config, args.config)
+        # Imported here so config errors are reported without loading the engine.
+        from v6.app import run_session
+
+        return run_session(
+            config, cycles=args.cycles, live=args.live, verbose=args.verbose, exiting_after=True
+        )
+    finally:
+        if log_file is not None:
+            root.removeHandler(log_file)
+            log_file.close()
 
 
 def check_plugins(config: TradingConfig, path: str | None) -> None:
@@ -569,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_sweep(commands, common, config)
     add_predictions_command(commands, [common, config, store], cmd_predictions)
+
+    from v6.ops.commands import add_commands  # health, backup, restore, store
+
+    add_commands(commands, common, config, store)
     return parser
 
 
@@ -584,7 +599,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except V6Error as exc:
         log.debug("v6 error", exc_info=True)
-        print(_printable("v6: " + " ".join(str(exc).splitlines())), file=sys.stderr)
+        from v6.ops.secrets import Redactor  # an IB refusal names the account: mask it
+
+        message = Redactor()("v6: " + " ".join(str(exc).splitlines()))
+        print(_printable(message), file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:  # before run_session handles signals (config, plugins)
         print("v6: interrupted", file=sys.stderr)

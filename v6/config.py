@@ -286,6 +286,9 @@ class BreakerSettings:
     * ``manual_halt``: a person pressed "halt entries" on the dashboard (a row in the
       ``manual_commands`` table); resets only by hand (the dashboard's "resume entries"
       or ``v6 breaker reset manual_halt``).
+    * ``disk_space``: less than ``min_free_disk_mb`` megabytes free on the store's disk,
+      so entries stop well before a write can fail (exits still run: closing a position
+      writes a few rows); resets after ``recover_cycles`` cycles with enough room again.
     """
 
     enabled: bool = True
@@ -300,6 +303,11 @@ class BreakerSettings:
     stale_data_cycles: int = field(default=3, validator=count(1000))
     max_rejected_quote_share: float = field(default=0.5, validator=[gt0, validators.le(1)])
     recover_cycles: int = field(default=2, validator=count(1000))
+    # A year of 15-minute cycles stores a few hundred MB; 256 MB is hours of headroom and
+    # far above the megabyte a flush needs (v6.store.disk). 0 disarms the breaker.
+    min_free_disk_mb: float = field(
+        default=256.0, validator=bounded(ge=0, le=10_000_000, why="10 TB of free disk")
+    )
     close_positions: list[str] = Factory(list)  # breaker names that also close everything
 
 
@@ -310,6 +318,7 @@ BREAKER_NAMES = (
     "stale_data",
     "broker_disconnect",
     "manual_halt",
+    "disk_space",
 )
 
 
@@ -694,6 +703,42 @@ class BacktestSettings:
 
 
 @frozen(slots=True)
+class NotifySettings:
+    """Alerts sent to a phone or an inbox through apprise (v6.ops.notify).
+
+    Where they go is a secret and lives in the environment, ``V6_NOTIFY_URLS`` (apprise
+    URLs separated by spaces: ntfy, Telegram, Slack, email, ...); without it nothing is
+    sent. Alerts of ``min_severity`` and up go out; the same alert again within
+    ``dedupe_minutes`` is not repeated; at most ``max_per_hour`` messages leave per hour
+    (the rest are counted in the next one). ``daily_summary``: one message per trading day
+    with its P&L, trades and breaker events.
+    """
+
+    min_severity: str = field(
+        default="error", validator=validators.in_(["info", "warning", "error", "critical"])
+    )
+    dedupe_minutes: float = field(default=60.0, validator=bounded(ge=0, le=10_080, why="a week"))
+    max_per_hour: int = field(default=20, validator=count(3600, "one a second"))
+    daily_summary: bool = True
+
+
+@frozen(slots=True)
+class LogSettings:
+    """Where ``v6 run`` logs besides stderr, and how.
+
+    ``format``: ``text`` lines or ``json`` (one object per line, for a log shipper).
+    ``file``: also log to this file ("" for stderr only), rotated at ``max_mb`` megabytes
+    with ``backups`` old files kept. Secrets from the environment (the IB account, the
+    dashboard password, the notification URLs) are masked in every line.
+    """
+
+    format: str = field(default="text", validator=validators.in_(["text", "json"]))
+    file: str = ""
+    max_mb: float = field(default=50.0, validator=bounded(ge=0.01, le=100_000, why="100 GB"))
+    backups: int = field(default=5, validator=count(1000, "rotated files"))
+
+
+@frozen(slots=True)
 class TradingConfig:
     """The whole configuration of a V6 run."""
 
@@ -712,3 +757,5 @@ class TradingConfig:
     sim: SimSettings = Factory(SimSettings)
     dashboard: DashboardSettings = Factory(DashboardSettings)
     backtest: BacktestSettings = Factory(BacktestSettings)
+    notify: NotifySettings = Factory(NotifySettings)
+    logging: LogSettings = Factory(LogSettings)

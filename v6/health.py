@@ -14,16 +14,23 @@ Healthy means every check passes:
 * ``broker``: the broker was connected at the last cycle;
 * ``market_data``: every underlying had usable data at the last cycle;
 * ``plugins``: no plugin was failing at the last cycle;
-* ``store``: the tables these checks read could be read.
+* ``store``: the tables these checks read could be read;
+* ``disk``: the store's directory can be written and its disk has more than
+  :data:`DISK_FLOOR_BYTES` free (below that, the next flushes may fail).
 
 Tripped circuit breakers are reported but are not a failure: a breaker doing its job is
-the system working.
+the system working. :attr:`Health.level` grades the answer for ``v6 health`` and
+monitors: ``down`` (exit status 2) when the engine is not working for the trader (no
+fresh heartbeat, stopped, a store that cannot be read or written), ``degraded`` (1) when
+it runs but something needs a look (broker disconnected, an underlying without usable
+data, a failing plugin, a tripped breaker, ``disk_space`` included), ``healthy`` (0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +40,15 @@ from v6.config import DashboardSettings
 from v6.engine.heartbeat import FLUSH_EVERY_SECONDS
 from v6.errors import V6Error
 from v6.store.delta_store import DeltaStore
+from v6.store.disk import free_bytes, write_problem
+
+DISK_FLOOR_BYTES = 64 * 1024 * 1024
+"""Free bytes below which the store counts as down: a flush of a busy cycle needs MBs."""
+
+DOWN_CHECKS = ("heartbeat", "engine", "store", "disk")
+"""Checks whose failure means the engine is not working at all (level ``down``)."""
+
+LEVEL_EXIT_STATUS = {"healthy": 0, "degraded": 1, "down": 2}
 
 HEARTBEAT_COLUMNS = (
     "time",
@@ -90,6 +106,21 @@ class Health:
         return "ok" if self.healthy else "unhealthy"
 
     @property
+    def level(self) -> str:
+        """``healthy``, ``degraded`` or ``down`` (see the module docstring)."""
+        failed = {c.name for c in self.checks if not c.ok}
+        if failed & set(DOWN_CHECKS):
+            return "down"
+        if failed or self.breakers_tripped:
+            return "degraded"
+        return "healthy"
+
+    @property
+    def exit_status(self) -> int:
+        """``v6 health``'s exit status: 0 healthy, 1 degraded, 2 down."""
+        return LEVEL_EXIT_STATUS[self.level]
+
+    @property
     def http_status(self) -> int:
         """200 when healthy, 503 when not (what monitors key on)."""
         return 200 if self.healthy else 503
@@ -102,6 +133,7 @@ class Health:
 
         return {
             "status": self.status,
+            "level": self.level,
             "checked_at": iso(self.checked_at),
             "store": self.store,
             "engine": {
@@ -126,6 +158,16 @@ def heartbeat_limit(interval_seconds: float, settings: DashboardSettings) -> flo
     """Wall seconds a heartbeat may be old before the engine counts as stalled."""
     cadence = max(float(interval_seconds), FLUSH_EVERY_SECONDS)
     return settings.stale_heartbeat_cycles * cadence + settings.heartbeat_grace_seconds
+
+
+def disk_check(root: str | Path) -> Check:
+    """Whether the store under ``root`` can be written, with room to spare."""
+    problem = write_problem([Path(root)], DISK_FLOOR_BYTES)
+    if problem is not None:
+        return Check("disk", False, problem)
+    free = free_bytes(root)
+    room = "unknown free space" if free is None else f"{free / 1e6:,.0f} MB free"
+    return Check("disk", True, f"writable, {room}")
 
 
 def _utc(value: Any) -> datetime:
@@ -177,7 +219,7 @@ def evaluate(
         if runs is None:
             runs = store.read("runs", columns=["time", "run_id", "event", "message", "mode"])
     except V6Error as exc:
-        return Health(now, root, (Check("store", False, str(exc)),))
+        return Health(now, root, (Check("store", False, str(exc)), disk_check(root)))
     beat = last_heartbeat(heartbeats)
     store_ok = Check("store", True, "the heartbeat and runs tables read")
     if beat is None:
@@ -188,7 +230,7 @@ def evaluate(
             else "no heartbeat: runs are recorded but none finished a cycle "
             "(written by a V6 without heartbeats, or still starting)"
         )
-        return Health(now, root, (Check("heartbeat", False, detail), store_ok))
+        return Health(now, root, (Check("heartbeat", False, detail), store_ok, disk_check(root)))
 
     written = _utc(beat["written_at"])
     age = max(0.0, (now - written).total_seconds())
@@ -240,6 +282,7 @@ def evaluate(
         )
     )
     checks.append(store_ok)
+    checks.append(disk_check(root))
     return Health(
         checked_at=now,
         store=root,

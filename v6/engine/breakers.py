@@ -20,6 +20,7 @@ from v6.risk.manual_halt import (
     NOT_TRIPPED,
     ManualCommand,
 )
+from v6.store.disk import free_bytes as free_disk_bytes
 
 if TYPE_CHECKING:
     from v6.engine.cycle import Engine
@@ -61,6 +62,7 @@ def run(engine: Engine, view: MarketView) -> None:
             unusable_underlyings=engine.unusable,
             rejections=engine.rejections,
             closed_pnls=tuple(engine.closed_pnls),
+            free_disk_bytes=free_disk_bytes(engine.recorder.store.root),
         )
     )
     engine.rejections = 0

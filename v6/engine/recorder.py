@@ -21,8 +21,9 @@ there, whatever commit the crash interrupts (docs/RECOVERY.md):
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,8 @@ from v6.store import rows
 from v6.store.delta_store import DeltaStore
 from v6.store.maintenance import StoreMaintenance
 
+log = logging.getLogger(__name__)
+
 # Facts before the states derived from them: see the module docstring.
 ORDER_TABLES = ("fills", "orders", "positions")
 
@@ -55,6 +58,8 @@ class Recorder:
         self.settings = settings
         self.run_id = run_id
         self._flushes = 0
+        # Called with (table, row) after each row is buffered: v6.ops.notify listens.
+        self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
         # Before anything writes: a table property change would conflict with a
         # concurrent append or compaction of the same table.
         store.configure(settings.retention_hours)
@@ -65,6 +70,11 @@ class Recorder:
 
     def _append(self, table: str, row: Mapping[str, Any], run_id: str | None = None) -> None:
         self.store.append(table, [{**row, "run_id": run_id or self.run_id}])
+        for listener in self.listeners:
+            try:
+                listener(table, row)
+            except Exception:  # a listener (the notifier) must never stop the engine
+                log.warning("a listener of the %s table failed", table, exc_info=True)
 
     # -- facts ------------------------------------------------------------------------
 

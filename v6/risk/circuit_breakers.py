@@ -53,6 +53,7 @@ class CycleObservation:
     unusable_underlyings: tuple[str, ...] = ()
     rejections: int = 0
     closed_pnls: tuple[float, ...] = ()
+    free_disk_bytes: float | None = None  # on the store's disk; None if it could not be read
 
 
 @frozen(slots=True)
@@ -98,6 +99,7 @@ class CircuitBreakers:
         self._good_data_cycles = 0
         self._disconnected_cycles = 0
         self._connected_cycles = 0
+        self._roomy_cycles = 0
 
     # -- what the engine asks -------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class CircuitBreakers:
         events += self._order_rejections(obs)
         events += self._stale_data(obs)
         events += self._broker_disconnect(obs)
+        events += self._disk_space(obs)
         return events
 
     def _daily_loss(self, obs: CycleObservation) -> list[BreakerEvent]:
@@ -236,6 +239,34 @@ class CircuitBreakers:
             ]
         return []
 
+    def _disk_space(self, obs: CycleObservation) -> list[BreakerEvent]:
+        s = self.settings
+        free = obs.free_disk_bytes
+        if free is None or not math.isfinite(free) or s.min_free_disk_mb <= 0:
+            return []
+        floor = s.min_free_disk_mb * 1e6
+        inputs = {"free_mb": free / 1e6, "min_free_mb": s.min_free_disk_mb}
+        if free < floor:
+            self._roomy_cycles = 0
+            return self._trip(
+                "disk_space",
+                obs.time,
+                f"{free / 1e6:,.0f} MB free on the store's disk "
+                f"(entries stop below {s.min_free_disk_mb:,.0f} MB; free some space)",
+                inputs,
+            )
+        self._roomy_cycles += 1
+        self._breakers["disk_space"].inputs = inputs
+        if self._breakers["disk_space"].tripped and self._roomy_cycles >= s.recover_cycles:
+            return [
+                self._reset(
+                    "disk_space",
+                    obs.time,
+                    f"{free / 1e6:,.0f} MB free for {self._roomy_cycles} cycles",
+                )
+            ]
+        return []
+
     # -- trips and resets -----------------------------------------------------------------
 
     def _trip(
@@ -291,6 +322,8 @@ class CircuitBreakers:
             self._bad_data_cycles = 0
         elif name == "broker_disconnect":
             self._disconnected_cycles = 0
+        elif name == "disk_space":
+            self._roomy_cycles = 0
         if not self._breakers[name].tripped:
             return None
         return self._reset(name, time, "reset by hand", source="manual")

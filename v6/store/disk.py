@@ -68,6 +68,18 @@ def write_problem(directories: list[Path], need: int) -> str | None:
     return None
 
 
+def free_bytes(directory: str | Path) -> float | None:
+    """Bytes free to an unprivileged user on the disk of ``directory`` (None if unreadable).
+
+    A ``statvfs`` call: microseconds, cheap enough for every cycle.
+    """
+    try:
+        stats = os.statvfs(_nearest_existing(Path(directory)))
+    except OSError:
+        return None
+    return float(stats.f_bavail * stats.f_frsize)
+
+
 def os_problem(exc: BaseException) -> str | None:
     """A full disk, a read-only file system or a denied permission behind ``exc``, or None.
 

@@ -1,0 +1,1 @@
+"""Running V6 in production: systemd notifications, health levels, backups, store upkeep."""
