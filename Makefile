@@ -20,7 +20,10 @@ browser:
 	    || echo "make: apt-get could not install chromium: browser tests will skip"; \
 	}
 
-$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
+# The example plugin is installed as a copy, not editable: any change to its files reinstalls it.
+EXAMPLE_FILES := $(shell find $(EXAMPLE) -type f \( -name '*.py' -o -name '*.toml' \) -not -path '*/build/*')
+
+$(STAMP): pyproject.toml $(EXAMPLE_FILES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -133,7 +133,9 @@ def test_a_sim_run_left_open_is_void_at_the_next_run_and_the_new_run_grades_its_
 def test_an_entry_filled_leg_by_leg_and_unwound_gets_its_actuals(tmp_path):
     cfg = sim_config(tmp_path / "data", days=2, seed=2)  # as tests/test_legging.py
     broker_settings = attrs.evolve(cfg.sim.broker, fill_model="immediate_mid")
-    cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, broker=broker_settings))
+    # The path without the futures' lead, as tests/test_legging.py: entries in cycle one.
+    futures = attrs.evolve(cfg.sim.futures, lead_cycles=0)
+    cfg = attrs.evolve(cfg, sim=attrs.evolve(cfg.sim, broker=broker_settings, futures=futures))
     engine, clock = engine_for(cfg)
     broker = engine.broker
     broker.faults.hold_fills()
