@@ -651,9 +651,9 @@ def cycle_seconds(reader: StoreReader, run_id: str | None, last: int = 2000) -> 
     beats = _of_run(reader.table("heartbeat"), run_id)
     if beats.empty:
         return pd.DataFrame(columns=["time", "cycle", "cycle_seconds"])
-    return beats.sort_values("written_at", kind="stable").tail(last)[
-        ["time", "cycle", "cycle_seconds"]
-    ]
+    # Rows written while the engine waited repeat their cycle: count each cycle once.
+    beats = beats.sort_values("written_at", kind="stable").drop_duplicates("cycle")
+    return beats.tail(last)[["time", "cycle", "cycle_seconds"]]
 
 
 @cached("data_quality", "heartbeat", "runs")

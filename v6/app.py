@@ -24,6 +24,7 @@ import yaml
 
 from v6.config import Mode, StoreSettings, TradingConfig
 from v6.conversion import unstructure
+from v6.engine import heartbeat
 from v6.engine.cycle import CycleReport, Engine
 from v6.engine.recorder import Recorder
 from v6.ops.notify import attach as attach_notifier
@@ -623,6 +624,7 @@ def _cycle_until_stopped(
 
             def should_stop() -> bool:
                 systemd.watchdog()  # the engine's thread is alive, waiting
+                heartbeat.waiting(engine)  # and says so to /health, once a minute
                 return stop.requested
 
             clock.should_stop = should_stop

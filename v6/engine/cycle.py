@@ -131,6 +131,7 @@ class Engine:
         self.blocked_entries_alerted: set[str] = set()  # entries cancelled under a breaker
         self.cycle_started = time.monotonic()  # wall clock at the start of this cycle
         self.heartbeat_flushed = float("-inf")  # wall clock of the last heartbeat commit
+        self.last_heartbeat: dict[str, object] | None = None  # repeated while waiting
         self._sequence = 0
         self._closers: list[Callable[[], None]] = []
 
