@@ -41,18 +41,18 @@ Everything else (ledger, margin, account values) is the simulated broker's own.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 
 import attrs
 import numpy as np
 
-from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, to_cents
+from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, quotes_of, to_cents
 from v6.config import BacktestSettings, SimBrokerSettings
 from v6.domain.alerts import Alert, Severity
 from v6.domain.contract_specs import CASH_AM
-from v6.domain.contracts import Leg, OptionContract
-from v6.domain.market import MarketView, OptionChain, locate_legs
+from v6.domain.contracts import OptionContract
+from v6.domain.market import MarketView
 from v6.domain.orders import BrokerUpdate, Fill
 from v6.errors import V6Error
 from v6.market.calendar import ExchangeCalendar
@@ -73,32 +73,6 @@ def fill_price(
         ratio @ np.where(ratio > 0, np.floor(ask * 100 + 1e-6), np.ceil(bid * 100 - 1e-6))
     )
     return min(cents, natural)
-
-
-def quotes_of(
-    chain: OptionChain | None, contracts: Sequence[OptionContract]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bid, ask, usable) per contract, as :func:`v6.brokers.sim._quotes` gives them, by
-    one vectorised lookup (a backtest holds many contracts against 2,000-option chains)."""
-    n = len(contracts)
-    if chain is None or len(chain) == 0 or n == 0:
-        nan = np.full(n, np.nan)
-        return nan, nan.copy(), np.zeros(n, dtype=bool)
-    idx = locate_legs(chain, [Leg(c, 1) for c in contracts])
-    found = idx >= 0
-    safe = np.where(found, idx, 0)
-    bid = np.where(found, chain.bid[safe], np.nan)
-    ask = np.where(found, chain.ask[safe], np.nan)
-    with np.errstate(invalid="ignore"):
-        usable = (
-            found
-            & chain.valid[safe]
-            & np.isfinite(bid)
-            & np.isfinite(ask)
-            & (bid >= 0)
-            & (bid <= ask)
-        )
-    return bid, ask, usable
 
 
 class BacktestBroker(SimBroker):

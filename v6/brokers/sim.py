@@ -65,8 +65,8 @@ from attrs import define, field
 from v6.brokers.margin import HeldOption, maintenance_margin
 from v6.config import SimBrokerSettings
 from v6.domain.account import AccountSnapshot, BrokerPosition
-from v6.domain.contracts import OptionContract
-from v6.domain.market import MarketView, OptionChain
+from v6.domain.contracts import Leg, OptionContract
+from v6.domain.market import MarketView, OptionChain, locate_legs
 from v6.domain.orders import (
     BrokerUpdate,
     ComboOrder,
@@ -131,15 +131,17 @@ def split_combo_price(
     return prices if residual == 0 else None
 
 
-def _quotes(
+def quotes_of(
     chain: OptionChain | None, contracts: Sequence[OptionContract]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bid, ask, usable) per contract; unusable when unlisted, invalid, NaN or crossed."""
+    """(bid, ask, usable) per contract, by one vectorised lookup; unusable when unlisted,
+    invalid, NaN or crossed (the backtest's broker holds many contracts against
+    2,000-option chains, and uses it too)."""
     n = len(contracts)
     if chain is None or len(chain) == 0 or n == 0:
         nan = np.full(n, np.nan)
         return nan, nan.copy(), np.zeros(n, dtype=bool)
-    idx = np.array([-1 if (i := chain.index_of(c)) is None else i for c in contracts])
+    idx = locate_legs(chain, [Leg(c, 1) for c in contracts])
     found = idx >= 0
     safe = np.where(found, idx, 0)
     bid = np.where(found, chain.bid[safe], np.nan)
@@ -428,7 +430,7 @@ class SimBroker:
         if ready > market.time:
             return []
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
-        bid, ask, usable = _quotes(
+        bid, ask, usable = quotes_of(
             market.chains.get(order.underlying), [leg.contract for leg in order.legs]
         )
         if not usable.all():
@@ -611,7 +613,7 @@ class SimBroker:
         for held in self._ledger.holdings.values():
             by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
         for symbol, contracts in by_underlying.items():
-            bid, ask, usable = _quotes(market.chains.get(symbol), contracts)
+            bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
             for contract, b, a, ok in zip(contracts, bid, ask, usable, strict=True):
                 if ok:
                     self._marks[contract.key] = float((b + a) / 2.0)
@@ -701,7 +703,7 @@ class SimBroker:
         contracts = [leg.contract for leg in order.legs]
         market = self._last_market
         chain = market.chains.get(order.underlying) if market is not None else None
-        bid, ask, usable = _quotes(chain, contracts)
+        bid, ask, usable = quotes_of(chain, contracts)
         known = np.array([self._marks.get(c.key, 0.0) for c in contracts])
         mids = np.where(usable, (bid + ask) / 2.0, known)
         half = np.where(usable, (ask - bid) / 2.0, 0.0)
