@@ -51,7 +51,6 @@ from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, quotes
 from v6.config import BacktestSettings, SimBrokerSettings
 from v6.domain.alerts import Alert, Severity
 from v6.domain.contract_specs import CASH_AM
-from v6.domain.contracts import OptionContract
 from v6.domain.market import MarketView
 from v6.domain.orders import BrokerUpdate, Fill
 from v6.errors import V6Error
@@ -128,22 +127,9 @@ class BacktestBroker(SimBroker):
 
     def _observe(self, market: MarketView) -> None:
         """The sim broker's bookkeeping (time, spots, last good mid of every held
-        contract) with one vectorised quote lookup per underlying, then each day's
-        first and last price of every underlying for settlement."""
-        if self._now is None or market.time >= self._now:
-            self._now = market.time
-            self._last_market = market
-        for symbol, quote in market.underlyings.items():
-            if np.isfinite(quote.last) and quote.last > 0:
-                self._spots[symbol] = float(quote.last)
-        by_underlying: dict[str, list[OptionContract]] = {}
-        for held in self._ledger.holdings.values():
-            by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
-        for symbol, contracts in by_underlying.items():
-            bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
-            mids = (bid + ask) / 2.0
-            for i in np.flatnonzero(usable).tolist():
-                self._marks[contracts[i].key] = float(mids[i])
+        contract), then each day's first and last price of every underlying for
+        settlement."""
+        super()._observe(market)
         day = market.time.astimezone(NEW_YORK).date()
         for symbol, quote in market.underlyings.items():
             if np.isfinite(quote.last) and quote.last > 0:
