@@ -47,7 +47,7 @@ from datetime import date
 import attrs
 import numpy as np
 
-from v6.brokers.sim import EXPIRATION_REF, NEW_YORK, SimBroker, _Working, quotes_of, to_cents
+from v6.brokers.sim import NEW_YORK, SimBroker, _Working, quotes_of, to_cents
 from v6.config import BacktestSettings, SimBrokerSettings
 from v6.domain.alerts import Alert, Severity
 from v6.domain.contract_specs import CASH_AM
@@ -183,18 +183,7 @@ class BacktestBroker(SimBroker):
             price, day = found
             if day > contract.expiry:
                 self._alert_missing(contract.underlying, contract.expiry, price, day, market)
-            intrinsic = price - contract.strike if contract.is_call else contract.strike - price
-            fills.append(
-                self._fill(
-                    EXPIRATION_REF,
-                    contract,
-                    -held.quantity,
-                    to_cents(max(intrinsic, 0.0)),
-                    market.time,
-                    kind="expiration",
-                )
-            )
-            self._marks.pop(contract.key, None)
+            fills.append(self._settle(held, price, market.time))
         self._forget_old_closes(today)
         return fills
 

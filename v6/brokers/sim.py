@@ -549,19 +549,22 @@ class SimBroker:
             spot = self._spots.get(contract.underlying)
             if spot is None:
                 continue  # settle once the underlying's price is known
-            intrinsic = spot - contract.strike if contract.is_call else contract.strike - spot
-            fills.append(
-                self._fill(
-                    EXPIRATION_REF,
-                    contract,
-                    -held.quantity,
-                    to_cents(max(intrinsic, 0.0)),
-                    market.time,
-                    kind="expiration",
-                )
-            )
-            self._marks.pop(contract.key, None)
+            fills.append(self._settle(held, spot, market.time))
         return fills
+
+    def _settle(self, held: _Holding, price: float, time: datetime) -> Fill:
+        """Close ``held`` at its intrinsic value against ``price`` (expiration)."""
+        contract = held.contract
+        intrinsic = price - contract.strike if contract.is_call else contract.strike - price
+        self._marks.pop(contract.key, None)
+        return self._fill(
+            EXPIRATION_REF,
+            contract,
+            -held.quantity,
+            to_cents(max(intrinsic, 0.0)),
+            time,
+            kind="expiration",
+        )
 
     # -- account --------------------------------------------------------------------
 
