@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from attrs import field, frozen
@@ -205,18 +206,43 @@ def _composite_key(expiry: np.ndarray, strike: np.ndarray, is_call: np.ndarray) 
     return (days * 10_000_000_000 + cents) * 2 + np.asarray(is_call, dtype=np.int64)
 
 
+_EPOCH = date(1970, 1, 1).toordinal()
+
+# Each chain's contract keys, sorted, with the rows they sort from: built once per chain
+# and shared by every leg lookup on it (marks, risk, pre-trade checks and fills look up
+# the same chain many times a cycle). Weak keys: a chain's index goes with the chain.
+_INDEX: WeakKeyDictionary[OptionChain, tuple[np.ndarray, np.ndarray]] = WeakKeyDictionary()
+
+
+def _chain_index(chain: OptionChain) -> tuple[np.ndarray, np.ndarray]:
+    index = _INDEX.get(chain)
+    if index is None:
+        chain_keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
+        order = np.argsort(chain_keys, kind="stable")
+        index = _INDEX[chain] = (chain_keys[order], order)
+    return index
+
+
+def _leg_key(leg: Leg) -> int:
+    """:func:`_composite_key` of one leg's contract, in plain integers."""
+    contract = leg.contract
+    expiry = contract.expiry
+    if isinstance(expiry, date):
+        days = expiry.toordinal() - _EPOCH
+    else:
+        days = int(np.datetime64(expiry, "D").astype(np.int64))
+    cents = round(float(contract.strike) * 1000)  # half to even, as np.rint
+    return (days * 10_000_000_000 + cents) * 2 + int(bool(contract.is_call))
+
+
 def locate_legs(chain: OptionChain, legs: Sequence[Leg]) -> np.ndarray:
     """Row index of every leg in ``chain``; -1 where the contract is not listed."""
     if not legs:
         return np.empty(0, dtype=np.int64)
-    chain_keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
-    order = np.argsort(chain_keys, kind="stable")
-    sorted_keys = chain_keys[order]
-    leg_keys = _composite_key(
-        np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"),
-        np.array([leg.contract.strike for leg in legs]),
-        np.array([leg.contract.is_call for leg in legs]),
-    )
+    sorted_keys, order = _chain_index(chain)
+    if not len(sorted_keys):
+        return np.full(len(legs), -1, dtype=np.int64)
+    leg_keys = np.fromiter((_leg_key(leg) for leg in legs), dtype=np.int64, count=len(legs))
     pos = np.searchsorted(sorted_keys, leg_keys)
     pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
     found = (pos < len(sorted_keys)) & (sorted_keys[pos_clipped] == leg_keys)

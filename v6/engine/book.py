@@ -22,7 +22,7 @@ from attrs import define, field
 from v6.domain.contracts import Leg
 from v6.domain.orders import ComboOrder, Fill, OrderIntent
 from v6.domain.positions import Position, PositionStatus
-from v6.pricing.payoff import risk_profile
+from v6.pricing.payoff import RiskProfile, risk_profile
 
 EXPIRATION_REF = "expiration"
 
@@ -64,6 +64,13 @@ class PositionBook:
         self._orders: dict[str, ComboOrder] = {}
         self._changed: set[str] = set()
         self._reopened: set[str] = set()
+        # Snapshots are immutable and rebuilt only when their ledger changes: the engine
+        # asks for the same live positions many times a cycle, and a long backtest's book
+        # holds thousands of closed ones that must cost nothing per cycle.
+        self._snapshots: dict[str, Position] = {}
+        self._place: dict[str, int] = {}  # position id -> its place in the book
+        self._live: dict[str, int] = {}  # the same, of the positions not closed
+        self._profiles: dict[str, tuple[float, RiskProfile]] = {}  # id -> (entry, profile)
         # Every contract a position was built from, kept as positions are added: a long
         # backtest must not rebuild the set from every position it ever held each cycle.
         self._contract_keys: set[str] = set()
@@ -95,8 +102,9 @@ class PositionBook:
             entry_regime=entry_regime,
             slot=slot,
         )
+        self._place[position_id] = len(self._place)
         self._contract_keys.update(leg.contract.key for leg in legs)
-        self._changed.add(position_id)
+        self._touch(position_id)
 
     def note_exit(self, position_id: str, rule: str, *, keep_existing: bool = False) -> None:
         """Record which exit rule is closing the position (kept if the close completes).
@@ -108,7 +116,7 @@ class PositionBook:
         if keep_existing and book.exit_rule:
             return
         book.exit_rule = rule
-        self._changed.add(position_id)
+        self._touch(position_id)
 
     def track_order(self, order: ComboOrder) -> None:
         """Remember which position an order belongs to (before it is sent)."""
@@ -117,7 +125,7 @@ class PositionBook:
         book.open_orders.add(order.order_ref)
         if order.intent is OrderIntent.CLOSE and book.status is PositionStatus.OPEN:
             book.status = PositionStatus.CLOSING
-            self._changed.add(book.position_id)
+            self._touch(book.position_id)
 
     def knows(self, position_id: str) -> bool:
         """True when the book holds ``position_id`` (live, or closed in this run)."""
@@ -166,7 +174,7 @@ class PositionBook:
             book.close_debit += dollars
             book.close_commission += fill.commission
         book.cash += fill.cash_flow
-        self._changed.add(book.position_id)
+        self._touch(book.position_id)
 
     def _apply_expiration(self, fill: Fill) -> list[tuple[str, Fill]]:
         """Share an expiration settlement among the positions holding the contract."""
@@ -208,7 +216,7 @@ class PositionBook:
         book.closed_at = None
         book.exit_rule = ""
         self._reopened.add(book.position_id)
-        self._changed.add(book.position_id)
+        self._touch(book.position_id)
 
     def take_reopened(self) -> list[str]:
         """Positions reopened by a late fill since the last call."""
@@ -230,7 +238,7 @@ class PositionBook:
                 book.exit_rule = "unfilled" if not book.opened_units else "expiration"
         else:
             book.exit_rule = ""  # a close that did not complete: the position is open again
-        self._changed.add(book.position_id)
+        self._touch(book.position_id)
 
     def imbalance(self, position_id: str) -> tuple[Leg, ...]:
         """Legs (signed contracts) that must be traded to make the position whole again.
@@ -260,20 +268,20 @@ class PositionBook:
         return self._complete_units(self._books[position_id])
 
     def position(self, position_id: str) -> Position:
-        """An immutable snapshot of a position."""
-        book = self._books[position_id]
+        """An immutable snapshot of a position (the same object until its ledger changes)."""
+        snapshot = self._snapshots.get(position_id)
+        if snapshot is None:
+            snapshot = self._snapshots[position_id] = self._snapshot(self._books[position_id])
+        return snapshot
+
+    def _snapshot(self, book: _Book) -> Position:
         mult = book.legs[0].contract.multiplier
-        held = self.quantity(position_id)
+        held = self._complete_units(book)
         opened = book.opened_units
         entry_price = book.open_debit / (opened * mult) if opened else 0.0
         closed_units = opened - held
         exit_price = book.close_debit / (closed_units * mult) if closed_units > 0 else None
-        profile = risk_profile(
-            np.array([leg.contract.strike for leg in book.legs]),
-            np.array([leg.contract.is_call for leg in book.legs]),
-            np.array([leg.ratio for leg in book.legs]),
-            entry_price,
-        )
+        profile = self._profile(book, entry_price)
         # Max profit and loss are of the units held, or of those opened once closed.
         size = (held or opened or 1) * mult
         if book.status is PositionStatus.CLOSED:
@@ -307,13 +315,33 @@ class PositionBook:
             slot=book.slot,
         )
 
+    def _profile(self, book: _Book, entry_price: float) -> RiskProfile:
+        """The legs' risk profile at ``entry_price``: legs never change and the entry
+        price only while the entry fills, so it is computed once per entry price."""
+        cached = self._profiles.get(book.position_id)
+        if cached is not None and cached[0] == entry_price:
+            return cached[1]
+        profile = risk_profile(
+            np.array([leg.contract.strike for leg in book.legs]),
+            np.array([leg.contract.is_call for leg in book.legs]),
+            np.array([leg.ratio for leg in book.legs]),
+            entry_price,
+        )
+        self._profiles[book.position_id] = (entry_price, profile)
+        return profile
+
     def positions(self, statuses: Iterable[PositionStatus] | None = None) -> list[Position]:
-        """Snapshots of positions, optionally only those in ``statuses``."""
+        """Snapshots of positions in book order, optionally only those in ``statuses``.
+
+        Asking only for live statuses walks the live positions, not every position the
+        book ever held."""
         wanted = set(statuses) if statuses is not None else None
+        if wanted is not None and PositionStatus.CLOSED not in wanted:
+            ids = sorted(self._live, key=self._live.__getitem__)
+        else:
+            ids = list(self._books)
         return [
-            self.position(pid)
-            for pid, book in self._books.items()
-            if wanted is None or book.status in wanted
+            self.position(pid) for pid in ids if wanted is None or self._books[pid].status in wanted
         ]
 
     def was_filled(self, position_id: str) -> bool:
@@ -331,10 +359,8 @@ class PositionBook:
         """V6's net holding per contract across its live positions (to compare with the
         broker): a closed position holds nothing, whatever is left in its ledger."""
         net: dict[str, int] = {}
-        for book in self._books.values():
-            if book.status is PositionStatus.CLOSED:
-                continue
-            for key, qty in book.holdings.items():
+        for position_id in sorted(self._live, key=self._live.__getitem__):
+            for key, qty in self._books[position_id].holdings.items():
                 net[key] = net.get(key, 0) + qty
         return {k: v for k, v in net.items() if v}
 
@@ -351,6 +377,15 @@ class PositionBook:
     def contract_keys(self) -> set[str]:
         """Every contract any V6 position was ever built from."""
         return set(self._contract_keys)
+
+    def _touch(self, position_id: str) -> None:
+        """The position's ledger changed: persist it, and rebuild its snapshot."""
+        self._changed.add(position_id)
+        self._snapshots.pop(position_id, None)
+        if self._books[position_id].status is PositionStatus.CLOSED:
+            self._live.pop(position_id, None)
+        elif position_id not in self._live:
+            self._live[position_id] = self._place[position_id]
 
     def drain_changed(self) -> list[str]:
         """Position ids whose state changed since the last call (to persist them)."""
