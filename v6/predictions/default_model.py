@@ -230,6 +230,7 @@ def predict(
     short_deltas = np.abs(combo.delta[combo.ratio < 0])
     pop_from_deltas = float(1.0 - short_deltas.sum()) if short_deltas.size else np.nan
     pnl = (values @ combo.ratio - combo.net_price) * size - commissions
+    p05, p95 = np.quantile(pnl, [0.05, 0.95]).tolist()
     return Prediction(
         model=MODEL,
         probability_of_profit=float(np.mean(pnl > 0.0)),
@@ -241,7 +242,7 @@ def predict(
             "horizon_years": horizon,
             "commissions": commissions,
             "pop_from_deltas": pop_from_deltas,
-            "pnl_p05": float(np.quantile(pnl, 0.05)),
-            "pnl_p95": float(np.quantile(pnl, 0.95)),
+            "pnl_p05": p05,
+            "pnl_p95": p95,
         },
     )

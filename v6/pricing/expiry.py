@@ -21,9 +21,7 @@ def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
     whole book costs a few datetime conversions, not one per option.
     """
     days = np.asarray(expiry, dtype="datetime64[D]").reshape(-1)
-    # One sort, then one datetime per distinct expiry, spread back by index (a mask per
-    # expiry cost more than the rest of the data-quality gate).
-    distinct, inverse = np.unique(days, return_inverse=True)
+    distinct, inverse = _distinct(days)
     years = np.array(
         [
             max(0.0, (datetime.combine(day, EXPIRY_CLOSE, tzinfo=NEW_YORK) - now).total_seconds())
@@ -33,3 +31,16 @@ def years_to_expiry(expiry: np.ndarray, now: datetime) -> np.ndarray:
         dtype=np.float64,
     )
     return years[inverse] if years.size else np.zeros(days.shape[0])
+
+
+def _distinct(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(days, return_inverse=True)``, in one pass when ``days`` is already in
+    order (chains are stored and served sorted by expiry), else by one sort. A mask per
+    expiry cost more than the rest of the data-quality gate."""
+    if days.size > 1:
+        change = days[1:] != days[:-1]
+        if not (days[1:] < days[:-1]).any():
+            starts = np.flatnonzero(np.concatenate(([True], change)))
+            inverse = np.cumsum(np.concatenate(([False], change)), dtype=np.intp)
+            return days[starts], inverse
+    return np.unique(days, return_inverse=True)
