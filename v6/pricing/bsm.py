@@ -48,8 +48,23 @@ def chain_arrays(*values: ArrayLike, is_call: ArrayLike) -> list[np.ndarray]:
 
     Broadcasting returns views, so a scalar rate next to a 10,000-option chain costs nothing.
     """
-    floats = (np.asarray(v, dtype=np.float64) for v in values)
-    return np.broadcast_arrays(*floats, np.asarray(is_call, dtype=bool))
+    arrays = [np.asarray(v, dtype=np.float64) for v in values]
+    arrays.append(np.asarray(is_call, dtype=bool))
+    shape = np.broadcast(*arrays).shape
+    return [a if a.shape == shape else _stretched(a, shape) for a in arrays]
+
+
+def _stretched(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.broadcast_to(a, shape)``: a read-only view. A scalar (the rate, the time to an
+    expiry) is stretched directly; ``np.broadcast_arrays`` cost more than pricing a
+    four-leg combo, and combos are priced many times a cycle."""
+    if a.ndim:
+        return np.broadcast_to(a, shape)
+    view = np.ndarray(
+        shape, dtype=a.dtype, buffer=np.ascontiguousarray(a), strides=(0,) * len(shape)
+    )
+    view.flags.writeable = False
+    return view
 
 
 def _positive_finite(a: np.ndarray) -> np.ndarray:
@@ -92,7 +107,7 @@ class _Terms:
         carry *= t
         log_moneyness += carry
         deg = self.total_vol < _MIN_TOTAL_VOL
-        self.deg: np.ndarray | None = deg if deg.any() else None
+        self.deg: np.ndarray | None = deg if np.logical_or.reduce(deg, axis=None) else None
         if self.deg is None:
             d1 = np.divide(log_moneyness, self.total_vol, out=carry)
         else:
@@ -173,7 +188,7 @@ def _sanitise(
         & _finite(rate)
         & _finite(dividend)
     )
-    if valid.all():
+    if np.logical_and.reduce(valid, axis=None):
         return None, (spot, strike, t, rate, dividend, vol)
     invalid = ~valid
     return invalid, (
