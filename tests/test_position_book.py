@@ -189,3 +189,67 @@ def test_a_late_commission_for_a_closed_position_corrects_its_pnl_without_reopen
     assert after.status is PositionStatus.CLOSED and book.take_reopened() == []
     assert after.realized_pnl == pytest.approx(before.realized_pnl - 2.60)
     assert after.commissions == pytest.approx(before.commissions + 2.60)
+
+
+def test_snapshots_asked_after_every_event_match_a_book_asked_only_once():
+    """The book keeps each position's snapshot until its ledger changes: after every kind
+    of event (open, partial fill, close order, exit rule, partial close, expiration, a
+    late fill reopening it), what it answers equals what a book that was never asked
+    before answers, and its live positions are the not-closed ones, in book order."""
+    legs = iron_condor()
+    entry = order("ic-1", legs, qty=2)
+    close = order(
+        "ic-1",
+        tuple(Leg(leg.contract, -leg.ratio) for leg in legs),
+        OrderIntent.CLOSE,
+        qty=2,
+        suffix="close:1",
+    )
+    entry_fills = fills_for(entry, [0.50, 1.20, 1.10, 0.40], units=1)
+    more = [
+        Fill(f"{f.exec_id}:b", f.order_ref, f.contract, f.quantity, f.price, f.commission, NOW)
+        for f in entry_fills
+    ]
+    close_fills = fills_for(close, [0.20, 0.60, 0.50, 0.10], units=1)
+    expiry_put = Fill("exp1", "expiration", legs[0].contract, -1, 0.0, 0.0, NOW, kind="expiration")
+    events = [
+        lambda b: b.open_position("other", "s2", "SPY", "iron_condor", legs, NOW),
+        lambda b: b.open_position("ic-1", "iron_condor", "SPY", "iron_condor", legs, NOW),
+        lambda b: b.track_order(entry),
+        *[lambda b, f=f: b.apply_fill(f) for f in entry_fills],
+        *[lambda b, f=f: b.apply_fill(f) for f in more],
+        lambda b: b.order_done(entry.order_ref, NOW),
+        lambda b: b.note_exit("ic-1", "stop_loss"),
+        lambda b: b.track_order(close),
+        *[lambda b, f=f: b.apply_fill(f) for f in close_fills],
+        lambda b: b.order_done(close.order_ref, NOW),
+        lambda b: b.apply_fill(expiry_put),
+        lambda b: b.settle_if_idle("ic-1", NOW),
+    ]
+    asked = PositionBook()
+    seen = set()
+    for done in range(1, len(events) + 1):
+        events[done - 1](asked)
+        fresh = PositionBook()
+        for event in events[:done]:
+            event(fresh)
+        for pid in ("other", "ic-1"):
+            if fresh.knows(pid):
+                assert asked.position(pid) == fresh.position(pid), (done, pid)
+        live = [PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING]
+        assert asked.positions(live) == [p for p in fresh.positions() if p.status in live]
+        assert asked.net_contracts() == fresh.net_contracts()
+        if asked.knows("ic-1"):
+            p = asked.position("ic-1")
+            seen.add((p.status, p.quantity, p.exit_rule))
+    # The events took the position through every state a snapshot can go stale in.
+    assert {(s, q) for s, q, _ in seen} >= {
+        (PositionStatus.OPENING, 0),
+        (PositionStatus.OPENING, 1),
+        (PositionStatus.OPEN, 2),
+        (PositionStatus.CLOSING, 2),
+        (PositionStatus.CLOSING, 1),
+        (PositionStatus.OPEN, 1),
+        (PositionStatus.OPEN, 0),
+    }
+    assert any(rule == "stop_loss" for _, _, rule in seen)
