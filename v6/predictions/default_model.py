@@ -39,6 +39,7 @@ GRID = 401
 """Equal-probability scenarios of the underlying at the end of the holding period."""
 COMMISSION_PER_CONTRACT = 0.65
 """Dollars per option contract and side: IB's US options rate, which the sim charges too."""
+_GRID_QUANTILES = ndtri((np.arange(GRID) + 0.5) / GRID)  # the same for every prediction
 SKEW_DELTA = 0.25
 """The put/call IV ratio compares the put and the call nearest this absolute delta."""
 
@@ -211,7 +212,7 @@ def predict(
     if not (np.isfinite(sigma) and sigma > 0):
         return Prediction(model=MODEL, probability_of_profit=np.nan, expected_pnl=np.nan)
     horizon = min(max(inputs.holding_days, 0.0) / DAYS_PER_YEAR, inputs.years_to_expiry)
-    z = ndtri((np.arange(GRID) + 0.5) / GRID)
+    z = _GRID_QUANTILES
     drift = (inputs.rate - inputs.dividend_yield - 0.5 * sigma * sigma) * horizon
     spots = inputs.spot * np.exp(drift + sigma * np.sqrt(horizon) * z)
     values = bsm_price(
