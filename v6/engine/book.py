@@ -52,8 +52,10 @@ class _Book:
     slot: str = ""
     exit_rule: str = ""  # the rule whose close order is working or closed the position
 
-    def units_per_leg(self) -> np.ndarray:
-        return np.array([self.holdings.get(leg.contract.key, 0) / leg.ratio for leg in self.legs])
+    def units_per_leg(self) -> list[float]:
+        """Combo units each leg's holding makes (plain floats: a book is a few legs, and
+        NumPy's call overhead on four numbers cost more than the arithmetic)."""
+        return [self.holdings.get(leg.contract.key, 0) / leg.ratio for leg in self.legs]
 
 
 class PositionBook:
@@ -248,12 +250,12 @@ class PositionBook:
         """
         book = self._books[position_id]
         units = book.units_per_leg()
-        if units.size == 0 or np.all(units == units[0]):
+        if not units or all(u == units[0] for u in units):
             return ()
-        target = max(float(units.min()), 0.0)
+        target = max(min(units), 0.0)
         fixes = []
         for leg, u in zip(book.legs, units, strict=True):
-            excess = round(float((u - target) * leg.ratio))
+            excess = round((u - target) * leg.ratio)
             if excess:
                 fixes.append(Leg(contract=leg.contract, ratio=-excess))
         return tuple(fixes)
@@ -261,7 +263,7 @@ class PositionBook:
     @staticmethod
     def _complete_units(book: _Book) -> int:
         units = book.units_per_leg()
-        return int(max(units.min(), 0)) if units.size else 0
+        return int(max(min(units), 0)) if units else 0
 
     def quantity(self, position_id: str) -> int:
         """Complete combo units currently held."""
