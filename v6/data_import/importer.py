@@ -215,6 +215,9 @@ def parse_file(
     qd = _days(quote_date)
     ex = _days(expiration)
     root = root_column(raw, layout, underlying, ex)
+    # Symbol and root pairs are a few dozen in any file: judged, styled and given their
+    # dividend yield once each, then spread back to the rows by index.
+    pairs, pair_of_row = distinct_pairs(underlying, pc.fill_null(root, ""))
     is_call_valid = pc.is_valid(right).to_numpy(zero_copy_only=False)
     reasons = (
         pc.equal(pc.utf8_length(underlying), 0).to_numpy(zero_copy_only=False),
@@ -224,7 +227,7 @@ def parse_file(
         ~(np.isfinite(strike) & (strike > 0)),
         ~(np.isfinite(spot) & (spot > 0)),
         (ex >= 0) & (qd >= 0) & (ex < qd),
-        nonstandard_roots(underlying, root),
+        nonstandard_roots(pairs, pair_of_row),
     )
     dropped = np.zeros(raw.num_rows, dtype=bool)
     for reason, mask in zip(DROP_REASONS, reasons, strict=True):
@@ -237,22 +240,22 @@ def parse_file(
             )
         dropped |= fresh
     keep = ~dropped
-    keep_arrow = pa.array(keep)
-    underlying_k = underlying.filter(keep_arrow)
-    root_k = root.filter(keep_arrow)
-    is_call = right.filter(keep_arrow).to_numpy(zero_copy_only=False).astype(bool)
-    qd, ex = qd[keep], ex[keep]
-    strike, bid, ask, spot, vendor_iv = (a[keep] for a in (strike, bid, ask, spot, vendor_iv))
+    if dropped.any():
+        keep_arrow = pa.array(keep)
+        underlying, root, right = (c.filter(keep_arrow) for c in (underlying, root, right))
+        qd, ex, pair_of_row = qd[keep], ex[keep], pair_of_row[keep]
+        strike, bid, ask, spot, vendor_iv = (a[keep] for a in (strike, bid, ask, spot, vendor_iv))
+    is_call = right.to_numpy(zero_copy_only=False).astype(bool)
 
     snapshot_us = snapshot_times(qd, layout)
     expiry_close_us = expiry_closes(ex)
     t = np.maximum(expiry_close_us - snapshot_us, 0) / 1e6 / SECONDS_PER_YEAR
     dividends = config.risk.dividend_yields
-    q = _per_symbol(underlying_k, dividends)
+    q = np.array([dividends.get(symbol, 0.0) for symbol, _ in pairs])[pair_of_row]
     rate = config.risk.risk_free_rate
     iv = implied_vols(vendor_iv, bid, ask, spot, strike, t, rate, q, is_call, report)
     greeks = bsm_greeks(spot, strike, t, rate, q, iv, is_call)
-    styles = _styles(underlying_k, root_k)
+    styles = _styles(pairs, pair_of_row)
     n = int(keep.sum())
     time_col = pa.array(snapshot_us, type=pa.timestamp("us")).cast(TIME)
     date_text = by_distinct(time_col, lambda t: pc.strftime(t, format="%Y-%m-%d"))
@@ -260,7 +263,7 @@ def parse_file(
     return pa.table(
         {
             "time": time_col,
-            "underlying": underlying_k,
+            "underlying": underlying,
             "date": date_text,
             "spot": pa.array(spot, pa.float64()),
             "expiry": pa.array(ex.astype("int32"), pa.int32()).cast(pa.date32()),
@@ -278,7 +281,7 @@ def parse_file(
             "multiplier": pa.repeat(pa.scalar(100, pa.int64()), n),
             "exercise_style": styles[0],
             "settlement": styles[1],
-            "root": root_k,
+            "root": root,
             "dividend_yield": pa.array(q, pa.float64()),
         }
     )
@@ -312,7 +315,7 @@ def root_column(
     return pc.if_else(missing, default_roots(underlying, expiry_days), text)
 
 
-def nonstandard_roots(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> np.ndarray:
+def nonstandard_roots(pairs: list[tuple[str, str]], pair_of_row: np.ndarray) -> np.ndarray:
     """True where a physically settled option's root is not its underlying's symbol.
 
     An ETF or stock option under another root (SPY1, SPY2: an adjusted option after a
@@ -320,25 +323,31 @@ def nonstandard_roots(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> np.
     the underlying; imported as a standard option it would be priced and settled wrongly
     and could win a clash with the real one. Such rows are left out (``nonstandard_root``).
     Cash-settled index roots (SPX, SPXW, ...) are judged by their own table.
+    ``pairs`` are the distinct (underlying, root) pairs, ``pair_of_row`` each row's.
     """
-    pairs, indices = distinct_pairs(underlying, pc.fill_null(root, ""))
     bad = []
-    for pair in pairs:
+    for pair in _joined(pairs):
         symbol, name = pair.split("|", 1)
         physical = not contract_spec(symbol, name or None).cash_settled
         bad.append(physical and _letters(name or symbol) != _letters(symbol))
-    return np.array(bad, dtype=bool)[indices] if bad else np.zeros(len(indices), dtype=bool)
+    if not bad:
+        return np.zeros(len(pair_of_row), dtype=bool)
+    return np.array(bad, dtype=bool)[pair_of_row]
+
+
+def _joined(pairs: list[tuple[str, str]]) -> list[str]:
+    """``underlying|root`` of each pair (split again on the first ``|``, as ever)."""
+    return [f"{a}|{b}" for a, b in pairs]
 
 
 def distinct_pairs(
     first: pa.ChunkedArray | pa.Array, second: pa.ChunkedArray | pa.Array
-) -> tuple[list[str], np.ndarray]:
-    """The distinct ``first|second`` texts of two text columns without nulls, and each
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The distinct (first, second) pairs of two text columns without nulls, and each
     row's index into them.
 
-    The same as joining the columns row by row and encoding the result, but joined for
-    the few distinct pairs only: half a million rows hold a few dozen symbol and root
-    (or date) pairs, and joining every row's strings was a tenth of the import.
+    Half a million rows hold a few dozen symbol and root (or date) pairs: encoding each
+    column and combining the codes costs far less than joining every row's strings.
     """
     a = _encoded(first)
     b = _encoded(second)
@@ -348,7 +357,7 @@ def distinct_pairs(
     encoded = pc.dictionary_encode(pa.array(codes))
     a_text = a.dictionary.to_pylist()
     b_text = b.dictionary.to_pylist()
-    pairs = [f"{a_text[c // width]}|{b_text[c % width]}" for c in encoded.dictionary.to_pylist()]
+    pairs = [(a_text[c // width], b_text[c % width]) for c in encoded.dictionary.to_pylist()]
     return pairs, encoded.indices.to_numpy(zero_copy_only=False)
 
 
@@ -552,18 +561,16 @@ def _days(dates: pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _per_symbol(underlying: pa.ChunkedArray, by_symbol: dict[str, float]) -> np.ndarray:
-    encoded = pc.dictionary_encode(underlying).combine_chunks()
-    values = np.array([by_symbol.get(s, 0.0) for s in encoded.dictionary.to_pylist()])
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return values[indices] if values.size else np.zeros(0)
-
-
-def _styles(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """Exercise style and settlement of every row, from its root (few distinct ones)."""
-    pairs, indices = distinct_pairs(underlying, root)
-    specs = [contract_spec(*p.split("|", 1)) for p in pairs]
-    rows = pa.array(indices)
-    style = pa.array([s.exercise_style for s in specs], pa.string())
-    settle = pa.array([s.settlement for s in specs], pa.string())
+def _styles(pairs: list[tuple[str, str]], pair_of_row: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Exercise style and settlement of every row, from its (underlying, root) pair
+    (pairs no row has, those of rows left out, are skipped)."""
+    used = np.zeros(len(pairs), dtype=bool)
+    used[pair_of_row] = True
+    specs = [
+        contract_spec(*p.split("|", 1)) if has else None
+        for p, has in zip(_joined(pairs), used.tolist(), strict=True)
+    ]
+    rows = pa.array(pair_of_row)
+    style = pa.array([s.exercise_style if s else None for s in specs], pa.string())
+    settle = pa.array([s.settlement if s else None for s in specs], pa.string())
     return style.take(rows), settle.take(rows)
