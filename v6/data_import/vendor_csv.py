@@ -35,6 +35,9 @@ SAMPLE_COLUMNS = 8  # a sample of a bad row shows the first columns the layout r
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _BLOCK = 16 << 20  # 16 MiB blocks: few enough for speed, small enough for memory
+# Text columns repeat a few values (symbols, dates, C and P): read as a dictionary they
+# come out already encoded, as :func:`by_distinct` needs them.
+_TEXT = pa.dictionary(pa.int32(), pa.string())
 
 
 @define
@@ -112,7 +115,7 @@ class VendorRows:
         return self.table.num_rows
 
     def column(self, header: str) -> pa.ChunkedArray:
-        """A text column (strings as the vendor wrote them)."""
+        """A text column as the vendor wrote it (strings, or a dictionary of them)."""
         return self.table.column(header)
 
     def numbers(self, header: str) -> tuple[np.ndarray, int]:
@@ -120,8 +123,8 @@ class VendorRows:
         were text where a number belongs (treated as missing)."""
         column = self.table.column(header)
         bad = self.bad_text.get(header, 0)
-        if pa.types.is_string(column.type):  # a header the layout also reads as text
-            column, mask = parse_numbers(column)
+        if not pa.types.is_floating(column.type):  # a header the layout also reads as text
+            column, mask = parse_numbers(column.cast(pa.string()))
             bad = int(pc.sum(mask).as_py() or 0)
         return column.to_numpy(zero_copy_only=False).astype(np.float64), bad
 
@@ -155,7 +158,7 @@ def read_table(path: Path, layout: Layout, header: list[str], bad: BadRows) -> V
             read_options=_read_options(names),
             convert_options=pv.ConvertOptions(
                 include_columns=used,
-                column_types={h: pa.float64() if h in numbers else pa.string() for h in used},
+                column_types={h: pa.float64() if h in numbers else _TEXT for h in used},
                 strings_can_be_null=False,
                 null_values=[""],  # only empty is missing: anything else goes the slow way
             ),
