@@ -503,7 +503,7 @@ def summarise(table: pa.Table, report: ImportReport) -> None:
         return
     pairs, _ = distinct_pairs(table.column("underlying"), table.column("date").cast(pa.string()))
     report.snapshots = len(pairs)
-    report.underlyings = tuple(sorted(pc.unique(table.column("underlying")).to_pylist()))
+    report.underlyings = tuple(sorted({symbol for symbol, _ in pairs}))
     times = table.column("time")
     report.first_date = pc.min(times).as_py().astimezone(NEW_YORK).date()
     report.last_date = pc.max(times).as_py().astimezone(NEW_YORK).date()
