@@ -457,3 +457,17 @@ def test_an_adjusted_root_inside_a_historicaloptiondata_symbol_is_nonstandard(tm
     assert report.bad.counts == {"nonstandard_root": 1}
     assert "SPY1160115P00098000" in report.bad.samples["nonstandard_root"][0]
     assert chains(tmp_path / "s")["root"].tolist() == ["SPY"]
+
+
+def test_a_bad_row_of_an_otherwise_clean_file_is_sampled_as_the_vendor_wrote_it(tmp_path):
+    # Every number in this file is a plain one, so it is read typed in one pass; the
+    # sample of its bad row still quotes the vendor's text (strike '98.50', not 98.5).
+    rows = [cboe_row(), cboe_row(option_type="x", strike="98.50"), cboe_row(strike="99")]
+    report = import_files(
+        [write_csv(tmp_path / "a.csv", CBOE_HEADER, rows)], "cboe", tmp_path / "s", CONFIG
+    )
+    assert report.rows_imported == 2
+    assert report.bad.counts == {"bad_option_type": 1}
+    sample = report.bad.samples["bad_option_type"][0]
+    assert sample.startswith("a.csv row 2: ")
+    assert "strike='98.50'" in sample and "option_type='x'" in sample

@@ -20,7 +20,7 @@ import hashlib
 import time as wall
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,13 +36,12 @@ from v6.data_import.vendor_csv import (
     SAMPLES_PER_REASON,
     BadRows,
     LayoutError,
+    VendorRows,
     by_distinct,
     check_layout,
     parse_dates,
-    parse_numbers,
     parse_rights,
     read_table,
-    samples_of,
 )
 from v6.domain.contract_specs import contract_spec
 from v6.errors import V6Error
@@ -163,7 +162,7 @@ def import_files(
     for path, header in zip(files, headers, strict=True):
         raw = read_table(path, layout, header, report.bad)
         report.rows_read += raw.num_rows
-        tables.append(parse_file(path, raw, layout, config, report))
+        tables.append(parse_file(raw, layout, config, report))
     table = drop_duplicates(pa.concat_tables(tables), report)
     report.rows_read += report.bad.counts.get("malformed_line", 0)  # read, then left out
     if table.num_rows:
@@ -176,7 +175,7 @@ def import_files(
 
 
 def parse_file(
-    path: Path, raw: pa.Table, layout: Layout, config: TradingConfig, report: ImportReport
+    raw: VendorRows, layout: Layout, config: TradingConfig, report: ImportReport
 ) -> pa.Table:
     """One file's rows as chain_snapshots columns (without run_id), bad rows left out."""
     cols = layout.columns
@@ -185,11 +184,10 @@ def parse_file(
         return raw.column(cols[field_name])
 
     def number(header: str, label: str) -> np.ndarray:
-        values, bad_text = parse_numbers(raw.column(header))
-        count = int(pc.sum(bad_text).as_py() or 0)
+        values, count = raw.numbers(header)
         if count:
             report.repaired[f"text_in_{label}_treated_as_missing"] += count
-        return values.to_numpy(zero_copy_only=False).astype(np.float64)
+        return values
 
     underlying = by_distinct(
         text("underlying"),
@@ -217,6 +215,9 @@ def parse_file(
     qd = _days(quote_date)
     ex = _days(expiration)
     root = root_column(raw, layout, underlying, ex)
+    # Symbol and root pairs are a few dozen in any file: judged, styled and given their
+    # dividend yield once each, then spread back to the rows by index.
+    pairs, pair_of_row = distinct_pairs(underlying, pc.fill_null(root, ""))
     is_call_valid = pc.is_valid(right).to_numpy(zero_copy_only=False)
     reasons = (
         pc.equal(pc.utf8_length(underlying), 0).to_numpy(zero_copy_only=False),
@@ -226,7 +227,7 @@ def parse_file(
         ~(np.isfinite(strike) & (strike > 0)),
         ~(np.isfinite(spot) & (spot > 0)),
         (ex >= 0) & (qd >= 0) & (ex < qd),
-        nonstandard_roots(underlying, root),
+        nonstandard_roots(pairs, pair_of_row),
     )
     dropped = np.zeros(raw.num_rows, dtype=bool)
     for reason, mask in zip(DROP_REASONS, reasons, strict=True):
@@ -235,26 +236,26 @@ def parse_file(
             report.bad.add(
                 reason,
                 int(fresh.sum()),
-                samples_of(path, raw, fresh, raw.column_names[:8]),
+                raw.samples(fresh),
             )
         dropped |= fresh
     keep = ~dropped
-    keep_arrow = pa.array(keep)
-    underlying_k = underlying.filter(keep_arrow)
-    root_k = root.filter(keep_arrow)
-    is_call = right.filter(keep_arrow).to_numpy(zero_copy_only=False).astype(bool)
-    qd, ex = qd[keep], ex[keep]
-    strike, bid, ask, spot, vendor_iv = (a[keep] for a in (strike, bid, ask, spot, vendor_iv))
+    if dropped.any():
+        keep_arrow = pa.array(keep)
+        underlying, root, right = (c.filter(keep_arrow) for c in (underlying, root, right))
+        qd, ex, pair_of_row = qd[keep], ex[keep], pair_of_row[keep]
+        strike, bid, ask, spot, vendor_iv = (a[keep] for a in (strike, bid, ask, spot, vendor_iv))
+    is_call = right.to_numpy(zero_copy_only=False).astype(bool)
 
     snapshot_us = snapshot_times(qd, layout)
     expiry_close_us = expiry_closes(ex)
     t = np.maximum(expiry_close_us - snapshot_us, 0) / 1e6 / SECONDS_PER_YEAR
     dividends = config.risk.dividend_yields
-    q = _per_symbol(underlying_k, dividends)
+    q = np.array([dividends.get(symbol, 0.0) for symbol, _ in pairs])[pair_of_row]
     rate = config.risk.risk_free_rate
     iv = implied_vols(vendor_iv, bid, ask, spot, strike, t, rate, q, is_call, report)
     greeks = bsm_greeks(spot, strike, t, rate, q, iv, is_call)
-    styles = _styles(underlying_k, root_k)
+    styles = _styles(pairs, pair_of_row)
     n = int(keep.sum())
     time_col = pa.array(snapshot_us, type=pa.timestamp("us")).cast(TIME)
     date_text = by_distinct(time_col, lambda t: pc.strftime(t, format="%Y-%m-%d"))
@@ -262,12 +263,12 @@ def parse_file(
     return pa.table(
         {
             "time": time_col,
-            "underlying": underlying_k,
+            "underlying": underlying,
             "date": date_text,
             "spot": pa.array(spot, pa.float64()),
             "expiry": pa.array(ex.astype("int32"), pa.int32()).cast(pa.date32()),
             "strike": pa.array(strike, pa.float64()),
-            "right": pa.array(np.where(is_call, "C", "P")),
+            "right": pc.if_else(pa.array(is_call), "C", "P"),
             "bid": pa.array(np.where(np.isfinite(bid), bid, np.nan), pa.float64()),
             "ask": pa.array(np.where(np.isfinite(ask), ask, np.nan), pa.float64()),
             "iv": pa.array(iv, pa.float64()),
@@ -280,14 +281,14 @@ def parse_file(
             "multiplier": pa.repeat(pa.scalar(100, pa.int64()), n),
             "exercise_style": styles[0],
             "settlement": styles[1],
-            "root": root_k,
+            "root": root,
             "dividend_yield": pa.array(q, pa.float64()),
         }
     )
 
 
 def root_column(
-    raw: pa.Table, layout: Layout, underlying: pa.ChunkedArray, expiry_days: np.ndarray
+    raw: VendorRows, layout: Layout, underlying: pa.ChunkedArray, expiry_days: np.ndarray
 ) -> pa.ChunkedArray:
     """The option root of every row (SPX vs SPXW). Where the file names none, the root
     the underlying lists on that expiry (:func:`v6.market.index_roots.listed_roots`: an
@@ -308,12 +309,13 @@ def root_column(
         return text
 
     text = by_distinct(raw.column(header), roots)
-    empty = pc.equal(pc.utf8_length(text), 0)
-    fallback = default_roots(underlying, expiry_days)
-    return pc.if_else(pc.or_kleene(empty, pc.is_null(text)), fallback, text)
+    missing = pc.or_kleene(pc.equal(pc.utf8_length(text), 0), pc.is_null(text))
+    if not pc.any(missing).as_py():  # the usual file: every row names its root
+        return text
+    return pc.if_else(missing, default_roots(underlying, expiry_days), text)
 
 
-def nonstandard_roots(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> np.ndarray:
+def nonstandard_roots(pairs: list[tuple[str, str]], pair_of_row: np.ndarray) -> np.ndarray:
     """True where a physically settled option's root is not its underlying's symbol.
 
     An ETF or stock option under another root (SPY1, SPY2: an adjusted option after a
@@ -321,16 +323,47 @@ def nonstandard_roots(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> np.
     the underlying; imported as a standard option it would be priced and settled wrongly
     and could win a clash with the real one. Such rows are left out (``nonstandard_root``).
     Cash-settled index roots (SPX, SPXW, ...) are judged by their own table.
+    ``pairs`` are the distinct (underlying, root) pairs, ``pair_of_row`` each row's.
     """
-    pairs = pc.binary_join_element_wise(underlying, pc.fill_null(root, ""), "|")
-    encoded = pc.dictionary_encode(pairs).combine_chunks()
     bad = []
-    for pair in encoded.dictionary.to_pylist():
+    for pair in _joined(pairs):
         symbol, name = pair.split("|", 1)
         physical = not contract_spec(symbol, name or None).cash_settled
         bad.append(physical and _letters(name or symbol) != _letters(symbol))
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return np.array(bad, dtype=bool)[indices] if bad else np.zeros(len(indices), dtype=bool)
+    if not bad:
+        return np.zeros(len(pair_of_row), dtype=bool)
+    return np.array(bad, dtype=bool)[pair_of_row]
+
+
+def _joined(pairs: list[tuple[str, str]]) -> list[str]:
+    """``underlying|root`` of each pair (split again on the first ``|``, as ever)."""
+    return [f"{a}|{b}" for a, b in pairs]
+
+
+def distinct_pairs(
+    first: pa.ChunkedArray | pa.Array, second: pa.ChunkedArray | pa.Array
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The distinct (first, second) pairs of two text columns without nulls, and each
+    row's index into them.
+
+    Half a million rows hold a few dozen symbol and root (or date) pairs: encoding each
+    column and combining the codes costs far less than joining every row's strings.
+    """
+    a = _encoded(first)
+    b = _encoded(second)
+    width = len(b.dictionary)
+    codes = a.indices.to_numpy(zero_copy_only=False).astype(np.int64) * width
+    codes += b.indices.to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(pa.array(codes))
+    a_text = a.dictionary.to_pylist()
+    b_text = b.dictionary.to_pylist()
+    pairs = [(a_text[c // width], b_text[c % width]) for c in encoded.dictionary.to_pylist()]
+    return pairs, encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    encoded = pc.dictionary_encode(column)
+    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
 
 
 def _letters(symbol: str) -> str:
@@ -385,44 +418,37 @@ def implied_vols(
 
 def snapshot_times(days: np.ndarray, layout: Layout) -> np.ndarray:
     """UTC microseconds of each quote date's snapshot (vendor time, New York)."""
-    distinct, inverse = np.unique(days, return_inverse=True)
-    stamps = np.array(
-        [
-            int(
-                datetime.combine(
-                    date(1970, 1, 1) + timedelta(days=int(d)), layout.snapshot_time, NEW_YORK
-                ).timestamp()
-                * 1_000_000
-            )
-            for d in distinct.tolist()
-        ],
-        dtype=np.int64,
-    )
-    return stamps[inverse] if stamps.size else np.empty(0, dtype=np.int64)
+    return _new_york_stamps(days, layout.snapshot_time)
 
 
 def expiry_closes(days: np.ndarray) -> np.ndarray:
     """UTC microseconds of each expiry's 16:00 New York close."""
-    distinct, inverse = np.unique(days, return_inverse=True)
+    return _new_york_stamps(days, EXPIRY_CLOSE)
+
+
+def _new_york_stamps(days: np.ndarray, at: time) -> np.ndarray:
+    """UTC microseconds of ``at`` New York on each day (days since 1970), one time-zone
+    conversion per distinct day."""
+    if not days.size:
+        return np.empty(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.array(days, pa.int64()))
     stamps = np.array(
         [
             int(
-                datetime.combine(
-                    date(1970, 1, 1) + timedelta(days=int(d)), EXPIRY_CLOSE, NEW_YORK
-                ).timestamp()
+                datetime.combine(date(1970, 1, 1) + timedelta(days=d), at, NEW_YORK).timestamp()
                 * 1_000_000
             )
-            for d in distinct.tolist()
+            for d in encoded.dictionary.to_pylist()
         ],
         dtype=np.int64,
     )
-    return stamps[inverse] if stamps.size else np.empty(0, dtype=np.int64)
+    return stamps[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def drop_duplicates(table: pa.Table, report: ImportReport) -> pa.Table:
     """One row per contract and snapshot. Where roots collide (SPX AM and SPXW PM share
     the third Friday), the PM-settled weekly is kept; every row left out is counted."""
-    if table.num_rows == 0:
+    if table.num_rows == 0 or not has_repeats(table):
         return table
     under = pc.dictionary_encode(table.column("underlying")).combine_chunks()
     codes = under.indices.to_numpy(zero_copy_only=False)
@@ -448,17 +474,36 @@ def drop_duplicates(table: pa.Table, report: ImportReport) -> pa.Table:
     return table.take(pa.array(np.sort(order[~repeat])))
 
 
+def has_repeats(table: pa.Table) -> bool:
+    """True if two rows may be one contract at one snapshot (underlying, time, expiry,
+    strike to a thousandth, right): each row's contract as one integer, sorted once, so
+    the usual file, which has none, skips the six-key sort of :func:`drop_duplicates`."""
+    strike = np.rint(table.column("strike").to_numpy() * 1000).astype(np.int64)
+    code = pc.equal(table.column("right"), "C").to_numpy(zero_copy_only=False).astype(np.int64)
+    room = 2
+    for column in (
+        table.column("underlying"),
+        table.column("time"),
+        table.column("expiry"),
+        pa.array(strike),
+    ):
+        encoded = _encoded(column)
+        width = max(len(encoded.dictionary), 1)
+        room *= width
+        if room >= 1 << 62:  # too many distinct values to code in 64 bits: sort instead
+            return True
+        code += encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64) * (room // width)
+    ordered = np.sort(code)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
 def summarise(table: pa.Table, report: ImportReport) -> None:
     report.rows_imported = table.num_rows
     if not table.num_rows:
         return
-    pairs = pc.unique(
-        pc.binary_join_element_wise(
-            table.column("underlying"), table.column("date").cast(pa.string()), "|"
-        )
-    )
+    pairs, _ = distinct_pairs(table.column("underlying"), table.column("date").cast(pa.string()))
     report.snapshots = len(pairs)
-    report.underlyings = tuple(sorted(pc.unique(table.column("underlying")).to_pylist()))
+    report.underlyings = tuple(sorted({symbol for symbol, _ in pairs}))
     times = table.column("time")
     report.first_date = pc.min(times).as_py().astimezone(NEW_YORK).date()
     report.last_date = pc.max(times).as_py().astimezone(NEW_YORK).date()
@@ -516,21 +561,16 @@ def _days(dates: pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _per_symbol(underlying: pa.ChunkedArray, by_symbol: dict[str, float]) -> np.ndarray:
-    encoded = pc.dictionary_encode(underlying).combine_chunks()
-    values = np.array([by_symbol.get(s, 0.0) for s in encoded.dictionary.to_pylist()])
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return values[indices] if values.size else np.zeros(0)
-
-
-def _styles(underlying: pa.ChunkedArray, root: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """Exercise style and settlement of every row, from its root (few distinct ones)."""
-    pairs = pc.binary_join_element_wise(underlying, root, "|")
-    encoded = pc.dictionary_encode(pairs).combine_chunks()
-    specs = [contract_spec(*p.split("|", 1)) for p in encoded.dictionary.to_pylist()]
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    style = np.array([s.exercise_style for s in specs], dtype=object)
-    settle = np.array([s.settlement for s in specs], dtype=object)
-    if not specs:
-        return pa.array([], pa.string()), pa.array([], pa.string())
-    return pa.array(style[indices], pa.string()), pa.array(settle[indices], pa.string())
+def _styles(pairs: list[tuple[str, str]], pair_of_row: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Exercise style and settlement of every row, from its (underlying, root) pair
+    (pairs no row has, those of rows left out, are skipped)."""
+    used = np.zeros(len(pairs), dtype=bool)
+    used[pair_of_row] = True
+    specs = [
+        contract_spec(*p.split("|", 1)) if has else None
+        for p, has in zip(_joined(pairs), used.tolist(), strict=True)
+    ]
+    rows = pa.array(pair_of_row)
+    style = pa.array([s.exercise_style if s else None for s in specs], pa.string())
+    settle = pa.array([s.settlement if s else None for s in specs], pa.string())
+    return style.take(rows), settle.take(rows)

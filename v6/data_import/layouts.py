@@ -29,6 +29,10 @@ REQUIRED = (
 """Fields without which a file cannot be a chain."""
 NUMERIC = ("strike", "bid", "ask", "implied_volatility", "delta", "gamma", "theta", "vega")
 GREEKS = ("implied_volatility", "delta", "gamma", "theta", "vega")
+TEXT = ("underlying", "quote_date", "expiration", "option_type", "root")
+"""Fields read as text: symbols, dates and option types are parsed per distinct value."""
+PARSED_NUMBERS = ("strike", "bid", "ask", "underlying_price", "implied_volatility")
+"""Numeric fields the import uses; the vendor's other Greeks are not (V6 prices its own)."""
 
 
 class LayoutError(V6Error):
@@ -60,6 +64,17 @@ class Layout:
         if self.underlying_mid:
             names.update(self.underlying_mid)
         return names
+
+    def text_headers(self) -> set[str]:
+        """Headers read as text."""
+        return {self.columns[f] for f in TEXT if f in self.columns}
+
+    def number_headers(self) -> set[str]:
+        """Headers read as numbers (a header also read as text stays text)."""
+        names = {self.columns[f] for f in PARSED_NUMBERS if f in self.columns}
+        if self.underlying_mid:
+            names.update(self.underlying_mid)
+        return names - self.text_headers()
 
     def required_headers(self) -> list[str]:
         """Headers a file must have to be this layout, in the layout's order."""

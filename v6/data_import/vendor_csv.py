@@ -31,9 +31,13 @@ from attrs import define, field
 from v6.data_import.layouts import NUMERIC, Layout, LayoutError
 
 SAMPLES_PER_REASON = 3
+SAMPLE_COLUMNS = 8  # a sample of a bad row shows the first columns the layout reads
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _BLOCK = 16 << 20  # 16 MiB blocks: few enough for speed, small enough for memory
+# Text columns repeat a few values (symbols, dates, C and P): read as a dictionary they
+# come out already encoded, as :func:`by_distinct` needs them.
+_TEXT = pa.dictionary(pa.int32(), pa.string())
 
 
 @define
@@ -90,15 +94,101 @@ def check_layout(path: Path, layout: Layout) -> list[str]:
     return header
 
 
-def read_table(path: Path, layout: Layout, header: list[str], bad: BadRows) -> pa.Table:
-    """Every column the layout uses, as strings (typed later), with malformed lines counted.
+@define
+class VendorRows:
+    """One file's rows as read: text columns as the vendor wrote them, numbers as float64.
+
+    ``bad_text`` counts, by header, the values that were text where a number belongs
+    (treated as missing). ``samples`` names the first few rows of a mask in the vendor's
+    own words (``file row N: col='value' ...``), whichever way the file was read.
+    """
+
+    path: Path
+    names: list[str]  # every column of the file, as read
+    table: pa.Table
+    bad_text: dict[str, int]
+    sample_columns: list[str]
+    text: pa.Table | None = None  # the sample columns as strings; read when first needed
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    def column(self, header: str) -> pa.ChunkedArray:
+        """A text column as the vendor wrote it (strings, or a dictionary of them)."""
+        return self.table.column(header)
+
+    def numbers(self, header: str) -> tuple[np.ndarray, int]:
+        """A numeric column as float64 (NaN where missing) and how many of its values
+        were text where a number belongs (treated as missing)."""
+        column = self.table.column(header)
+        bad = self.bad_text.get(header, 0)
+        if not pa.types.is_floating(column.type):  # a header the layout also reads as text
+            column, mask = parse_numbers(column.cast(pa.string()))
+            bad = int(pc.sum(mask).as_py() or 0)
+        return column.to_numpy(zero_copy_only=False).astype(np.float64), bad
+
+    def samples(self, mask: np.ndarray) -> list[str]:
+        if self.text is None:
+            self.text = _read_text(self.path, self.names, self.sample_columns)
+        return samples_of(self.path, self.text, mask, self.sample_columns)
+
+
+def read_table(path: Path, layout: Layout, header: list[str], bad: BadRows) -> VendorRows:
+    """Every column the layout uses, text as strings and numbers as float64, with
+    malformed lines counted.
 
     The header is the cleaned one (BOM, spaces, case), so it is passed as the column
-    names and the file's own first line skipped.
+    names and the file's own first line skipped. A clean file (every line whole, every
+    number a plain one) is read in one typed pass; any other is read again as text,
+    line by line where lines are malformed, and its numbers cleaned column by column.
+    Both ways give the same rows and values.
     """
     names = [h if h else f"_unnamed_{i}" for i, h in enumerate(header)]
-    wanted = [h for h in names if h in layout.headers()]
+    headers = layout.headers()
+    wanted = [h for h in names if h in headers]
+    sample_columns = wanted[:SAMPLE_COLUMNS]
+    numbers = layout.number_headers()
+    # The vendor's Greeks are not read (V6 prices its own) unless a sample shows them.
+    needed = numbers | layout.text_headers() | set(sample_columns)
+    used = [h for h in wanted if h in needed]
+    try:
+        table = pv.read_csv(
+            path,
+            read_options=_read_options(names),
+            convert_options=pv.ConvertOptions(
+                include_columns=used,
+                column_types={h: pa.float64() if h in numbers else _TEXT for h in used},
+                strings_can_be_null=False,
+                null_values=[""],  # only empty is missing: anything else goes the slow way
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
+        pass  # a malformed line, text in a number, or unreadable: read it as text
+    else:
+        return VendorRows(path, names, table, {}, sample_columns)
+    text = _read_strings(path, names, used, bad)
+    arrays, bad_text = [], {}
+    for h in used:
+        column = text.column(h)
+        if h in numbers:
+            column, bad_mask = parse_numbers(column)
+            count = int(pc.sum(bad_mask).as_py() or 0)
+            if count:
+                bad_text[h] = count
+        arrays.append(column)
+    typed = pa.table(arrays, names=used)
+    return VendorRows(path, names, typed, bad_text, sample_columns, text.select(sample_columns))
+
+
+def _read_options(names: list[str]) -> pv.ReadOptions:
+    return pv.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK, use_threads=True)
+
+
+def _read_strings(path: Path, names: list[str], used: list[str], bad: BadRows) -> pa.Table:
+    """``used`` as strings, every malformed line skipped and counted with samples."""
     malformed: list[str] = []
+    malformed_count = [0]
 
     def on_invalid(row: pv.InvalidRow) -> str:
         if len(malformed) < SAMPLES_PER_REASON:
@@ -107,17 +197,14 @@ def read_table(path: Path, layout: Layout, header: list[str], bad: BadRows) -> p
         malformed_count[0] += 1
         return "skip"
 
-    malformed_count = [0]
     try:
         table = pv.read_csv(
             path,
-            read_options=pv.ReadOptions(
-                column_names=names, skip_rows=1, block_size=_BLOCK, use_threads=True
-            ),
+            read_options=_read_options(names),
             parse_options=pv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pv.ConvertOptions(
-                include_columns=wanted,
-                column_types={name: pa.string() for name in wanted},
+                include_columns=used,
+                column_types={name: pa.string() for name in used},
                 strings_can_be_null=False,
             ),
         )
@@ -125,6 +212,22 @@ def read_table(path: Path, layout: Layout, header: list[str], bad: BadRows) -> p
         raise LayoutError(f"{path}: unreadable as CSV ({str(exc).splitlines()[0]})") from None
     bad.add("malformed_line", malformed_count[0], malformed)
     return table
+
+
+def _read_text(path: Path, names: list[str], columns: list[str]) -> pa.Table:
+    """``columns`` of a file that read cleanly, as strings (for samples of bad rows)."""
+    try:
+        return pv.read_csv(
+            path,
+            read_options=_read_options(names),
+            convert_options=pv.ConvertOptions(
+                include_columns=columns,
+                column_types={name: pa.string() for name in columns},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # changed since read
+        raise LayoutError(f"{path}: unreadable as CSV ({str(exc).splitlines()[0]})") from None
 
 
 def parse_numbers(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 from attrs import frozen
-from deltalake import DeltaTable, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError
 
 from v6.errors import V6Error
@@ -227,6 +227,7 @@ class DeltaStore:
                     schema_mode="merge",
                     # Used when this append creates the table; ignored afterwards.
                     configuration=self.table_properties,
+                    writer_properties=_writer_properties(spec),
                 )
             except Exception as exc:
                 raise self._write_failure(name, "append", exc) from exc
@@ -642,6 +643,14 @@ def _file_problem(root: Path, name: str, size: int | None) -> str:
     if size is not None and actual != size:
         return f"its data file {name} is {actual} bytes, the log says {size}"
     return ""
+
+
+def _writer_properties(spec: TableSpec) -> WriterProperties | None:
+    """delta-rs's defaults, but no dictionary for the table's ``plain_columns``."""
+    if not spec.plain_columns:
+        return None
+    plain = ColumnProperties(dictionary_enabled=False)
+    return WriterProperties(column_properties=dict.fromkeys(spec.plain_columns, plain))
 
 
 def _checked_retention(hours: int) -> int:
