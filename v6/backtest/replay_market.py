@@ -9,7 +9,9 @@ exactly as it judges live ones.
 Snapshots are read a block of dates at a time (``dates_per_read``), straight from the
 parquet files of the table's current version, so memory stays flat
 however long the backtest is, and each block is cut into per-snapshot chains with one
-sort and array slices, never a Python loop over options.
+sort and array slices, never a Python loop over options. The next block is read and
+sorted on a background thread while the engine replays the current one (pyarrow and
+NumPy release the GIL, so on a second core the reading costs the engine nothing).
 
 Where the data has no VIX series (vendor files have none), the market's ``vix`` is the
 30-day at-the-money implied volatility of a reference underlying in points (``risk.
@@ -158,9 +160,10 @@ class ReplayData:
         self.partitions = sorted({f.day for f in self.files})
 
     def __iter__(self) -> Iterator[Snapshot]:
-        """The snapshots, each block read and cut on a thread of its own while the
-        caller replays the block before it (the reading releases the GIL, so it overlaps
-        the engine); at most one block is read ahead, so memory stays flat."""
+        """The snapshots. Each block is read and sorted on a thread of its own while the
+        caller replays the block before it: the scan and the array work release the GIL,
+        so they overlap the engine, and only the chains are made here. At most one block
+        is read ahead, so memory stays flat, and no thread outlives the iteration."""
         blocks = [
             self.partitions[i : i + self.dates_per_read]
             for i in range(0, len(self.partitions), self.dates_per_read)
@@ -168,9 +171,10 @@ class ReplayData:
         ahead: _Prefetch | None = None
         try:
             for i, days in enumerate(blocks):
-                table = ahead.result() if ahead is not None else self._read(days)
-                ahead = _Prefetch(self._read, blocks[i + 1]) if i + 1 < len(blocks) else None
-                yield from self._snapshots(table)
+                cut = ahead.result() if ahead is not None else self._prepare(days)
+                ahead = _Prefetch(self._prepare, blocks[i + 1]) if i + 1 < len(blocks) else None
+                if cut is not None:
+                    yield from cut.snapshots()
         finally:
             if ahead is not None:  # abandoned early: the read under way ends here
                 ahead.join()
@@ -207,78 +211,121 @@ class ReplayData:
                 f"{self.store.root}: chain_snapshots is unreadable ({str(exc).splitlines()[0]})"
             ) from None
 
-    def _snapshots(self, table: pa.Table) -> Iterator[Snapshot]:
-        if table.num_rows == 0:
-            return
-        t = table.column("time").cast(pa.int64()).to_numpy()
-        u_names, u_codes = _codes(table.column("underlying"))
-        # Underlyings in the order they first appear (the files' order).
-        runs_start = np.flatnonzero(np.diff(u_codes, prepend=-1))
-        first_seen = list(dict.fromkeys(u_codes[runs_start].tolist()))
-        u_rank = np.zeros(len(u_names) + 1, dtype=np.int64)
-        u_rank[first_seen] = np.arange(len(first_seen))
-        u_codes = u_rank[u_codes]
-        u_names = [u_names[c] for c in first_seen]
-        run_names, r_codes = _codes(table.column("run_id"))
-        # Order runs by name so the choice below does not depend on file order.
-        run_rank = np.argsort(np.argsort(np.array(run_names, dtype=object)))
-        r_codes = np.append(run_rank, -1)[r_codes]
-        expiry = table.column("expiry").cast(pa.int32()).to_numpy().astype("datetime64[D]")
-        strike = _floats(table.column("strike"))
-        rights, right_codes = _codes(table.column("right"))
-        is_call = np.array([r == "C" for r in rights] + [False], dtype=bool)[right_codes]
-        keys = [is_call, strike, expiry]
-        keys += [k for k in (r_codes, u_codes, t) if k.size and k.min() != k.max()]
-        order = np.lexsort(keys)
-        t, u_codes, r_codes = t[order], u_codes[order], r_codes[order]
-        # One group per (time, underlying). Several runs may have recorded the same
-        # simulated time (sim runs start on the same dates): replay one, the first by name.
-        new_group = np.ones(len(order), dtype=bool)
-        new_group[1:] = (t[1:] != t[:-1]) | (u_codes[1:] != u_codes[:-1])
-        starts = np.flatnonzero(new_group)
-        if len(run_names) > 1:
-            group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
-            same_run = r_codes == r_codes[group_start]
-            if not same_run.all():
-                order, t, u_codes = order[same_run], t[same_run], u_codes[same_run]
-                new_group = new_group[same_run]
-                starts = np.flatnonzero(new_group)
-        bounds = np.append(starts, len(order))
-        cols = {
-            name: _floats(table.column(name))[order]
-            for name in ("spot", "bid", "ask", "iv", "delta", "gamma", "vega", "theta")
-        }
-        cols["strike"] = strike[order]
-        cols["expiry"] = expiry = expiry[order]
-        cols["is_call"] = is_call[order]
-        qt = table.column("quote_time")
-        if qt.null_count:
-            qt = pc.coalesce(qt, table.column("time"))
-        cols["quote_time"] = qt.cast(pa.int64()).to_numpy()[order].astype("datetime64[us]")
-        mult = _filled(table.column("multiplier"), 100)[order]
-        div = _filled(table.column("dividend_yield"), 0.0)[order]
-        # How each expiry of each chain settles, from the first row of the expiry.
-        first = new_group.copy()
-        first[1:] |= expiry[1:] != expiry[:-1]
-        firsts = np.flatnonzero(first)
-        stored = table.column("settlement").take(order[firsts]).to_pylist()
-        first_symbol = u_codes[firsts]
-        days = expiry[firsts].tolist()
-        symbols = [u_names[c] for c in first_symbol.tolist()]
-        for code, symbol in enumerate(u_names):
-            rows = np.flatnonzero(first_symbol == code)
-            missing = [i for i in rows.tolist() if not (isinstance(stored[i], str) and stored[i])]
-            if missing:
-                defaults = contract_styles(symbol, expiry[firsts[missing]])[2]
-                for i, default in zip(missing, defaults.tolist(), strict=True):
-                    stored[i] = default
-        pairs = list(zip(zip(symbols, days, strict=True), stored, strict=True))
-        first_bounds = np.searchsorted(firsts, bounds).tolist()
-        bounds_list = bounds.tolist()
+    def _prepare(self, days: list[str]) -> _Block | None:
+        return _cut(self._read(days))
+
+
+def _cut(table: pa.Table) -> _Block | None:
+    """A block's rows sorted into chains with whole-array operations (they release the
+    GIL, so on the prefetch thread they overlap the engine), None for no rows."""
+    if table.num_rows == 0:
+        return None
+    t = table.column("time").cast(pa.int64()).to_numpy()
+    u_names, u_codes = _codes(table.column("underlying"))
+    # Underlyings in the order they first appear (the files' order).
+    runs_start = np.flatnonzero(np.diff(u_codes, prepend=-1))
+    first_seen = list(dict.fromkeys(u_codes[runs_start].tolist()))
+    u_rank = np.zeros(len(u_names) + 1, dtype=np.int64)
+    u_rank[first_seen] = np.arange(len(first_seen))
+    u_codes = u_rank[u_codes]
+    u_names = [u_names[c] for c in first_seen]
+    run_names, r_codes = _codes(table.column("run_id"))
+    # Order runs by name so the choice below does not depend on file order.
+    run_rank = np.argsort(np.argsort(np.array(run_names, dtype=object)))
+    r_codes = np.append(run_rank, -1)[r_codes]
+    expiry = table.column("expiry").cast(pa.int32()).to_numpy().astype("datetime64[D]")
+    strike = _floats(table.column("strike"))
+    rights, right_codes = _codes(table.column("right"))
+    is_call = np.array([r == "C" for r in rights] + [False], dtype=bool)[right_codes]
+    keys = [is_call, strike, expiry]
+    keys += [k for k in (r_codes, u_codes, t) if k.size and k.min() != k.max()]
+    order = np.lexsort(keys)
+    t, u_codes, r_codes = t[order], u_codes[order], r_codes[order]
+    # One group per (time, underlying). Several runs may have recorded the same
+    # simulated time (sim runs start on the same dates): replay one, the first by name.
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (t[1:] != t[:-1]) | (u_codes[1:] != u_codes[:-1])
+    starts = np.flatnonzero(new_group)
+    if len(run_names) > 1:
+        group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
+        same_run = r_codes == r_codes[group_start]
+        if not same_run.all():
+            order, t, u_codes = order[same_run], t[same_run], u_codes[same_run]
+            new_group = new_group[same_run]
+            starts = np.flatnonzero(new_group)
+    bounds = np.append(starts, len(order))
+    cols = {
+        name: _floats(table.column(name))[order]
+        for name in ("spot", "bid", "ask", "iv", "delta", "gamma", "vega", "theta")
+    }
+    cols["strike"] = strike[order]
+    cols["expiry"] = expiry = expiry[order]
+    cols["is_call"] = is_call[order]
+    qt = table.column("quote_time")
+    if qt.null_count:
+        qt = pc.coalesce(qt, table.column("time"))
+    cols["quote_time"] = qt.cast(pa.int64()).to_numpy()[order].astype("datetime64[us]")
+    mult = _filled(table.column("multiplier"), 100)[order]
+    div = _filled(table.column("dividend_yield"), 0.0)[order]
+    # How each expiry of each chain settles, from the first row of the expiry.
+    first = new_group.copy()
+    first[1:] |= expiry[1:] != expiry[:-1]
+    firsts = np.flatnonzero(first)
+    stored = table.column("settlement").take(order[firsts]).to_pylist()
+    first_symbol = u_codes[firsts]
+    days = expiry[firsts].tolist()
+    symbols = [u_names[c] for c in first_symbol.tolist()]
+    for code, symbol in enumerate(u_names):
+        rows = np.flatnonzero(first_symbol == code)
+        missing = [i for i in rows.tolist() if not (isinstance(stored[i], str) and stored[i])]
+        if missing:
+            defaults = contract_styles(symbol, expiry[firsts[missing]])[2]
+            for i, default in zip(missing, defaults.tolist(), strict=True):
+                stored[i] = default
+    pairs = list(zip(zip(symbols, days, strict=True), stored, strict=True))
+    return _Block(
+        t,
+        u_codes,
+        u_names,
+        bounds.tolist(),
+        cols,
+        mult,
+        div,
+        pairs,
+        np.searchsorted(firsts, bounds).tolist(),
+    )
+
+
+@frozen(slots=True, eq=False)
+class _Block:
+    """A block's rows in chain order: each (time, underlying) group is one chain."""
+
+    t: np.ndarray
+    u_codes: np.ndarray
+    u_names: list[str]
+    bounds: list[int]  # group g is rows bounds[g]:bounds[g + 1]
+    cols: dict[str, np.ndarray]
+    mult: np.ndarray
+    div: np.ndarray
+    pairs: list[tuple[tuple[str, date], str]]  # settlements, group g's from first_bounds[g]
+    first_bounds: list[int]
+
+    def snapshots(self) -> Iterator[Snapshot]:
+        """One snapshot per time: slices of the block's arrays, no copies."""
+        t, u_codes, u_names, cols, mult, div, pairs = (
+            self.t,
+            self.u_codes,
+            self.u_names,
+            self.cols,
+            self.mult,
+            self.div,
+            self.pairs,
+        )
+        bounds_list, first_bounds = self.bounds, self.first_bounds
         current: int | None = None
         chains: dict[str, OptionChain] = {}
         settlements: dict[tuple[str, date], str] = {}
-        for g in range(len(starts)):
+        for g in range(len(bounds_list) - 1):
             lo, hi = bounds_list[g], bounds_list[g + 1]
             stamp = int(t[lo])
             if current is not None and stamp != current:
@@ -315,30 +362,29 @@ class _Prefetch:
     """``read(days)`` on a thread of its own; ``result`` waits for it and raises what it
     raised (a ReplayDataError reaches the replay's caller as if read in its thread)."""
 
-    def __init__(self, read: Callable[[list[str]], pa.Table], days: list[str]) -> None:
-        self._table: pa.Table | None = None
+    def __init__(self, read: Callable[[list[str]], _Block | None], days: list[str]) -> None:
+        self._block: _Block | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run, args=(read, days), name="replay-prefetch", daemon=True
         )
         self._thread.start()
 
-    def _run(self, read: Callable[[list[str]], pa.Table], days: list[str]) -> None:
+    def _run(self, read: Callable[[list[str]], _Block | None], days: list[str]) -> None:
         try:
-            self._table = read(days)
+            self._block = read(days)
         except BaseException as exc:  # handed to the caller's thread by result()
             self._error = exc
 
     def join(self) -> None:
         self._thread.join()
 
-    def result(self) -> pa.Table:
+    def result(self) -> _Block | None:
         self._thread.join()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        assert self._table is not None
-        return self._table
+        return self._block
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
