@@ -27,16 +27,18 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
 import attrs
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from v6.backtest.replay_market import ReplayData
+from v6.backtest.replay_market import ReplayData, ReplayDataError
 from v6.backtest.runner import run_backtest
 from v6.config_loader import load_config
 from v6.data_import.importer import import_files
@@ -540,7 +542,6 @@ def test_a_store_written_before_the_replay_columns_still_replays(tmp_path):
             "run_id": ["old"] * 2,
         }
     )
-    import pyarrow as pa
 
     write_deltalake(
         frame.path("chain_snapshots"),
@@ -552,6 +553,74 @@ def test_a_store_written_before_the_replay_columns_still_replays(tmp_path):
     assert chain.multiplier == 100 and chain.strike.tolist() == [96.0, 98.0]
     assert chain.quote_time[0] == np.datetime64("2016-01-04T20:45:00", "us")
     assert snapshot.settlements[("SPY", date(2016, 1, 15))] == "physical"
+
+
+def write_chain_days(store: DeltaStore, days: list[str]) -> None:
+    """Two SPY puts a day at 20:45 UTC on ``days``, one Delta write a day (one file each)."""
+    for day in days:
+        rows = pd.DataFrame(
+            {
+                "time": [pd.Timestamp(f"{day} 20:45", tz="UTC")] * 2,
+                "underlying": ["SPY"] * 2,
+                "date": [day] * 2,
+                "spot": [100.0] * 2,
+                "expiry": [date(2016, 2, 19)] * 2,
+                "strike": [98.0, 96.0],
+                "right": ["P", "P"],
+                "bid": [0.6, 0.2],
+                "ask": [0.7, 0.3],
+                "iv": [0.15] * 2,
+                "delta": [-0.2, -0.1],
+                "gamma": [0.1] * 2,
+                "vega": [0.05] * 2,
+                "theta": [-0.02] * 2,
+                "valid": [True] * 2,
+                "run_id": ["r"] * 2,
+                "quote_time": [pd.Timestamp(f"{day} 20:45", tz="UTC")] * 2,
+                "multiplier": [100] * 2,
+                "exercise_style": ["american"] * 2,
+                "settlement": ["physical"] * 2,
+                "root": ["SPY"] * 2,
+                "dividend_yield": [0.0] * 2,
+            }
+        )
+        write_deltalake(
+            store.path("chain_snapshots"),
+            pa.Table.from_pandas(rows, schema=CHAIN_SNAPSHOTS, preserve_index=False),
+            partition_by=["underlying", "date"],
+            mode="append",
+        )
+
+
+def test_a_block_that_cannot_be_read_ahead_stops_the_replay_with_a_clear_error(tmp_path):
+    store = DeltaStore(tmp_path / "x")
+    write_chain_days(store, ["2016-01-04", "2016-01-05", "2016-01-06"])
+    (later,) = (store.path("chain_snapshots") / "underlying=SPY" / "date=2016-01-06").glob(
+        "*.parquet"
+    )
+    later.write_bytes(b"not parquet")
+    replay = iter(ReplayData(store, ["SPY"], date(2016, 1, 4), date(2016, 1, 6), dates_per_read=1))
+    # The two readable days replay; the third, read while they are replayed, then fails.
+    assert [s.time.date() for s in (next(replay), next(replay))] == [
+        date(2016, 1, 4),
+        date(2016, 1, 5),
+    ]
+    with pytest.raises(ReplayDataError, match="chain_snapshots is unreadable"):
+        next(replay)
+
+
+@pytest.mark.parametrize("taken", [1, None])
+def test_no_reading_thread_outlives_the_replay(tmp_path, taken):
+    store = DeltaStore(tmp_path / "x")
+    write_chain_days(store, ["2016-01-04", "2016-01-05", "2016-01-06", "2016-01-07"])
+    before = set(threading.enumerate())
+    replay = iter(ReplayData(store, ["SPY"], date(2016, 1, 4), date(2016, 1, 7), dates_per_read=1))
+    if taken is None:  # replayed to the end
+        assert len(list(replay)) == 4
+    else:  # abandoned after the first snapshot, the next day being read
+        next(replay)
+        replay.close()
+    assert set(threading.enumerate()) - before == set()
 
 
 def test_realised_volatility_of_end_of_day_data_counts_each_session_and_mondays():
