@@ -194,6 +194,9 @@ def quotes_of(
     return bid, ask, usable
 
 
+_Quotes = tuple[np.ndarray, np.ndarray, np.ndarray]  # (bid, ask, usable) per leg
+
+
 def liquidity(vix: float, settings: SimBrokerSettings) -> float:
     """How easily a resting limit trades (1 in a normal market, less as VIX rises)."""
     if not math.isfinite(vix) or vix <= 0:
@@ -326,10 +329,8 @@ class _Ledger:
     commission_cents: int = 0
     realized_gross: float = 0.0
     holdings: dict[str, _Holding] = field(factory=dict)
-    version: int = 0  # bumped by every fill: what was derived from the holdings is stale
 
     def book(self, fill: Fill) -> None:
-        self.version += 1
         self.cash_cents += to_cents(fill.cash_flow)
         self.commission_cents += to_cents(fill.commission)
         key = fill.contract.key
@@ -369,9 +370,12 @@ class SimBroker:
         self._spots: dict[str, float] = {}  # last underlying price per symbol
         self._now: datetime | None = None
         self._last_market: MarketView | None = None
-        # The market and ledger version the held contracts were last marked from: a
-        # second look at the same snapshot with nothing traded since changes no mark.
-        self._marked: tuple[MarketView, int] | None = None
+        # The snapshot held contracts were last marked from, and the keys looked up in
+        # it: a second look at one snapshot looks up only what was bought since.
+        self._marked: tuple[MarketView | None, set[str]] = (None, set())
+        # Leg quotes per order reference in one snapshot (the backtest's fill model, the
+        # match and the buying power check each ask for them).
+        self._leg_quotes: tuple[MarketView | None, dict[str, _Quotes]] = (None, {})
         self._order_seq = 0
         self._exec_seq = 0
         # Execution ids are unique per store, like a real broker's: runs sharing a store
@@ -476,6 +480,21 @@ class SimBroker:
                 states.append(working.state())
         return BrokerUpdate(states=tuple(states), fills=tuple(fills))
 
+    def quotes_for(self, order: ComboOrder, market: MarketView | None) -> _Quotes:
+        """:func:`quotes_of` the legs of ``order`` in ``market``, looked up once per order
+        and snapshot (read-only arrays: they are shared by every caller)."""
+        if self._leg_quotes[0] is not market:
+            self._leg_quotes = (market, {})
+        cache = self._leg_quotes[1]
+        quotes = cache.get(order.order_ref)
+        if quotes is None:
+            chain = market.chains.get(order.underlying) if market is not None else None
+            quotes = quotes_of(chain, [leg.contract for leg in order.legs])
+            for array in quotes:
+                array.flags.writeable = False
+            cache[order.order_ref] = quotes
+        return quotes
+
     def _match(self, working: _Working, market: MarketView) -> list[Fill]:
         order = working.order
         if not market.market_open or self.faults.holds(order.order_ref):
@@ -484,9 +503,7 @@ class SimBroker:
         if ready > market.time:
             return []
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
-        bid, ask, usable = quotes_of(
-            market.chains.get(order.underlying), [leg.contract for leg in order.legs]
-        )
+        bid, ask, usable = self.quotes_for(order, market)
         if not usable.all():
             return []
         mid, half = (bid + ask) / 2.0, (ask - bid) / 2.0
@@ -611,6 +628,7 @@ class SimBroker:
         contract = held.contract
         intrinsic = price - contract.strike if contract.is_call else contract.strike - price
         self._marks.pop(contract.key, None)
+        self._marked[1].discard(contract.key)
         return self._fill(
             EXPIRATION_REF,
             contract,
@@ -666,19 +684,20 @@ class SimBroker:
         for symbol, quote in market.underlyings.items():
             if np.isfinite(quote.last) and quote.last > 0:
                 self._spots[symbol] = float(quote.last)
-        marked = self._marked
-        if marked is not None and marked[0] is market and marked[1] == self._ledger.version:
-            return
+        if self._marked[0] is not market:
+            self._marked = (market, set())
+        looked_up = self._marked[1]
         by_underlying: dict[str, list[OptionContract]] = {}
-        for held in self._ledger.holdings.values():
-            by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
+        for key, held in self._ledger.holdings.items():
+            if key not in looked_up:
+                looked_up.add(key)
+                by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
         for symbol, contracts in by_underlying.items():
             bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
             mids = ((bid + ask) / 2.0).tolist()
             for contract, mid, ok in zip(contracts, mids, usable.tolist(), strict=True):
                 if ok:
                     self._marks[contract.key] = mid
-        self._marked = (market, self._ledger.version)
 
     def _mark(self, held: _Holding) -> float:
         return self._marks.get(held.contract.key, held.avg_cost)
@@ -761,9 +780,7 @@ class SimBroker:
         """The holdings ``units`` of ``order`` would add if filled at its limit."""
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
         contracts = [leg.contract for leg in order.legs]
-        market = self._last_market
-        chain = market.chains.get(order.underlying) if market is not None else None
-        bid, ask, usable = quotes_of(chain, contracts)
+        bid, ask, usable = self.quotes_for(order, self._last_market)
         known = np.array([self._marks.get(c.key, 0.0) for c in contracts])
         mids = np.where(usable, (bid + ask) / 2.0, known)
         half = np.where(usable, (ask - bid) / 2.0, 0.0)
