@@ -47,7 +47,7 @@ from datetime import date
 import attrs
 import numpy as np
 
-from v6.brokers.sim import NEW_YORK, SimBroker, _Working, quotes_of, to_cents
+from v6.brokers.sim import NEW_YORK, SimBroker, _Working, to_cents
 from v6.config import BacktestSettings, SimBrokerSettings
 from v6.domain.alerts import Alert, Severity
 from v6.domain.contract_specs import CASH_AM
@@ -107,9 +107,7 @@ class BacktestBroker(SimBroker):
         to that price, as a trader's steps toward natural through the day would); without
         it, it rests, and the engine reprices it or times it out as it would live."""
         order = working.order
-        bid, ask, usable = quotes_of(
-            market.chains.get(order.underlying), [leg.contract for leg in order.legs]
-        )
+        bid, ask, usable = self.quotes_for(order, market)
         if not usable.all():
             return []
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)

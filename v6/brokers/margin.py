@@ -22,6 +22,7 @@ Within a group the requirement is:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 from attrs import frozen
@@ -78,6 +79,37 @@ def _uncovered(
     return naked
 
 
+def _covered_part(
+    k: np.ndarray, c: np.ndarray, q: np.ndarray, cost: np.ndarray, mult: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """(defined-risk requirement, contracts per leg treated as naked) of one group."""
+    naked = _uncovered(q, k, c, descending=True) + _uncovered(q, k, ~c, descending=False)
+    covered = q + naked
+    points = np.concatenate(([0.0], np.unique(k), [2.0 * float(k.max()) + 1.0]))
+    value = expiry_payoff(k, c, covered * mult, points)
+    paid = float(np.sum(covered * mult * cost))
+    return max(0.0, paid - float(value.min())), naked
+
+
+def _with_naked(
+    defined: float,
+    naked: np.ndarray,
+    k: np.ndarray,
+    c: np.ndarray,
+    mark: np.ndarray,
+    mult: np.ndarray,
+    spot: float,
+) -> float:
+    """The defined-risk requirement plus the Reg-T charge of the naked contracts."""
+    if not naked.any():
+        return defined
+    idx = np.flatnonzero(naked)
+    # Without a price for the underlying, assume it sits at the strike (at the money).
+    at = np.full(idx.size, spot) if np.isfinite(spot) else k[idx]
+    per_share = naked_requirement(k[idx], c[idx], mark[idx], at)
+    return defined + float(np.sum(naked[idx] * mult[idx] * per_share))
+
+
 def group_requirement(
     strike: np.ndarray,
     is_call: np.ndarray,
@@ -94,21 +126,39 @@ def group_requirement(
     """
     k = np.asarray(strike, dtype=np.float64)
     c = np.asarray(is_call, dtype=bool)
-    q = np.asarray(quantity, dtype=np.float64)
     mult = np.asarray(multiplier, dtype=np.float64)
-    naked = _uncovered(q, k, c, descending=True) + _uncovered(q, k, ~c, descending=False)
-    covered = q + naked
-    points = np.concatenate(([0.0], np.unique(k), [2.0 * float(k.max()) + 1.0]))
-    value = expiry_payoff(k, c, covered * mult, points)
-    paid = float(np.sum(covered * mult * np.asarray(cost, dtype=np.float64)))
-    defined = max(0.0, paid - float(value.min()))
+    defined, naked = _covered_part(
+        k,
+        c,
+        np.asarray(quantity, dtype=np.float64),
+        np.asarray(cost, dtype=np.float64),
+        mult,
+    )
+    return _with_naked(defined, naked, k, c, np.asarray(mark, dtype=np.float64), mult, spot)
+
+
+@lru_cache(maxsize=4096)
+def _group_structure(
+    strikes: tuple[float, ...],
+    calls: tuple[bool, ...],
+    quantities: tuple[int, ...],
+    costs: tuple[float, ...],
+    multipliers: tuple[int, ...],
+) -> tuple[float, np.ndarray | None]:
+    """:func:`_covered_part` of one group, cached: a group's legs, sizes and costs change
+    only when it trades, while the account asks for its margin every cycle. The naked
+    contracts come back read-only (None when there are none)."""
+    defined, naked = _covered_part(
+        np.array(strikes, dtype=np.float64),
+        np.array(calls, dtype=bool),
+        np.array(quantities, dtype=np.float64),
+        np.array(costs, dtype=np.float64),
+        np.array(multipliers, dtype=np.float64),
+    )
     if not naked.any():
-        return defined
-    idx = np.flatnonzero(naked)
-    # Without a price for the underlying, assume it sits at the strike (at the money).
-    at = np.full(idx.size, spot) if np.isfinite(spot) else k[idx]
-    per_share = naked_requirement(k[idx], c[idx], np.asarray(mark, dtype=np.float64)[idx], at)
-    return defined + float(np.sum(naked[idx] * mult[idx] * per_share))
+        return defined, None
+    naked.flags.writeable = False
+    return defined, naked
 
 
 def maintenance_margin(holdings: Sequence[HeldOption], spots: Mapping[str, float]) -> float:
@@ -123,13 +173,26 @@ def maintenance_margin(holdings: Sequence[HeldOption], spots: Mapping[str, float
             groups.setdefault((held.contract.underlying, held.contract.expiry), []).append(held)
     total = 0.0
     for (underlying, _expiry), legs in groups.items():
-        total += group_requirement(
-            np.array([h.contract.strike for h in legs]),
-            np.array([h.contract.is_call for h in legs]),
-            np.array([h.quantity for h in legs], dtype=np.float64),
-            np.array([h.cost for h in legs]),
-            np.array([h.mark for h in legs]),
-            np.array([h.contract.multiplier for h in legs], dtype=np.float64),
+        strikes = tuple(h.contract.strike for h in legs)
+        calls = tuple(h.contract.is_call for h in legs)
+        multipliers = tuple(h.contract.multiplier for h in legs)
+        defined, naked = _group_structure(
+            strikes,
+            calls,
+            tuple(h.quantity for h in legs),
+            tuple(h.cost for h in legs),
+            multipliers,
+        )
+        if naked is None:
+            total += defined
+            continue
+        total += _with_naked(
+            defined,
+            naked,
+            np.array(strikes, dtype=np.float64),
+            np.array(calls, dtype=bool),
+            np.array([h.mark for h in legs], dtype=np.float64),
+            np.array(multipliers, dtype=np.float64),
             float(spots.get(underlying, np.nan)),
         )
     return round(total, 2)

@@ -57,6 +57,8 @@ import math
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -65,8 +67,8 @@ from attrs import define, field
 from v6.brokers.margin import HeldOption, maintenance_margin
 from v6.config import SimBrokerSettings
 from v6.domain.account import AccountSnapshot, BrokerPosition
-from v6.domain.contracts import Leg, OptionContract
-from v6.domain.market import MarketView, OptionChain, locate_legs
+from v6.domain.contracts import OptionContract
+from v6.domain.market import MarketView, OptionChain, _composite_key
 from v6.domain.orders import (
     BrokerUpdate,
     ComboOrder,
@@ -131,19 +133,53 @@ def split_combo_price(
     return prices if residual == 0 else None
 
 
+@lru_cache(maxsize=1 << 16)
+def _contract_code(contract: OptionContract) -> int:
+    """The contract's row key in a chain (as :func:`v6.domain.market.locate_legs` keys
+    rows); cached because the same held legs are looked up several times a cycle."""
+    return int(
+        _composite_key(
+            np.array([contract.expiry], dtype="datetime64[D]"),
+            np.array([contract.strike]),
+            np.array([contract.is_call]),
+        )[0]
+    )
+
+
+# Row keys of each chain sorted once: a chain is looked up many times per snapshot
+# (every working order, every held contract), sorting its 2,000 rows each time is the
+# cost. Entries die with their chain, so memory stays flat over a long run.
+_CHAIN_INDEX: WeakKeyDictionary[OptionChain, tuple[np.ndarray, np.ndarray]] = WeakKeyDictionary()
+
+
+def _chain_index(chain: OptionChain) -> tuple[np.ndarray, np.ndarray]:
+    """(row order, sorted row keys) of ``chain``, built once per chain."""
+    index = _CHAIN_INDEX.get(chain)
+    if index is None:
+        keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
+        order = np.argsort(keys, kind="stable")
+        index = (order, keys[order])
+        _CHAIN_INDEX[chain] = index
+    return index
+
+
 def quotes_of(
     chain: OptionChain | None, contracts: Sequence[OptionContract]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bid, ask, usable) per contract, by one vectorised lookup; unusable when unlisted,
     invalid, NaN or crossed (the backtest's broker holds many contracts against
-    2,000-option chains, and uses it too)."""
+    2,000-option chains, and uses it too). Rows are found as
+    :func:`v6.domain.market.locate_legs` finds them, against a sorted index kept per
+    chain."""
     n = len(contracts)
     if chain is None or len(chain) == 0 or n == 0:
         nan = np.full(n, np.nan)
         return nan, nan.copy(), np.zeros(n, dtype=bool)
-    idx = locate_legs(chain, [Leg(c, 1) for c in contracts])
-    found = idx >= 0
-    safe = np.where(found, idx, 0)
+    order, sorted_keys = _chain_index(chain)
+    codes = np.fromiter((_contract_code(c) for c in contracts), dtype=np.int64, count=n)
+    pos = np.minimum(np.searchsorted(sorted_keys, codes), len(sorted_keys) - 1)
+    found = sorted_keys[pos] == codes
+    safe = np.where(found, order[pos], 0)
     bid = np.where(found, chain.bid[safe], np.nan)
     ask = np.where(found, chain.ask[safe], np.nan)
     with np.errstate(invalid="ignore"):
@@ -156,6 +192,9 @@ def quotes_of(
             & (bid <= ask)
         )
     return bid, ask, usable
+
+
+_Quotes = tuple[np.ndarray, np.ndarray, np.ndarray]  # (bid, ask, usable) per leg
 
 
 def liquidity(vix: float, settings: SimBrokerSettings) -> float:
@@ -323,11 +362,20 @@ class SimBroker:
         self._seed = int(seed)
         self._initial_cents = to_cents(initial_cash)
         self._ledger = _Ledger(cash_cents=self._initial_cents)
-        self._orders: dict[str, _Working] = {}
+        self._orders: dict[str, _Working] = {}  # every order ever placed, by reference
+        # The orders still working, in the order placed: what matching and the buying
+        # power check walk, so a cycle costs what is live, not what was ever placed.
+        self._live: dict[str, _Working] = {}
         self._marks: dict[str, float] = {}  # last good mid per contract key
         self._spots: dict[str, float] = {}  # last underlying price per symbol
         self._now: datetime | None = None
         self._last_market: MarketView | None = None
+        # The snapshot held contracts were last marked from, and the keys looked up in
+        # it: a second look at one snapshot looks up only what was bought since.
+        self._marked: tuple[MarketView | None, set[str]] = (None, set())
+        # Leg quotes per order reference in one snapshot (the backtest's fill model, the
+        # match and the buying power check each ask for them).
+        self._leg_quotes: tuple[MarketView | None, dict[str, _Quotes]] = (None, {})
         self._order_seq = 0
         self._exec_seq = 0
         # Execution ids are unique per store, like a real broker's: runs sharing a store
@@ -361,6 +409,8 @@ class SimBroker:
         if reason is not None:
             working.status = OrderStatus.REJECTED
             working.message = reason
+        else:
+            self._live[order.order_ref] = working
         return working.state()
 
     def modify(self, order_ref: str, limit_price: float) -> OrderState:
@@ -392,7 +442,15 @@ class SimBroker:
 
     def open_orders(self) -> list[OrderState]:
         """States of every order still working (submitted or partly filled)."""
-        return [w.state() for w in self._orders.values() if not w.status.is_done]
+        return [w.state() for w in self._working()]
+
+    def _working(self) -> list[_Working]:
+        """The orders still working, in the order placed (finished ones are dropped from
+        the live set here, whatever finished them)."""
+        done = [ref for ref, w in self._live.items() if w.status.is_done]
+        for ref in done:
+            del self._live[ref]
+        return list(self._live.values())
 
     # -- matching -------------------------------------------------------------------
 
@@ -404,7 +462,7 @@ class SimBroker:
         states: list[OrderState] = []
         fills = self._settle_expirations(market)
         today = market.time.astimezone(NEW_YORK).date()
-        for working in list(self._orders.values()):
+        for working in self._working():
             if working.status.is_done:
                 continue
             expired = [
@@ -422,6 +480,21 @@ class SimBroker:
                 states.append(working.state())
         return BrokerUpdate(states=tuple(states), fills=tuple(fills))
 
+    def quotes_for(self, order: ComboOrder, market: MarketView | None) -> _Quotes:
+        """:func:`quotes_of` the legs of ``order`` in ``market``, looked up once per order
+        and snapshot (read-only arrays: they are shared by every caller)."""
+        if self._leg_quotes[0] is not market:
+            self._leg_quotes = (market, {})
+        cache = self._leg_quotes[1]
+        quotes = cache.get(order.order_ref)
+        if quotes is None:
+            chain = market.chains.get(order.underlying) if market is not None else None
+            quotes = quotes_of(chain, [leg.contract for leg in order.legs])
+            for array in quotes:
+                array.flags.writeable = False
+            cache[order.order_ref] = quotes
+        return quotes
+
     def _match(self, working: _Working, market: MarketView) -> list[Fill]:
         order = working.order
         if not market.market_open or self.faults.holds(order.order_ref):
@@ -430,9 +503,7 @@ class SimBroker:
         if ready > market.time:
             return []
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
-        bid, ask, usable = quotes_of(
-            market.chains.get(order.underlying), [leg.contract for leg in order.legs]
-        )
+        bid, ask, usable = self.quotes_for(order, market)
         if not usable.all():
             return []
         mid, half = (bid + ask) / 2.0, (ask - bid) / 2.0
@@ -557,6 +628,7 @@ class SimBroker:
         contract = held.contract
         intrinsic = price - contract.strike if contract.is_call else contract.strike - price
         self._marks.pop(contract.key, None)
+        self._marked[1].discard(contract.key)
         return self._fill(
             EXPIRATION_REF,
             contract,
@@ -612,14 +684,20 @@ class SimBroker:
         for symbol, quote in market.underlyings.items():
             if np.isfinite(quote.last) and quote.last > 0:
                 self._spots[symbol] = float(quote.last)
+        if self._marked[0] is not market:
+            self._marked = (market, set())
+        looked_up = self._marked[1]
         by_underlying: dict[str, list[OptionContract]] = {}
-        for held in self._ledger.holdings.values():
-            by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
+        for key, held in self._ledger.holdings.items():
+            if key not in looked_up:
+                looked_up.add(key)
+                by_underlying.setdefault(held.contract.underlying, []).append(held.contract)
         for symbol, contracts in by_underlying.items():
             bid, ask, usable = quotes_of(market.chains.get(symbol), contracts)
-            for contract, b, a, ok in zip(contracts, bid, ask, usable, strict=True):
+            mids = ((bid + ask) / 2.0).tolist()
+            for contract, mid, ok in zip(contracts, mids, usable.tolist(), strict=True):
                 if ok:
-                    self._marks[contract.key] = float((b + a) / 2.0)
+                    self._marks[contract.key] = mid
 
     def _mark(self, held: _Holding) -> float:
         return self._marks.get(held.contract.key, held.avg_cost)
@@ -685,10 +763,8 @@ class SimBroker:
         net_liq = self._ledger.cash_cents / 100.0 + value
         pending = [
             w.order.with_limit(w.limit_price)
-            for w in self._orders.values()
-            if not w.status.is_done
-            and w.order.intent is OrderIntent.OPEN
-            and w.order.order_ref != order.order_ref
+            for w in self._working()
+            if w.order.intent is OrderIntent.OPEN and w.order.order_ref != order.order_ref
         ]
         for candidate, units in [(o, o.quantity) for o in pending] + [(order, order.quantity)]:
             held.extend(self._hypothetical(candidate, units))
@@ -704,9 +780,7 @@ class SimBroker:
         """The holdings ``units`` of ``order`` would add if filled at its limit."""
         ratio = np.array([leg.ratio for leg in order.legs], dtype=np.int64)
         contracts = [leg.contract for leg in order.legs]
-        market = self._last_market
-        chain = market.chains.get(order.underlying) if market is not None else None
-        bid, ask, usable = quotes_of(chain, contracts)
+        bid, ask, usable = self.quotes_for(order, self._last_market)
         known = np.array([self._marks.get(c.key, 0.0) for c in contracts])
         mids = np.where(usable, (bid + ask) / 2.0, known)
         half = np.where(usable, (ask - bid) / 2.0, 0.0)
