@@ -57,8 +57,6 @@ import math
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -68,7 +66,7 @@ from v6.brokers.margin import HeldOption, maintenance_margin
 from v6.config import SimBrokerSettings
 from v6.domain.account import AccountSnapshot, BrokerPosition
 from v6.domain.contracts import OptionContract
-from v6.domain.market import MarketView, OptionChain, _composite_key
+from v6.domain.market import MarketView, OptionChain, locate_contracts
 from v6.domain.orders import (
     BrokerUpdate,
     ComboOrder,
@@ -133,53 +131,20 @@ def split_combo_price(
     return prices if residual == 0 else None
 
 
-@lru_cache(maxsize=1 << 16)
-def _contract_code(contract: OptionContract) -> int:
-    """The contract's row key in a chain (as :func:`v6.domain.market.locate_legs` keys
-    rows); cached because the same held legs are looked up several times a cycle."""
-    return int(
-        _composite_key(
-            np.array([contract.expiry], dtype="datetime64[D]"),
-            np.array([contract.strike]),
-            np.array([contract.is_call]),
-        )[0]
-    )
-
-
-# Row keys of each chain sorted once: a chain is looked up many times per snapshot
-# (every working order, every held contract), sorting its 2,000 rows each time is the
-# cost. Entries die with their chain, so memory stays flat over a long run.
-_CHAIN_INDEX: WeakKeyDictionary[OptionChain, tuple[np.ndarray, np.ndarray]] = WeakKeyDictionary()
-
-
-def _chain_index(chain: OptionChain) -> tuple[np.ndarray, np.ndarray]:
-    """(row order, sorted row keys) of ``chain``, built once per chain."""
-    index = _CHAIN_INDEX.get(chain)
-    if index is None:
-        keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
-        order = np.argsort(keys, kind="stable")
-        index = (order, keys[order])
-        _CHAIN_INDEX[chain] = index
-    return index
-
-
 def quotes_of(
     chain: OptionChain | None, contracts: Sequence[OptionContract]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bid, ask, usable) per contract, by one vectorised lookup; unusable when unlisted,
     invalid, NaN or crossed (the backtest's broker holds many contracts against
-    2,000-option chains, and uses it too). Rows are found as
-    :func:`v6.domain.market.locate_legs` finds them, against a sorted index kept per
-    chain."""
+    2,000-option chains, and uses it too). Rows are found against the sorted index the
+    chain keeps (:func:`v6.domain.market.locate_contracts`)."""
     n = len(contracts)
     if chain is None or len(chain) == 0 or n == 0:
         nan = np.full(n, np.nan)
         return nan, nan.copy(), np.zeros(n, dtype=bool)
-    order, sorted_keys = _chain_index(chain)
-    codes = np.fromiter((_contract_code(c) for c in contracts), dtype=np.int64, count=n)
-    pos = np.minimum(np.searchsorted(sorted_keys, codes), len(sorted_keys) - 1)
-    found = sorted_keys[pos] == codes
-    safe = np.where(found, order[pos], 0)
+    rows = locate_contracts(chain, contracts)
+    found = rows >= 0
+    safe = np.where(found, rows, 0)
     bid = np.where(found, chain.bid[safe], np.nan)
     ask = np.where(found, chain.ask[safe], np.nan)
     with np.errstate(invalid="ignore"):

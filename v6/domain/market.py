@@ -223,9 +223,9 @@ def _chain_index(chain: OptionChain) -> tuple[np.ndarray, np.ndarray]:
     return index
 
 
-def _leg_key(leg: Leg) -> int:
-    """:func:`_composite_key` of one leg's contract, in plain integers."""
-    contract = leg.contract
+def contract_row_key(contract: OptionContract) -> int:
+    """The key a chain's row of ``contract`` has (:func:`_composite_key`), in plain
+    integers: contracts are looked up one order or one book at a time."""
     expiry = contract.expiry
     if isinstance(expiry, date):
         days = expiry.toordinal() - _EPOCH
@@ -235,15 +235,19 @@ def _leg_key(leg: Leg) -> int:
     return (days * 10_000_000_000 + cents) * 2 + int(bool(contract.is_call))
 
 
+def locate_contracts(chain: OptionChain, contracts: Sequence[OptionContract]) -> np.ndarray:
+    """Row index of every contract in ``chain``; -1 where it is not listed."""
+    n = len(contracts)
+    sorted_keys, order = _chain_index(chain)
+    if n == 0 or not len(sorted_keys):
+        return np.full(n, -1, dtype=np.int64)
+    keys = np.fromiter((contract_row_key(c) for c in contracts), dtype=np.int64, count=n)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
+    found = (pos < len(sorted_keys)) & (sorted_keys[pos_clipped] == keys)
+    return np.where(found, order[pos_clipped], -1)
+
+
 def locate_legs(chain: OptionChain, legs: Sequence[Leg]) -> np.ndarray:
     """Row index of every leg in ``chain``; -1 where the contract is not listed."""
-    if not legs:
-        return np.empty(0, dtype=np.int64)
-    sorted_keys, order = _chain_index(chain)
-    if not len(sorted_keys):
-        return np.full(len(legs), -1, dtype=np.int64)
-    leg_keys = np.fromiter((_leg_key(leg) for leg in legs), dtype=np.int64, count=len(legs))
-    pos = np.searchsorted(sorted_keys, leg_keys)
-    pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
-    found = (pos < len(sorted_keys)) & (sorted_keys[pos_clipped] == leg_keys)
-    return np.where(found, order[pos_clipped], -1)
+    return locate_contracts(chain, [leg.contract for leg in legs])
