@@ -28,7 +28,18 @@ def atm_iv(chain: OptionChain, target_dte: int = 30) -> float:
     rows = ok & (dte == chosen)
     distance = np.abs(chain.strike[rows] - chain.spot)
     nearest = distance == distance.min()
-    return float(np.mean(chain.iv[rows][nearest]))
+    return _mean(chain.iv[rows][nearest])
+
+
+def _mean(values: np.ndarray) -> float:
+    """``np.mean`` of ``values``, with the one or two values at the money (the usual
+    case) averaged in plain arithmetic: the same sum in the same order, without numpy's
+    per-call overhead."""
+    if values.size == 1:
+        return float(values[0])
+    if values.size == 2:
+        return float((values[0] + values[1]) / 2.0)
+    return float(np.mean(values))
 
 
 class _Rolling:

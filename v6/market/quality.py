@@ -139,6 +139,10 @@ def outside_arbitrage_bounds(chain: OptionChain, t: np.ndarray, rate: float) -> 
         return (chain.ask < floor - tolerance) | (chain.ask > ceiling + tolerance)
 
 
+_LAST_YEARS: list[tuple[tuple[datetime, bytes], np.ndarray]] = []
+"""The last (instant, distinct expiries) :func:`_years` converted, with their years."""
+
+
 def _years(expiry: np.ndarray, now: datetime) -> np.ndarray:
     """:func:`years_to_expiry` of every option, worked out once per distinct expiry.
 
@@ -153,7 +157,13 @@ def _years(expiry: np.ndarray, now: datetime) -> np.ndarray:
         return years_to_expiry(days, now)
     starts = np.flatnonzero(np.concatenate(([True], change)))
     inverse = np.cumsum(np.concatenate(([False], change)))
-    return years_to_expiry(days[starts], now)[inverse]
+    distinct = days[starts]
+    # Every chain of a cycle is gated at the same instant and the underlyings mostly
+    # share their expiries: the years of the last distinct set are kept for the next.
+    key = (now, distinct.tobytes())
+    if not _LAST_YEARS or _LAST_YEARS[0][0] != key:
+        _LAST_YEARS[:] = [(key, years_to_expiry(distinct, now))]
+    return _LAST_YEARS[0][1][inverse]
 
 
 def _samples(chain: OptionChain, mask: np.ndarray, greeks: bool = False) -> str:
