@@ -246,11 +246,12 @@ def validate_chain(
     unrepaired = impossible & ~repaired
     masks["impossible_greeks"] = unrepaired
     valid = chain.valid & ~bad_quote & ~unrepaired
-    rejected = {reason: int(mask.sum()) for reason, mask in masks.items() if mask.any()}
+    counts = {reason: int(np.count_nonzero(mask)) for reason, mask in masks.items()}
+    rejected = {reason: count for reason, count in counts.items() if count}
     samples = {
         reason: _samples(chain, mask, greeks=reason == "impossible_greeks")
         for reason, mask in masks.items()
-        if mask.any()
+        if counts[reason]
     }
     repairs = {}
     if repaired.any():
