@@ -19,8 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from v6.config import RiskSettings
-from v6.domain.contracts import Leg
-from v6.domain.market import MarketView, OptionChain, _composite_key
+from v6.domain.market import MarketView, locate_legs
 from v6.domain.positions import Position, PositionStatus
 from v6.domain.risk import PortfolioRisk, StressScenario
 from v6.pricing import bsm_price
@@ -76,13 +75,6 @@ class PortfolioRiskCalculator:
         self._vol_shift = np.array([0.0, *(s.vol_shift for s in self.scenarios)], dtype=np.float64)[
             :, None
         ]
-        # Per underlying: the contract columns of the last chain looked up in and that
-        # chain's contracts in key order. The gate and every later check of the cycle
-        # hand over chains sharing those columns, so the chain is sorted once a cycle,
-        # not once per call.
-        self._index: dict[
-            str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-        ] = {}
 
     # -- public --------------------------------------------------------------------------
 
@@ -143,7 +135,7 @@ class PortfolioRiskCalculator:
             chain = market.chains.get(underlying)
             if chain is None or len(chain) == 0 or rows.size == 0:
                 continue  # nothing to value against: every leg stays unlisted
-            idx = self._locate(underlying, chain, [legs[r] for r in rows])
+            idx = locate_legs(chain, [legs[r] for r in rows])
             found = idx >= 0
             hit = rows[found]
             at = idx[found]
@@ -222,39 +214,6 @@ class PortfolioRiskCalculator:
         )
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _locate(self, underlying: str, chain: OptionChain, legs: Sequence[Leg]) -> np.ndarray:
-        """Row index of every leg in ``chain``, -1 where not listed (as
-        :func:`v6.domain.market.locate_legs`), sorting the chain's contracts only when its
-        columns are not the ones of the last call."""
-        cached = self._index.get(underlying)
-        if (
-            cached is not None
-            and cached[0] is chain.expiry
-            and cached[1] is chain.strike
-            and cached[2] is chain.is_call
-        ):
-            order, sorted_keys = cached[3], cached[4]
-        else:
-            chain_keys = _composite_key(chain.expiry, chain.strike, chain.is_call)
-            order = np.argsort(chain_keys, kind="stable")
-            sorted_keys = chain_keys[order]
-            self._index[underlying] = (
-                chain.expiry,
-                chain.strike,
-                chain.is_call,
-                order,
-                sorted_keys,
-            )
-        leg_keys = _composite_key(
-            np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"),
-            np.array([leg.contract.strike for leg in legs]),
-            np.array([leg.contract.is_call for leg in legs]),
-        )
-        pos = np.searchsorted(sorted_keys, leg_keys)
-        pos_clipped = np.minimum(pos, len(sorted_keys) - 1)
-        found = (pos < len(sorted_keys)) & (sorted_keys[pos_clipped] == leg_keys)
-        return np.where(found, order[pos_clipped], -1)
 
     @staticmethod
     def _spot(market: MarketView, underlying: str) -> float:
