@@ -239,18 +239,34 @@ def _atm_iv_at(chain: OptionChain, rows: np.ndarray) -> float:
     """ATM IV of one expiry's ``rows``: the put and call IV averaged at the strike nearest
     the forward, the forward read off put-call parity at the strike nearest spot (the
     spot itself when that pair is not quoted)."""
-    strikes = chain.strike[rows]
+    idx = np.flatnonzero(rows)
+    strikes = chain.strike[idx]
     at_spot = strikes == strikes[np.argmin(np.abs(strikes - chain.spot))]
-    mids = chain.mid[rows]
-    calls, puts = at_spot & chain.is_call[rows], at_spot & ~chain.is_call[rows]
+    is_call = chain.is_call[idx]
+    calls, puts = at_spot & is_call, at_spot & ~is_call
     forward = chain.spot
     if calls.any() and puts.any():
         # Undiscounted parity: the r*T*(C - P) it ignores is cents, far below a strike step.
-        parity = strikes[at_spot][0] + mids[calls][0] - mids[puts][0]
+        # Only the two quotes it needs are read (not the whole chain's mids).
+        call, put = idx[np.argmax(calls)], idx[np.argmax(puts)]
+        call_mid = (chain.bid[call] + chain.ask[call]) / 2.0
+        put_mid = (chain.bid[put] + chain.ask[put]) / 2.0
+        parity = strikes[np.argmax(at_spot)] + call_mid - put_mid
         if np.isfinite(parity) and parity > 0:
             forward = float(parity)
     distance = np.abs(strikes - forward)
-    return float(np.mean(chain.iv[rows][distance == distance.min()]))
+    return _mean(chain.iv[idx][distance == distance.min()])
+
+
+def _mean(values: np.ndarray) -> float:
+    """``np.mean`` of ``values``, with the one or two values at the money (the usual
+    case) averaged in plain arithmetic: the same sum in the same order, without numpy's
+    per-call overhead."""
+    if values.size == 1:
+        return float(values[0])
+    if values.size == 2:
+        return float((values[0] + values[1]) / 2.0)
+    return float(np.mean(values))
 
 
 def term_structure(chain: OptionChain, settings: Settings) -> tuple[float, int, int]:
@@ -264,22 +280,24 @@ def term_structure(chain: OptionChain, settings: Settings) -> tuple[float, int, 
     ok = chain.valid & np.isfinite(chain.iv) & (chain.iv > 0) & np.isfinite(chain.strike)
     if not ok.any() or not math.isfinite(chain.spot) or chain.spot <= 0:
         return float("nan"), 0, 0
-    expiries = np.unique(chain.expiry[ok])
-    dtes = (expiries - np.datetime64(chain.as_of.date(), "D")).astype(np.int64)
-    near_ok = dtes >= settings.term_near_min_dte
-    far_ok = dtes >= settings.term_far_min_dte
-    if not near_ok.any() or not far_ok.any():
+    # Expiries as calendar days out, one per option: an expiry is its DTE, so the two
+    # expiries are picked from the DTEs of the valid quotes without sorting the chain.
+    dte = (chain.expiry - np.datetime64(chain.as_of.date(), "D")).astype(np.int64)
+    dtes = dte[ok]
+    near_candidates = dtes[dtes >= settings.term_near_min_dte]
+    far_candidates = dtes[dtes >= settings.term_far_min_dte]
+    if near_candidates.size == 0 or far_candidates.size == 0:
         return float("nan"), 0, 0
-    near = int(np.flatnonzero(near_ok)[0])
-    far_candidates = np.flatnonzero(far_ok)
-    far = int(far_candidates[np.argmin(np.abs(dtes[far_candidates] - settings.term_far_dte))])
-    if dtes[far] <= dtes[near]:
+    near = int(near_candidates.min())
+    off = np.abs(far_candidates - settings.term_far_dte)
+    far = int(far_candidates[off == off.min()].min())  # the nearer on a tie
+    if far <= near:
         return float("nan"), 0, 0
-    near_iv = _atm_iv_at(chain, ok & (chain.expiry == expiries[near]))
-    far_iv = _atm_iv_at(chain, ok & (chain.expiry == expiries[far]))
+    near_iv = _atm_iv_at(chain, ok & (dte == near))
+    far_iv = _atm_iv_at(chain, ok & (dte == far))
     if not far_iv > 0:
         return float("nan"), 0, 0
-    return near_iv / far_iv, int(dtes[near]), int(dtes[far])
+    return near_iv / far_iv, near, far
 
 
 # -- realised volatility and trend ---------------------------------------------------------
@@ -289,10 +307,24 @@ def intraday_steps(times: np.ndarray, spots: np.ndarray) -> tuple[np.ndarray, np
     """Log returns and their durations (seconds) between consecutive cycles, oldest first,
     leaving out steps across an overnight or weekend gap (longer than twice the typical
     cycle) and steps touching a missing price."""
-    n = min(len(times), len(spots))
+    return _steps(_seconds(times), spots)
+
+
+def _seconds(times: np.ndarray) -> np.ndarray:
+    """Cycle times as seconds (float), read once per call for every underlying."""
+    return np.asarray(times, dtype="datetime64[us]").astype(np.int64) / 1e6
+
+
+def _steps(
+    seconds: np.ndarray, spots: np.ndarray, medians: dict[bytes, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`intraday_steps` from times already in seconds. ``medians`` keeps the
+    typical step of each set of usable steps, so underlyings quoted on the same cycles
+    (the usual case) share one median."""
+    n = min(len(seconds), len(spots))
     if n < 2:
         return np.empty(0), np.empty(0)
-    t = np.asarray(times[-n:], dtype="datetime64[us]").astype(np.int64) / 1e6
+    t = seconds[-n:]
     s = np.asarray(spots[-n:], dtype=np.float64)
     dt = np.diff(t)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -300,7 +332,13 @@ def intraday_steps(times: np.ndarray, spots: np.ndarray) -> tuple[np.ndarray, np
     ok = np.isfinite(r) & (dt > 0)
     if not ok.any():
         return np.empty(0), np.empty(0)
-    typical = float(np.median(dt[ok]))
+    if medians is None:
+        typical = float(np.median(dt[ok]))
+    else:
+        key = ok.tobytes()
+        typical = medians.get(key, math.nan)
+        if math.isnan(typical):
+            typical = medians[key] = float(np.median(dt[ok]))
     if typical >= DAILY_STEP_SECONDS:
         # One cycle a session (end-of-day data in a backtest): a weekend or a holiday is
         # the next session, not a gap, and a Monday's crash must count.
@@ -317,7 +355,11 @@ def realised_vol(times: np.ndarray, spots: np.ndarray, window: int, min_samples:
     are annualised in trading time, 252 days of 6.5 hours. With one cycle a session
     (end-of-day data) every step is a trading day, annualised by 252.
     """
-    r, dt = intraday_steps(times, spots)
+    return _realised(*intraday_steps(times, spots), window, min_samples)
+
+
+def _realised(r: np.ndarray, dt: np.ndarray, window: int, min_samples: int) -> float:
+    """:func:`realised_vol` of steps already taken."""
     r, dt = r[-window:], dt[-window:]
     if r.size < min_samples:
         return float("nan")
@@ -348,7 +390,11 @@ def trend_strength(
     times: np.ndarray, spots: np.ndarray, window: int, min_samples: int
 ) -> TrendStrength:
     """Trend t-statistic and efficiency ratio of the last ``window`` intraday steps."""
-    r, _ = intraday_steps(times, spots)
+    return _trend(intraday_steps(times, spots)[0], window, min_samples)
+
+
+def _trend(r: np.ndarray, window: int, min_samples: int) -> TrendStrength:
+    """:func:`trend_strength` of steps already taken."""
     r = r[-window:]
     if r.size < min_samples:
         return TrendStrength(float("nan"), float("nan"), int(r.size))
@@ -399,6 +445,9 @@ def _decode(value: float | None) -> Regime | None:
 def _last_finite(values: np.ndarray | None) -> float:
     if values is None or values.size == 0:
         return float("nan")
+    last = float(values[-1])
+    if math.isfinite(last):  # the usual case: no need to scan the whole history
+        return last
     finite = values[np.isfinite(values)]
     return float(finite[-1]) if finite.size else float("nan")
 
@@ -444,10 +493,12 @@ def detect_one(
     prior: RegimeReading | None,
     settings: Settings,
     future: FuturesReading | None = None,
+    steps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RegimeReading:
     """The reading of one underlying: every piece of evidence, the most severe regime it
     supports, then the dwell against the previous reading. ``future`` is the reading of
-    the index future leading it (used only with ``futures_overnight_drop_pct``)."""
+    the index future leading it (used only with ``futures_overnight_drop_pct``);
+    ``steps`` its :func:`intraday_steps` when the caller has them already."""
     stressed = prior is not None and prior.regime in SEVERE
     evidence: list[Regime] = [Regime.NORMAL]
     parts: list[str] = []
@@ -481,9 +532,9 @@ def detect_one(
             parts.append(f"IV term {ratio:.2f}")
 
     spots = history.spots.get(symbol, np.empty(0))
-    realised = realised_vol(
-        history.times, spots, settings.realised_window, settings.min_realised_samples
-    )
+    if steps is None:
+        steps = intraday_steps(history.times, spots)
+    realised = _realised(*steps, settings.realised_window, settings.min_realised_samples)
     implied = _last_finite(history.atm_iv.get(symbol))
     vol_ratio = realised / implied if implied > 0 else float("nan")
     threshold = settings.realised_to_implied_high - (
@@ -502,7 +553,7 @@ def detect_one(
             evidence.append(Regime.HIGH_VOL)
             parts.append(f"{future.future} {overnight:+.2f}% since the last close")
 
-    trend = trend_strength(history.times, spots, settings.trend_window, settings.min_trend_samples)
+    trend = _trend(steps[0], settings.trend_window, settings.min_trend_samples)
     trend_before = _prior_evidence(prior, "trend_state", {Regime.TRENDING, Regime.RANGE_BOUND})
     signal = trend_signal(trend, trend_before, settings)
     if signal is not None:
@@ -557,6 +608,8 @@ def v6_detect_regime(
     vix = float(market.vix)
     window = history.vix[-settings.jump_window :] if history.vix.size else np.array([vix])
     recent_low = float(np.nanmin(window)) if np.isfinite(window).any() else float("nan")
+    seconds = _seconds(history.times)
+    medians: dict[bytes, float] = {}
     return {
         symbol: detect_one(
             symbol,
@@ -567,6 +620,7 @@ def v6_detect_regime(
             previous.get(symbol),
             settings,
             (market.futures or {}).get(symbol),
+            _steps(seconds, history.spots.get(symbol, np.empty(0)), medians),
         )
         for symbol in market.underlyings
     }

@@ -10,6 +10,7 @@ own pricer, and counts the repair. Checks are vectorised over the whole chain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -96,8 +97,12 @@ def underlying_is_sound(quote: UnderlyingQuote | None, now: datetime, max_age: f
     """True when the underlying quote is finite, positive, not crossed and fresh."""
     if quote is None:
         return False
-    values = np.array([quote.bid, quote.ask, quote.last], dtype=np.float64)
-    if not np.all(np.isfinite(values)) or quote.bid <= 0 or quote.bid > quote.ask:
+    values = (quote.bid, quote.ask, quote.last)
+    try:  # three scalars: plain math, called for every underlying every cycle
+        finite = all(math.isfinite(v) for v in values)
+    except (TypeError, OverflowError):  # anything math cannot read: numpy's verdict
+        finite = bool(np.all(np.isfinite(np.array(values, dtype=np.float64))))
+    if not finite or quote.bid <= 0 or quote.bid > quote.ask:
         return False
     return (now - quote.time).total_seconds() <= max_age
 
@@ -132,6 +137,33 @@ def outside_arbitrage_bounds(chain: OptionChain, t: np.ndarray, rate: float) -> 
         ceiling = np.where(chain.is_call, spot, strike)
         tolerance = max(ARBITRAGE_MIN_TOLERANCE, ARBITRAGE_SPOT_TOLERANCE * spot)
         return (chain.ask < floor - tolerance) | (chain.ask > ceiling + tolerance)
+
+
+_LAST_YEARS: list[tuple[tuple[datetime, bytes], np.ndarray]] = []
+"""The last (instant, distinct expiries) :func:`_years` converted, with their years."""
+
+
+def _years(expiry: np.ndarray, now: datetime) -> np.ndarray:
+    """:func:`years_to_expiry` of every option, worked out once per distinct expiry.
+
+    A chain is usually listed expiry by expiry; then the distinct expiries are read off
+    where the column changes, with no sort of the whole chain.
+    """
+    days = np.asarray(expiry, dtype="datetime64[D]").reshape(-1)
+    if days.size == 0:
+        return years_to_expiry(days, now)
+    change = days[1:] != days[:-1]
+    if not np.all(days[1:] >= days[:-1]):
+        return years_to_expiry(days, now)
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    inverse = np.cumsum(np.concatenate(([False], change)))
+    distinct = days[starts]
+    # Every chain of a cycle is gated at the same instant and the underlyings mostly
+    # share their expiries: the years of the last distinct set are kept for the next.
+    key = (now, distinct.tobytes())
+    if not _LAST_YEARS or _LAST_YEARS[0][0] != key:
+        _LAST_YEARS[:] = [(key, years_to_expiry(distinct, now))]
+    return _LAST_YEARS[0][1][inverse]
 
 
 def _samples(chain: OptionChain, mask: np.ndarray, greeks: bool = False) -> str:
@@ -176,11 +208,11 @@ def validate_chain(
     ``repaired_greeks``; when that fails (no volatility up to ``MAX_IV`` explains the
     mid) or the quote is bad too, it is rejected as ``impossible_greeks``.
     """
-    numbers = np.vstack(
-        [chain.bid, chain.ask, chain.iv, chain.delta, chain.gamma, chain.vega, chain.theta]
-    )
-    nan = ~np.all(np.isfinite(numbers), axis=0)
-    t = years_to_expiry(chain.expiry, now)
+    finite = np.isfinite(chain.bid)
+    for column in (chain.ask, chain.iv, chain.delta, chain.gamma, chain.vega, chain.theta):
+        finite &= np.isfinite(column)
+    nan = ~finite
+    t = _years(chain.expiry, now)
     with np.errstate(invalid="ignore"):
         crossed = ~nan & (chain.bid > chain.ask)
         negative = ~nan & ((chain.bid < 0) | (chain.ask <= 0))
@@ -214,11 +246,12 @@ def validate_chain(
     unrepaired = impossible & ~repaired
     masks["impossible_greeks"] = unrepaired
     valid = chain.valid & ~bad_quote & ~unrepaired
-    rejected = {reason: int(mask.sum()) for reason, mask in masks.items() if mask.any()}
+    counts = {reason: int(np.count_nonzero(mask)) for reason, mask in masks.items()}
+    rejected = {reason: count for reason, count in counts.items() if count}
     samples = {
         reason: _samples(chain, mask, greeks=reason == "impossible_greeks")
         for reason, mask in masks.items()
-        if mask.any()
+        if counts[reason]
     }
     repairs = {}
     if repaired.any():
