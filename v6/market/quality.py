@@ -139,33 +139,6 @@ def outside_arbitrage_bounds(chain: OptionChain, t: np.ndarray, rate: float) -> 
         return (chain.ask < floor - tolerance) | (chain.ask > ceiling + tolerance)
 
 
-_LAST_YEARS: list[tuple[tuple[datetime, bytes], np.ndarray]] = []
-"""The last (instant, distinct expiries) :func:`_years` converted, with their years."""
-
-
-def _years(expiry: np.ndarray, now: datetime) -> np.ndarray:
-    """:func:`years_to_expiry` of every option, worked out once per distinct expiry.
-
-    A chain is usually listed expiry by expiry; then the distinct expiries are read off
-    where the column changes, with no sort of the whole chain.
-    """
-    days = np.asarray(expiry, dtype="datetime64[D]").reshape(-1)
-    if days.size == 0:
-        return years_to_expiry(days, now)
-    change = days[1:] != days[:-1]
-    if not np.all(days[1:] >= days[:-1]):
-        return years_to_expiry(days, now)
-    starts = np.flatnonzero(np.concatenate(([True], change)))
-    inverse = np.cumsum(np.concatenate(([False], change)))
-    distinct = days[starts]
-    # Every chain of a cycle is gated at the same instant and the underlyings mostly
-    # share their expiries: the years of the last distinct set are kept for the next.
-    key = (now, distinct.tobytes())
-    if not _LAST_YEARS or _LAST_YEARS[0][0] != key:
-        _LAST_YEARS[:] = [(key, years_to_expiry(distinct, now))]
-    return _LAST_YEARS[0][1][inverse]
-
-
 def _samples(chain: OptionChain, mask: np.ndarray, greeks: bool = False) -> str:
     """A few contract keys of ``mask``; with ``greeks`` the values that were wrong."""
     keys = []
@@ -212,7 +185,7 @@ def validate_chain(
     for column in (chain.ask, chain.iv, chain.delta, chain.gamma, chain.vega, chain.theta):
         finite &= np.isfinite(column)
     nan = ~finite
-    t = _years(chain.expiry, now)
+    t = years_to_expiry(chain.expiry, now)  # one pass when listed in expiry order
     with np.errstate(invalid="ignore"):
         crossed = ~nan & (chain.bid > chain.ask)
         negative = ~nan & ((chain.bid < 0) | (chain.ask <= 0))
