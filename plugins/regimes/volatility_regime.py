@@ -57,7 +57,7 @@ from attrs import field, frozen, validators
 
 from v6.domain.decisions import Regime, RegimeReading
 from v6.domain.futures import FuturesReading
-from v6.domain.market import MarketHistory, MarketView, OptionChain
+from v6.domain.market import MarketHistory, MarketView, OptionChain, mean_at_the_money
 from v6.domain.plugins import PluginInfo, PluginKind
 from v6.hookspecs import hookimpl
 
@@ -255,18 +255,7 @@ def _atm_iv_at(chain: OptionChain, rows: np.ndarray) -> float:
         if np.isfinite(parity) and parity > 0:
             forward = float(parity)
     distance = np.abs(strikes - forward)
-    return _mean(chain.iv[idx][distance == distance.min()])
-
-
-def _mean(values: np.ndarray) -> float:
-    """``np.mean`` of ``values``, with the one or two values at the money (the usual
-    case) averaged in plain arithmetic: the same sum in the same order, without numpy's
-    per-call overhead."""
-    if values.size == 1:
-        return float(values[0])
-    if values.size == 2:
-        return float((values[0] + values[1]) / 2.0)
-    return float(np.mean(values))
+    return mean_at_the_money(chain.iv[idx][distance == distance.min()])
 
 
 def term_structure(chain: OptionChain, settings: Settings) -> tuple[float, int, int]:

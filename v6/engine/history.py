@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from v6.domain.market import MarketHistory, MarketView, OptionChain
+from v6.domain.market import MarketHistory, MarketView, OptionChain, mean_at_the_money
 from v6.market.quality import underlying_is_sound
 
 
@@ -28,18 +28,7 @@ def atm_iv(chain: OptionChain, target_dte: int = 30) -> float:
     rows = ok & (dte == chosen)
     distance = np.abs(chain.strike[rows] - chain.spot)
     nearest = distance == distance.min()
-    return _mean(chain.iv[rows][nearest])
-
-
-def _mean(values: np.ndarray) -> float:
-    """``np.mean`` of ``values``, with the one or two values at the money (the usual
-    case) averaged in plain arithmetic: the same sum in the same order, without numpy's
-    per-call overhead."""
-    if values.size == 1:
-        return float(values[0])
-    if values.size == 2:
-        return float((values[0] + values[1]) / 2.0)
-    return float(np.mean(values))
+    return mean_at_the_money(chain.iv[rows][nearest])
 
 
 class _Rolling:
