@@ -225,6 +225,30 @@ def test_chain_snapshot_keeps_every_option_including_rejected_nan_quotes(tmp_pat
     assert set(frame["spot"]) == {c.spot}
 
 
+def test_chain_snapshot_files_are_compressed_with_the_greeks_kept_plain(tmp_path):
+    """The bulk table is written with Snappy on every column, as delta-rs writes the
+    others by default; only the Greeks skip the Parquet dictionary."""
+    import pyarrow.parquet as pq
+
+    c = chain()
+    store = DeltaStore(tmp_path)
+    table = rows.chain_table(c)
+    store.append("chain_snapshots", table.append_column("run_id", pa.repeat(RUN, len(c))))
+    store.flush()
+    files = list((tmp_path / "chain_snapshots").rglob("*.parquet"))
+    assert files
+    for path in files:
+        group = pq.ParquetFile(path).metadata.row_group(0)
+        columns = {
+            group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)
+        }
+        assert {col.compression for col in columns.values()} == {"SNAPPY"}, path
+        for greek in ("delta", "gamma", "vega", "theta"):
+            assert "PLAIN_DICTIONARY" not in columns[greek].encodings
+            assert "RLE_DICTIONARY" not in columns[greek].encodings
+        assert {"RLE_DICTIONARY", "PLAIN_DICTIONARY"} & set(columns["bid"].encodings)
+
+
 # -- validation ----------------------------------------------------------------------
 
 

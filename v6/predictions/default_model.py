@@ -40,6 +40,7 @@ GRID = 401
 COMMISSION_PER_CONTRACT = 0.65
 """Dollars per option contract and side: IB's US options rate, which the sim charges too."""
 _GRID_QUANTILES = ndtri((np.arange(GRID) + 0.5) / GRID)  # the same for every prediction
+_GRID_QUANTILES.flags.writeable = False
 SKEW_DELTA = 0.25
 """The put/call IV ratio compares the put and the call nearest this absolute delta."""
 

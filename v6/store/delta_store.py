@@ -646,11 +646,16 @@ def _file_problem(root: Path, name: str, size: int | None) -> str:
 
 
 def _writer_properties(spec: TableSpec) -> WriterProperties | None:
-    """delta-rs's defaults, but no dictionary for the table's ``plain_columns``."""
+    """delta-rs's defaults, but no dictionary for the table's ``plain_columns``.
+
+    Properties given replace the defaults whole: Snappy, the default codec, is named
+    again, or every column of the table would be written uncompressed."""
     if not spec.plain_columns:
         return None
     plain = ColumnProperties(dictionary_enabled=False)
-    return WriterProperties(column_properties=dict.fromkeys(spec.plain_columns, plain))
+    return WriterProperties(
+        compression="SNAPPY", column_properties=dict.fromkeys(spec.plain_columns, plain)
+    )
 
 
 def _checked_retention(hours: int) -> int:
