@@ -57,6 +57,13 @@ plugins:
 """
 
 
+def table_name(table_or_path: object) -> str:
+    """The table a ``write_deltalake`` call writes: the store passes the DeltaTable it
+    keeps between appends, or the table's path."""
+    uri = str(getattr(table_or_path, "table_uri", table_or_path))
+    return Path(uri.removeprefix("file://")).name
+
+
 def launch(at: int, when: str, argv: list[str]) -> None:
     """Run ``v6 argv`` here, killed at the ``at``-th order-table commit (``when`` is
     ``before`` or ``after``), or at the first ``orders`` commit holding an order of one
@@ -76,9 +83,9 @@ def launch(at: int, when: str, argv: list[str]) -> None:
         rows = data.select(["order_ref", "status"]).to_pylist()  # type: ignore[attr-defined]
         return any(r["status"] == status and f":{intent}" in r["order_ref"] for r in rows)
 
-    def write(path: object, data: object, **kwargs: object) -> None:
+    def write(table_or_path: object, data: object, **kwargs: object) -> None:
         nonlocal seen
-        table = Path(str(path)).name
+        table = table_name(table_or_path)
         if match:
             hit = matches(table, data)
         else:
@@ -86,7 +93,7 @@ def launch(at: int, when: str, argv: list[str]) -> None:
             hit = table in ORDER_TABLES and seen == at
         if hit and side == "before":
             os.kill(os.getpid(), signal.SIGKILL)
-        real(path, data, **kwargs)
+        real(table_or_path, data, **kwargs)
         if hit and side == "after":
             os.kill(os.getpid(), signal.SIGKILL)
 

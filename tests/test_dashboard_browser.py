@@ -25,7 +25,7 @@ import pyarrow as pa
 import pytest
 from dashboard_process import Dashboard
 from sessions import sim_config
-from v6_process import start_run, v6
+from v6_process import slow_config, start_run, v6
 
 from dash_app.data import StoreReader
 from dash_app.pages import alerts_data
@@ -498,9 +498,7 @@ def test_the_halt_switch_stops_a_running_engine_at_its_next_cycle_and_resume_res
 ):
     from selenium.webdriver.common.by import By
 
-    config = tmp_path / "slow.yaml"
-    config.write_text("sim:\n  speed: 9000\n")  # 0.1 s cycles
-    run = start_run(store, "--config", str(config), "--cycles", "300")
+    run = start_run(store, "--config", slow_config(tmp_path), "--cycles", "1500")
     try:
         run.wait_for_cycles(3)
         page.open("/")  # a fresh page selects the run that just started

@@ -59,7 +59,9 @@ def server(tmp_path_factory):
     (base / "etc").mkdir()
     (base / "backups").mkdir()
     config = base / "etc" / "v6.yaml"
-    config.write_text("sim:\n  speed: 900\n  days: 40\n")
+    # The runbooks show a healthy server: no cycle whose underlying quote froze (1% of
+    # cycles per underlying by default), which `v6 health` rightly reports as degraded.
+    config.write_text("sim:\n  speed: 900\n  days: 40\n  bad_data:\n    stale_underlying: 0\n")
     store = base / "var" / "store"
     store.parent.mkdir()
     run = start_run(store, "--config", str(config))

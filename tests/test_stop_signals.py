@@ -13,6 +13,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from kill_harness import table_name
 from sessions import run, sim_config
 from v6_process import V6Run, cycles_in, start_run, stop_record, stored_cycles
 
@@ -144,9 +145,9 @@ def test_an_abort_during_a_commit_waits_for_it_so_no_row_is_written_twice(
     cfg = _flushing_every_2_cycles(tmp_path)
     real_write = delta_store.write_deltalake
 
-    def write_deltalake(path, data, **kwargs):
-        real_write(path, data, **kwargs)
-        if Path(path).name == "account_snapshots":  # cycle 2's interval flush
+    def write_deltalake(table, data, **kwargs):
+        real_write(table, data, **kwargs)
+        if table_name(table) == "account_snapshots":  # cycle 2's interval flush
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
 

@@ -352,6 +352,62 @@ def test_rows_stay_in_memory_until_flush_and_each_flush_is_one_commit_per_table(
     assert sorted(store.read("alerts")["code"]) == ["a0", "a1", "a2", "b0", "b1", "b2", "c"]
 
 
+def test_appends_between_other_writers_commits_land_on_the_latest_table(tmp_path):
+    """The engine's store keeps the table its last append left; every commit another
+    writer makes in between (another store, a compaction, the table deleted and created
+    again at the same version) must still be under the engine's next append."""
+    engine, other = DeltaStore(tmp_path), DeltaStore(tmp_path)
+    expected = []
+
+    def append(store: DeltaStore, code: str) -> None:
+        store.append("alerts", [alert_row(code=code)])
+        store.flush()
+        expected.append(code)
+
+    for i in range(4):
+        append(engine, f"e{i}")
+        append(other, f"o{i}")
+        append(engine, f"f{i}")
+        engine.compact("alerts")
+        append(engine, f"g{i}")
+    assert sorted(engine.read("alerts")["code"]) == sorted(expected)
+    assert engine.version("alerts") == 20
+
+    # The table replaced by one with as many commits: same version, other files.
+    import shutil
+
+    shutil.rmtree(engine.path("alerts"))
+    expected.clear()
+    replacement = DeltaStore(tmp_path)
+    for i in range(20):
+        append(replacement, f"r{i}")
+    assert replacement.version("alerts") == 20
+    append(engine, "late")
+    assert sorted(engine.read("alerts")["code"]) == sorted(expected)
+
+
+def test_an_append_after_the_log_was_cleaned_up_under_it_is_not_lost(tmp_path):
+    """Log cleanup deletes old commit files; an append made from the snapshot the last
+    append left would point at a version whose log is gone."""
+    engine, other = DeltaStore(tmp_path), DeltaStore(tmp_path)
+    engine.append("alerts", [alert_row(code="first")])
+    engine.flush()
+    for i in range(25):
+        other.append("alerts", [alert_row(code=f"o{i}")])
+        other.flush()
+    log = engine.path("alerts") / "_delta_log"
+    old = time.time() - 2 * 3600
+    for f in log.iterdir():
+        os.utime(f, (old, old))
+    DeltaTable(str(engine.path("alerts"))).cleanup_metadata()
+    assert not (log / f"{1:020d}.json").exists()
+
+    engine.append("alerts", [alert_row(code="late")])
+    engine.flush()
+    codes = set(engine.read("alerts")["code"])
+    assert {"first", "late"} <= codes and len(codes) == 27
+
+
 def test_a_table_never_flushed_reads_as_an_empty_frame_with_its_columns_and_dtypes(tmp_path):
     written = DeltaStore(tmp_path / "full")
     written.append("fills", stamped(*(rows.fill_row(f, "ic-1", "ic") for f in condor_fills())))

@@ -15,8 +15,11 @@ from v6.store.delta_store import DeltaStore
 
 V6 = str(Path(sys.executable).with_name("v6"))
 
-SLOW_CYCLES = "sim:\n  speed: 9000\n"
-"""A config whose cycles take 0.1 s of wall time (900 s / 9000), for tests that act mid-run."""
+SLOW_CYCLES = "sim:\n  speed: 9000\n  days: 60\n"
+"""A config whose cycles take 0.1 s of wall time (900 s / 9000), for tests that act mid-run.
+
+Sixty days (1,560 cycles) however fast the engine is: a run stops at its ``--cycles``
+or when the test stops it, never because the days ran out under a slow browser."""
 
 
 def slow_config(directory: Path, extra: str = "") -> str:

@@ -6,24 +6,41 @@ so holidays and early closes come from a maintained source, never from a hand-wr
 list. The schedule is copied once into NumPy arrays; every question the simulated clock
 and market ask each cycle is then a binary search, not a pandas lookup.
 
+Building the 36-year schedule costs the libraries most of a second per process (every
+``v6 run`` and ``v6 check-config``), so the arrays are kept in a small file under the
+user's cache directory, named by calendar, range and the library's version: a new
+release of the library (new holidays) builds a new file, and a file that does not read
+back as a sound schedule is built again. A cache that cannot be written is only slower.
+
 Option expiries live here too: a listed expiry must be a trading session, and when a
 Friday is a holiday the weekly and monthly options expire on the Thursday before.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 import warnings
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
 
 from v6.errors import V6Error
 
+log = logging.getLogger(__name__)
+
 DEFAULT_START = date(2000, 1, 1)
 DEFAULT_END = date(2035, 12, 31)
 _NS = np.timedelta64(1, "ns")
+CACHE_FORMAT = 1  # bump when what a cache file holds changes
+
+Schedule = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Sessions (datetime64[D]) with their UTC opens and closes (int64 ns since the epoch)."""
 
 
 PANDAS_MARKET_CALENDARS = frozenset({"CME_Equity"})
@@ -32,7 +49,7 @@ close at 16:00 CT and reopening at 17:00 CT (the maintenance break), which
 exchange_calendars' CMES lacks."""
 
 
-def _pmc_schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pmc_schedule(name: str, start: date, end: date) -> Schedule:
     import pandas_market_calendars as pmc
 
     schedule = pmc.get_calendar(name).schedule(
@@ -49,13 +66,86 @@ def _pmc_schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.nda
 
 
 @lru_cache(maxsize=8)
-def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sessions (datetime64[D]) with their UTC opens and closes (int64 ns), built once."""
+def _schedule(name: str, start: date, end: date) -> Schedule:
+    """Sessions (datetime64[D]) with their UTC opens and closes (int64 ns), built once
+    per process, and read from the cache file when an earlier process built it."""
+    path = _cache_path(name, start, end)
+    schedule = _read_cached(path, start, end) if path is not None else None
+    if schedule is None:
+        schedule = _build_schedule(name, start, end)
+        if path is not None:
+            _write_cached(path, schedule)
+    for a in schedule:
+        a.setflags(write=False)
+    return schedule
+
+
+def _library(name: str) -> str:
+    return "pandas_market_calendars" if name in PANDAS_MARKET_CALENDARS else "exchange_calendars"
+
+
+def _cache_path(name: str, start: date, end: date) -> Path | None:
+    """The cache file of this schedule; None when no cache directory can be named."""
+    library = _library(name)
+    try:
+        version = metadata.version(library)
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (metadata.PackageNotFoundError, RuntimeError):  # no version, no home directory
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    file = f"{safe}-{start:%Y%m%d}-{end:%Y%m%d}-{library}-{version}-v{CACHE_FORMAT}.npz"
+    return base / "v6" / "calendars" / file
+
+
+def _read_cached(path: Path, start: date, end: date) -> Schedule | None:
+    """The schedule in ``path``, or None when it is missing or not a sound schedule."""
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            sessions, opens, closes = cached["sessions"], cached["opens"], cached["closes"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.info("calendar cache %s is unreadable (%s): building the schedule again", path, exc)
+        return None
+    sound = (
+        sessions.dtype == np.dtype("datetime64[D]")
+        and opens.dtype == closes.dtype == np.dtype(np.int64)
+        and sessions.ndim == opens.ndim == closes.ndim == 1
+        and 0 < len(sessions) == len(opens) == len(closes)
+        and bool(np.all(np.diff(sessions).astype(np.int64) > 0))
+        and bool(np.all(opens < closes))
+        and bool(np.all(closes[:-1] <= opens[1:]))
+        and sessions[0] >= np.datetime64(start, "D")
+        and sessions[-1] <= np.datetime64(end, "D")
+    )
+    if not sound:
+        log.info("calendar cache %s is not a sound schedule: building it again", path)
+        return None
+    return sessions, opens, closes
+
+
+def _write_cached(path: Path, schedule: Schedule) -> None:
+    """Write the cache file whole (a temporary file renamed over it) or not at all."""
+    sessions, opens, closes = schedule
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, sessions=sessions, opens=opens, closes=closes)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.info("calendar cache %s not written (%s): the next process builds it again", path, exc)
+
+
+def _build_schedule(name: str, start: date, end: date) -> Schedule:
     if name in PANDAS_MARKET_CALENDARS:
-        sessions, opens, closes = _pmc_schedule(name, start, end)
-        for a in (sessions, opens, closes):
-            a.setflags(write=False)
-        return sessions, opens, closes
+        return _pmc_schedule(name, start, end)
+    import exchange_calendars as xcals
+
     with warnings.catch_warnings():
         # exchange_calendars 4.x still reads tz-aware ``Series.values``, which pandas 3.1
         # deprecates; the values it gets are the UTC ones we want, so the warning is noise.
@@ -65,8 +155,6 @@ def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray
     sessions = schedule.index.values.astype("datetime64[D]")
     opens = schedule["open"].dt.tz_convert(UTC).dt.tz_localize(None).values.astype("int64")
     closes = schedule["close"].dt.tz_convert(UTC).dt.tz_localize(None).values.astype("int64")
-    for a in (sessions, opens, closes):
-        a.setflags(write=False)
     return sessions, opens, closes
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from v6.backtest.cli import _date
-from v6.sweep.ranking import RANK_METRICS
+from v6.sweep.metrics import RANK_METRICS
 
 
 def _count(text: str) -> int:

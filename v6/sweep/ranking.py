@@ -13,8 +13,7 @@ import math
 
 import pandas as pd
 
-RANK_METRICS = ("sharpe", "sortino", "total_pnl", "cagr", "win_rate", "max_drawdown", "trades")
-LOWER_IS_BETTER = {"max_drawdown"}
+from v6.sweep.metrics import LOWER_IS_BETTER
 
 
 def latest_rows(results: pd.DataFrame, period: str | None = None) -> pd.DataFrame:
