@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE := examples/v6-iron-fly
 
-.PHONY: setup run test lint bench killtest clean browser
+.PHONY: setup run test lint bench fuzz killtest clean browser
 
 # The dashboard's browser tests drive Debian's chromium through chromedriver. Installed
 # when apt-get can (as root, or with sudo that needs no password); otherwise the browser
@@ -49,6 +49,11 @@ lint: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+
+# The property and fuzz tests with the deep budget (tests/fuzz_budget.py): ten times the
+# configs, mutated defaults and command lines `make test` draws (minutes: not in `make test`).
+fuzz: $(STAMP)
+	V6_FUZZ=deep $(BIN)/python -m pytest -n 2 tests/test_config_properties.py tests/test_cli_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider

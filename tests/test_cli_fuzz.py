@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from fuzz_budget import examples
 from sessions import run, sim_config
 
 from v6.cli import build_parser, main
@@ -100,7 +101,7 @@ def test_random_command_lines_get_output_or_one_line_and_status_2(tmp_path):
     (tmp_path / "file").write_text("not a store")
     paths = [str(tmp_path / name) for name in ("garbage.yaml", "empty", "file", "missing")]
     cases: list[list[str]] = []
-    while len(cases) < 20:
+    while len(cases) < examples(quick=20, deep=100):
         argv = random_argv(rng, paths)
         if not would_trade(argv):
             cases.append(argv)
@@ -113,12 +114,13 @@ def test_random_command_lines_get_output_or_one_line_and_status_2(tmp_path):
 
 
 def test_many_more_random_command_lines_in_process(tmp_path, capsys, monkeypatch):
-    """The same, 400 times over, through ``main()``: cheap, so many more shapes."""
+    """The same, 400 times over (4,000 in ``make fuzz``), through ``main()``: cheap, so
+    many more shapes."""
     monkeypatch.chdir(tmp_path)
     rng = random.Random(SEED + 1)
     paths = [str(tmp_path / "missing"), str(tmp_path)]
     done = 0
-    while done < 400:
+    while done < examples(quick=400, deep=4000):
         argv = random_argv(rng, paths)
         if would_trade(argv) or "plugins" in argv[:1] or "check-config" in argv[:1]:
             continue  # sessions are not parsing cases; plugin discovery is slow
