@@ -61,12 +61,15 @@ def server(tmp_path_factory):
     config = base / "etc" / "v6.yaml"
     # The runbooks show a healthy server: no cycle whose underlying quote froze (1% of
     # cycles per underlying by default), which `v6 health` rightly reports as degraded.
-    config.write_text("sim:\n  speed: 900\n  days: 40\n  bad_data:\n    stale_underlying: 0\n")
+    config.write_text(
+        "sim:\n  speed: 900\n  days: 40\n  bad_data:\n    stale_underlying: 0\n"
+        "store:\n  flush_every_cycles: 5\n"
+    )
     store = base / "var" / "store"
     store.parent.mkdir()
     run = start_run(store, "--config", str(config))
     try:
-        # Every table the runbooks show first is committed: the first flush (20 cycles)
+        # Every table the runbooks show first is committed: the first flush (5 cycles)
         # brings the chains, the heartbeat commits every 5 s.
         written = DeltaStore(store)
         run.wait_until(
