@@ -42,12 +42,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # Two processes (pytest-xdist), each taking a whole test file at a time: module-scoped
-# sessions are built once, and the 2-core machine this runs on does twice the work.
-# The 25 slowest tests are listed at the end: the suite must stay under 15 minutes on a
-# 2-core machine. It took 7 minutes on one with AVX-512 and 17 on one without (both on
-# 2026-12-01; the NumPy reference benchmark was 8.7 us and 57 us).
+# sessions are built once, and the 2-core machine this runs on does twice the work
+# (three took longer: 10 minutes against 8). The 25 slowest tests are listed at the end:
+# the suite must stay under 15 minutes on a 2-core machine. It took 8-10 minutes on one
+# with AVX-512 on 2026-12-02, 20 minutes on one without before that day's work on the
+# store and the tests. Hundreds of `v6` processes start during the suite: the sources are
+# compiled first, since PYTHONDONTWRITEBYTECODE (set on some machines) would otherwise
+# make every one of them compile V6 again.
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/python -m compileall -q v6 plugins dash_app > /dev/null
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 # The property and fuzz tests with the deep budget (tests/fuzz_budget.py): ten times the

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -171,3 +176,80 @@ def test_a_stop_requested_during_a_wait_ends_it_without_skipping_a_cycle(calenda
     assert len(naps) == 3 and clock.now() == first and not clock.finished
     stop["requested"] = False
     assert clock.next_cycle() == first + timedelta(seconds=900)  # nothing was skipped
+
+
+# -- the schedule's cache file ------------------------------------------------------------
+
+ASK_CALENDAR = """
+import json
+from datetime import date
+from v6.market.calendar import ExchangeCalendar
+c = ExchangeCalendar("XNYS", date(2026, 1, 1), date(2026, 12, 31))
+f = ExchangeCalendar("CME_Equity", date(2026, 1, 1), date(2026, 12, 31))
+print(json.dumps({
+    "thanksgiving": c.is_session(date(2026, 11, 26)),
+    "black_friday_close": c.open_close(date(2026, 11, 27))[1].isoformat(),
+    "sessions": len(c.sessions_between(date(2026, 1, 1), date(2026, 12, 31))),
+    "globex_sessions": len(f.sessions_between(date(2026, 1, 1), date(2026, 12, 31))),
+}))
+"""
+TRUTH = {
+    "thanksgiving": False,
+    "black_friday_close": "2026-11-27T18:00:00+00:00",
+    "sessions": 251,  # 261 weekdays less ten holidays
+}
+
+
+def ask_calendar(cache: Path) -> dict:
+    """The calendar's answers in a fresh process whose user cache directory is ``cache``."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", ASK_CALENDAR], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def cache_files(cache: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((cache / "v6" / "calendars").glob("*.npz"))}
+
+
+def test_a_process_reads_the_schedule_an_earlier_one_cached(tmp_path):
+    first = ask_calendar(tmp_path)
+    files = cache_files(tmp_path)
+    assert sorted(name.split("-")[0] for name in files) == ["CME_Equity", "XNYS"]
+    assert all("20260101-20261231" in name for name in files)
+    assert {k: first[k] for k in TRUTH} == TRUTH
+    second = ask_calendar(tmp_path)
+    assert second == first
+    assert cache_files(tmp_path) == files  # read, not written again
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "shuffled", "wrong type"])
+def test_a_damaged_cache_file_is_built_again_never_trusted(tmp_path, damage):
+    import numpy as np
+
+    truth = ask_calendar(tmp_path)
+    files = cache_files(tmp_path)
+    xnys = next(tmp_path.glob("v6/calendars/XNYS-*.npz"))
+    if damage == "garbage":
+        xnys.write_bytes(b"\x00not a cache" * 100)
+    elif damage == "truncated":
+        xnys.write_bytes(files[xnys.name][: len(files[xnys.name]) // 2])
+    elif damage == "empty":
+        xnys.write_bytes(b"")
+    else:
+        with np.load(xnys) as cached:
+            sessions, opens, closes = cached["sessions"], cached["opens"], cached["closes"]
+        if damage == "shuffled":  # a plausible file, but not an ordered schedule
+            sessions, opens, closes = sessions[::-1], opens[::-1], closes[::-1]
+        else:
+            opens = opens.astype(np.float64)
+        np.savez(xnys, sessions=sessions, opens=opens, closes=closes)
+    assert ask_calendar(tmp_path) == truth
+    assert cache_files(tmp_path) == files  # written again, whole
+
+
+def test_a_cache_directory_that_cannot_be_written_only_costs_time(tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache directory would go")
+    assert {k: v for k, v in ask_calendar(blocked).items() if k in TRUTH} == TRUTH

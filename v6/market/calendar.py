@@ -208,7 +208,7 @@ class ExchangeCalendar:
     def is_session(self, d: date) -> bool:
         """True when the exchange trades on day ``d``."""
         i = int(np.searchsorted(self._sessions, np.datetime64(d, "D")))
-        return i < len(self._sessions) and self._sessions[i] == np.datetime64(d, "D")
+        return i < len(self._sessions) and bool(self._sessions[i] == np.datetime64(d, "D"))
 
     def sessions(self, start: date, days: int) -> list[date]:
         """The next ``days`` trading sessions from ``start`` (inclusive when it trades)."""
