@@ -2,8 +2,7 @@
 
 ``make test`` runs the quick budget, sized so the whole suite stays under 15 minutes on
 two cores; ``make fuzz`` sets ``V6_FUZZ=deep`` and runs the same tests with the deep one.
-Every test is derandomized or seeded, so a budget always draws the same cases, and the
-quick cases are among the deep ones.
+Every test is derandomized or seeded, so a budget draws the same cases on every run.
 """
 
 from __future__ import annotations

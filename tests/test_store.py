@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -374,8 +375,6 @@ def test_appends_between_other_writers_commits_land_on_the_latest_table(tmp_path
     assert engine.version("alerts") == 20
 
     # The table replaced by one with as many commits: same version, other files.
-    import shutil
-
     shutil.rmtree(engine.path("alerts"))
     expected.clear()
     replacement = DeltaStore(tmp_path)
