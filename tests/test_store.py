@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 from builders import EXPIRY, NOW, chain, contract, iron_condor
 from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from v6.domain.account import AccountSnapshot
 from v6.domain.alerts import Alert, Severity
@@ -430,6 +431,59 @@ def test_a_failed_flush_keeps_its_rows_pending_for_a_retry(tmp_path):
     store.path("alerts").unlink()
     assert store.flush() == {"alerts": 2}
     assert len(store.read("alerts")) == 2
+
+
+@pytest.mark.parametrize("table", ["alerts", "fills"])
+def test_an_error_after_the_commit_landed_never_writes_the_rows_twice(tmp_path, table, monkeypatch):
+    """delta-rs runs its checkpoint and log clean-up after the commit, and their errors
+    reach the caller: the rows are in the table then, and must not stay pending for a
+    retry that would write them again (a fill booked twice doubles its cash)."""
+    import v6.store.delta_store as delta_store
+
+    real = delta_store.write_deltalake
+    failures = iter([True, False, True])
+
+    def commits_then_fails(table_or_path, data, **kwargs):
+        real(table_or_path, data, **kwargs)
+        if next(failures, False):
+            raise DeltaError("Generic error: checkpoint 00000000000000000010.checkpoint.parquet")
+
+    monkeypatch.setattr(delta_store, "write_deltalake", commits_then_fails)
+    store = DeltaStore(tmp_path)
+    made = (
+        [alert_row(code=f"c{i}") for i in range(3)]
+        if table == "alerts"
+        else stamped(*(rows.fill_row(f, "ic-1", "ic") for f in condor_fills()))
+    )
+    for _ in range(3):
+        store.append(table, made)
+        assert store.flush() == {table: len(made)}
+        assert store.pending(table) == 0
+    assert store.flush() == {}
+    assert len(DeltaStore(tmp_path).read(table)) == 3 * len(made)
+
+
+def test_an_error_before_the_commit_keeps_the_rows_for_a_retry_that_writes_them_once(
+    tmp_path, monkeypatch
+):
+    import v6.store.delta_store as delta_store
+
+    real = delta_store.write_deltalake
+    refuse = [True]
+
+    def fails_first(table_or_path, data, **kwargs):
+        if refuse.pop() if refuse else False:
+            raise DeltaError("Generic error: the commit could not be written")
+        real(table_or_path, data, **kwargs)
+
+    monkeypatch.setattr(delta_store, "write_deltalake", fails_first)
+    store = DeltaStore(tmp_path)
+    store.append("alerts", [alert_row(code="a"), alert_row(code="b")])
+    with pytest.raises(V6Error, match="alerts"):
+        store.flush()
+    assert store.pending("alerts") == 2
+    assert store.flush() == {"alerts": 2}
+    assert sorted(DeltaStore(tmp_path).read("alerts")["code"]) == ["a", "b"]
 
 
 def test_a_table_written_before_a_nullable_column_was_added_takes_new_rows(tmp_path):

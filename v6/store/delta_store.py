@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,13 +36,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 from attrs import frozen
-from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import DeltaError
 
 from v6.errors import V6Error
 from v6.store.disk import os_problem, write_problem
 from v6.store.integrity import DamagedTableError, short_reason, table_committed
 from v6.store.schemas import ENGINE_TABLES, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
 
 Rows = Sequence[Mapping[str, Any]] | pa.Table
 
@@ -76,13 +87,16 @@ def table_properties(retention_hours: int) -> dict[str, str]:
     ``delta.deletedFileRetentionDuration`` says how long replaced files stay readable
     (vacuum honours it, and checkpoints drop tombstones older than it);
     ``delta.logRetentionDuration`` is how long commit files stay before a checkpoint
-    makes them removable.
+    makes them removable; ``delta.setTransactionRetentionDuration`` how long a checkpoint
+    keeps the id of a store that appended (see ``DeltaStore.flush``), so the ids of
+    past runs do not pile up in the log.
     """
     window = f"interval {retention_hours} hours"
     return {
         "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
         "delta.deletedFileRetentionDuration": window,
         "delta.logRetentionDuration": window,
+        "delta.setTransactionRetentionDuration": window,
     }
 
 
@@ -128,6 +142,11 @@ class DeltaStore:
         self._buffers: dict[str, list[pa.Table]] = {}
         # The table each table's last append left (see ``_writer``).
         self._writers: dict[str, _Writer] = {}
+        # Every append commits this store's id with its number: an error raised after the
+        # commit (a post-commit checkpoint or log cleanup that failed) is told from one
+        # before it by the table, so rows written are never kept pending and written twice.
+        self._app_id = f"v6-{uuid.uuid4().hex}"
+        self._appends = 0
 
     @property
     def table_properties(self) -> dict[str, str]:
@@ -211,6 +230,8 @@ class DeltaStore:
             data = pa.concat_tables(batches)
             exists = self.exists(name)
             self._check_writable(name, data.nbytes)
+            self._appends += 1
+            number = self._appends
             try:
                 if not exists:
                     DeltaTable.create(
@@ -232,10 +253,20 @@ class DeltaStore:
                     # Used when this append creates the table; ignored afterwards.
                     configuration=self.table_properties,
                     writer_properties=_writer_properties(spec),
+                    commit_properties=CommitProperties(
+                        app_transactions=[
+                            Transaction(self._app_id, number, int(time.time() * 1000))
+                        ]
+                    ),
                 )
             except Exception as exc:
-                raise self._write_failure(name, "append", exc) from exc
-            self._keep_writer(name, writer)
+                if not self._committed(name, number):
+                    raise self._write_failure(name, "append", exc) from exc
+                log.warning(
+                    "table '%s': the append committed, then failed: %s", name, short_reason(exc)
+                )
+            else:
+                self._keep_writer(name, writer)
             del self._buffers[name]
             written[name] = data.num_rows
         if written:
@@ -388,6 +419,14 @@ class DeltaStore:
                 return kept
         delta = self._open(table)
         return _Writer(delta, delta.version(), None)
+
+    def _committed(self, table: str, number: int) -> bool:
+        """True when this store's append ``number`` is in the table's log, though the
+        write raised (the commit landed; what failed came after it)."""
+        try:
+            return DeltaTable(str(self.path(table))).transaction_version(self._app_id) == number
+        except Exception:  # no table, a damaged log: the append is not known to be there
+            return False
 
     def _keep_writer(self, table: str, writer: _Writer) -> None:
         """Remember ``writer`` (just appended to: at the version it committed) for the
