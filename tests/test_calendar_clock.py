@@ -224,7 +224,9 @@ def test_a_process_reads_the_schedule_an_earlier_one_cached(tmp_path):
     assert cache_files(tmp_path) == files  # read, not written again
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "shuffled", "wrong type"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "truncated", "empty", "shuffled", "wrong type", "one array"]
+)
 def test_a_damaged_cache_file_is_built_again_never_trusted(tmp_path, damage):
     import numpy as np
 
@@ -237,6 +239,9 @@ def test_a_damaged_cache_file_is_built_again_never_trusted(tmp_path, damage):
         xnys.write_bytes(files[xnys.name][: len(files[xnys.name]) // 2])
     elif damage == "empty":
         xnys.write_bytes(b"")
+    elif damage == "one array":  # a lone .npy array where the archive belongs
+        with xnys.open("wb") as out:
+            np.save(out, np.arange(10))
     else:
         with np.load(xnys) as cached:
             sessions, opens, closes = cached["sessions"], cached["opens"], cached["closes"]

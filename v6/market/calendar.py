@@ -104,7 +104,9 @@ def _read_cached(path: Path, start: date, end: date) -> Schedule | None:
             sessions, opens, closes = cached["sessions"], cached["opens"], cached["closes"]
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    # TypeError/AttributeError: a lone .npy array where the .npz archive belongs.
+    except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
         log.info("calendar cache %s is unreadable (%s): building the schedule again", path, exc)
         return None
     sound = (
